@@ -1,0 +1,126 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func frame(typ byte, body string) []byte {
+	var b bytes.Buffer
+	w := NewWriter(&b)
+	if err := w.Message(typ, []byte(body)); err != nil {
+		panic(err)
+	}
+	if err := w.Flush(); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+func TestReaderFramesMessages(t *testing.T) {
+	big := strings.Repeat("x", readBufferSize*3+7)
+	var stream []byte
+	stream = append(stream, frame('Q', "select 1\x00")...)
+	stream = append(stream, frame('S', "")...)
+	stream = append(stream, frame('d', big)...)
+	stream = append(stream, frame('X', "")...)
+
+	// One byte at a time exercises every refill path.
+	for name, src := range map[string]io.Reader{
+		"whole":    bytes.NewReader(stream),
+		"bytewise": iotest.OneByteReader(bytes.NewReader(stream)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := NewReader(src, 0)
+			want := []struct {
+				typ  byte
+				body string
+			}{{'Q', "select 1\x00"}, {'S', ""}, {'d', big}, {'X', ""}}
+			for _, w := range want {
+				typ, body, err := r.Next()
+				if err != nil {
+					t.Fatalf("Next: %v", err)
+				}
+				if typ != w.typ || string(body) != w.body {
+					t.Fatalf("got %q (%d bytes), want %q (%d bytes)", typ, len(body), w.typ, len(w.body))
+				}
+			}
+			if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after last message: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+func TestReaderCopyBodyStreams(t *testing.T) {
+	big := strings.Repeat("y", readBufferSize*2+3)
+	stream := append(frame('d', big), frame('c', "")...)
+	r := NewReader(bytes.NewReader(stream), 0)
+	typ, n, err := r.Header()
+	if err != nil || typ != 'd' || n != len(big) {
+		t.Fatalf("Header = %q, %d, %v", typ, n, err)
+	}
+	var out bytes.Buffer
+	if err := r.CopyBody(&out, n); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != big {
+		t.Fatalf("copied %d bytes, want %d", out.Len(), len(big))
+	}
+	if typ, _, err := r.Next(); err != nil || typ != 'c' {
+		t.Fatalf("next = %q, %v", typ, err)
+	}
+}
+
+func TestReaderRejectsBadLengths(t *testing.T) {
+	tests := []struct {
+		name  string
+		input []byte
+		max   int
+	}{
+		{"length below four", []byte{'Q', 0, 0, 0, 3}, 0},
+		{"negative length", []byte{'Q', 0xff, 0xff, 0xff, 0xff}, 0},
+		{"over the limit", []byte{'Q', 0, 0, 1, 0}, 100},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := NewReader(bytes.NewReader(tc.input), tc.max).Next()
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want *ProtocolError", err)
+			}
+		})
+	}
+}
+
+func TestReaderTruncated(t *testing.T) {
+	msg := frame('Q', "select 1\x00")
+	for cut := 1; cut < len(msg); cut++ {
+		_, _, err := NewReader(bytes.NewReader(msg[:cut]), 0).Next()
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("cut at %d: err = %v, want ErrUnexpectedEOF", cut, err)
+		}
+	}
+}
+
+func TestReadStartup(t *testing.T) {
+	ssl := []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+	code, pkt, err := ReadStartup(bytes.NewReader(append(ssl, 'x')))
+	if err != nil || code != CodeSSLRequest || !bytes.Equal(pkt, ssl) {
+		t.Fatalf("ReadStartup = %d, %x, %v", code, pkt, err)
+	}
+	for _, bad := range [][]byte{
+		{0, 0, 0, 4, 0, 0, 0, 0},
+		{0, 1, 0, 0, 0, 0, 0, 0},
+		{0xff, 0xff, 0xff, 0xff},
+	} {
+		var pe *ProtocolError
+		if _, _, err := ReadStartup(bytes.NewReader(bad)); !errors.As(err, &pe) {
+			t.Errorf("ReadStartup(%x) err = %v, want *ProtocolError", bad, err)
+		}
+	}
+}

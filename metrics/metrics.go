@@ -1,0 +1,96 @@
+// Package metrics defines pgcrypt-proxy's Prometheus metrics.
+//
+// All metrics live on a Metrics value registered on a registry the caller
+// passes in; there is no package-level state. Label values are drawn from
+// fixed sets (directions, error kinds) so series stay bounded.
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Error kinds counted by Errors. Keep this set closed: it is a label.
+const (
+	ErrClientProtocol  = "client_protocol"   // malformed or unexpected message from a client
+	ErrClientTLS       = "client_tls"        // TLS handshake with a client failed or was refused
+	ErrUpstreamConnect = "upstream_connect"  // could not reach PostgreSQL
+	ErrUpstreamTLS     = "upstream_tls"      // TLS with PostgreSQL failed or was refused
+	ErrUpstreamLost    = "upstream_lost"     // PostgreSQL closed or broke a live session
+	ErrUpstreamProto   = "upstream_protocol" // malformed message from PostgreSQL
+	ErrAuthFailed      = "auth_failed"       // PostgreSQL rejected a client's credentials
+	ErrCancelUnknown   = "cancel_unknown"    // CancelRequest with a key the proxy never issued
+	ErrBackend         = "backend_error"     // ErrorResponse relayed from PostgreSQL
+	ErrShutdown        = "shutdown"          // session closed by a drain timeout
+)
+
+// Directions for Bytes.
+const (
+	ClientToServer = "client_to_server"
+	ServerToClient = "server_to_client"
+)
+
+// Metrics holds every metric the proxy exports.
+type Metrics struct {
+	ConnectionsActive prometheus.Gauge
+	ConnectionsTotal  prometheus.Counter
+	QueryDuration     prometheus.Histogram
+	UpstreamConnect   prometheus.Histogram
+	Bytes             *prometheus.CounterVec
+	Errors            *prometheus.CounterVec
+	CancelRequests    prometheus.Counter
+
+	// Resolved children, so hot paths skip the label lookup.
+	BytesIn, BytesOut prometheus.Counter
+}
+
+// New creates the metrics and registers them on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		ConnectionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pgcrypt_client_connections_active",
+			Help: "Client connections currently open.",
+		}),
+		ConnectionsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pgcrypt_client_connections_total",
+			Help: "Client connections accepted since start.",
+		}),
+		QueryDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pgcrypt_query_duration_seconds",
+			Help:    "Client-observed time from a query's first message to its ReadyForQuery.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		UpstreamConnect: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pgcrypt_upstream_connect_duration_seconds",
+			Help:    "Time to open a connection to PostgreSQL, TLS included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_bytes_total",
+			Help: "Protocol bytes relayed, by direction.",
+		}, []string{"direction"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_errors_total",
+			Help: "Errors by kind.",
+		}, []string{"kind"}),
+		CancelRequests: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pgcrypt_cancel_requests_total",
+			Help: "CancelRequests forwarded to PostgreSQL.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.ConnectionsActive, m.ConnectionsTotal, m.QueryDuration, m.UpstreamConnect,
+		m.Bytes, m.Errors, m.CancelRequests,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.BytesIn = m.Bytes.WithLabelValues(ClientToServer)
+	m.BytesOut = m.Bytes.WithLabelValues(ServerToClient)
+	for _, k := range []string{ErrClientProtocol, ErrClientTLS, ErrUpstreamConnect, ErrUpstreamTLS,
+		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown} {
+		m.Errors.WithLabelValues(k) // export zeros so alerts can use rate() from the start
+	}
+	return m, nil
+}
+
+// Error counts one error of the given kind.
+func (m *Metrics) Error(kind string) { m.Errors.WithLabelValues(kind).Inc() }
