@@ -1,0 +1,182 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+)
+
+// Options configure a Server.
+type Options struct {
+	Upstream        string        // PostgreSQL host:port
+	UpstreamTLS     UpstreamTLS   // how to secure the upstream connection
+	ClientTLS       *tls.Config   // nil refuses TLS from clients
+	ConnectTimeout  time.Duration // for reaching PostgreSQL
+	StartupTimeout  time.Duration // for a client to finish startup and authentication
+	MaxMessageBytes int           // largest message body accepted from either side
+	Logger          *slog.Logger
+	Metrics         *metrics.Metrics
+}
+
+// Server accepts client connections and runs their sessions.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	m       *metrics.Metrics
+	cancels cancelRegistry
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	draining  bool
+	wg        sync.WaitGroup // one per connection goroutine
+	idle      chan struct{}  // closed when draining and no session is left
+
+	nextID atomic.Uint64
+}
+
+// New returns a Server. Logger and Metrics are required.
+func New(opts Options) (*Server, error) {
+	if opts.Upstream == "" {
+		return nil, errors.New("proxy: no upstream address")
+	}
+	if opts.Logger == nil || opts.Metrics == nil {
+		return nil, errors.New("proxy: Logger and Metrics are required")
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	if opts.StartupTimeout <= 0 {
+		opts.StartupTimeout = time.Minute
+	}
+	if opts.UpstreamTLS.Mode == "" {
+		opts.UpstreamTLS.Mode = TLSDisable
+	}
+	return &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		m:         opts.Metrics,
+		cancels:   cancelRegistry{m: map[cancelKey]cancelTarget{}},
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+	}, nil
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Serve accepts connections on ln until Shutdown. It always closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer ln.Close()
+
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.isDraining() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors or similar: wait, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("accepting connections: %w", err)
+		}
+		backoff = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// Ready reports whether the server accepts new sessions (false while draining).
+func (s *Server) Ready() bool { return !s.isDraining() }
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Shutdown stops accepting connections and waits for open sessions to end.
+// When ctx is done first, it closes the remaining sessions (each client gets
+// a FATAL admin_shutdown error) and waits for them to unwind.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.idle = make(chan struct{})
+	if len(s.sessions) == 0 {
+		close(s.idle)
+	}
+	idle := s.idle
+	n := len(s.sessions)
+	s.mu.Unlock()
+
+	if n > 0 {
+		s.log.Info("draining sessions", "sessions", n)
+	}
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		s.mu.Lock()
+		left := len(s.sessions)
+		for sess := range s.sessions {
+			sess.abort(abortShutdown)
+		}
+		s.mu.Unlock()
+		s.log.Warn("drain timeout: closing sessions", "sessions", left)
+		err = fmt.Errorf("closed %d sessions at the drain timeout: %w", left, ctx.Err())
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) addSession(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) removeSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if s.draining && len(s.sessions) == 0 && s.idle != nil {
+		select {
+		case <-s.idle:
+		default:
+			close(s.idle)
+		}
+	}
+}
