@@ -344,6 +344,11 @@ func (s *session) clientToServer() error {
 				pending = time.Now()
 			}
 		}
+		if typ == 'X' {
+			// Mark the end as the client's before PostgreSQL can close its
+			// side, so the server-side loop does not take that for a loss.
+			s.abortWhy.CompareAndSwap(abortNone, abortClientGone)
+		}
 		if err := s.forward(s.cr, s.sw, typ, n); err != nil {
 			return err
 		}
