@@ -15,8 +15,12 @@ import json
 import os
 import sys
 
+import cryptography
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgcrypt_ref import decrypt, encrypt_deterministic, encrypt_randomized, nonce_of  # noqa: E402
+
+OLD_SIV = int(cryptography.__version__.split(".")[0]) < 42
 
 
 def main() -> int:
@@ -24,11 +28,17 @@ def main() -> int:
         data = json.load(f)
     keys = {k: base64.b64decode(v, validate=True) for k, v in data["keys"].items()}
     failures = []
+    skipped = 0
     for v in data["vectors"]:
         name = v["name"]
         ad = None if v["ad"] is None else v["ad"].encode("utf-8")
         pt = base64.b64decode(v["plaintext_b64"], validate=True)
         env = v["envelope"]
+        if v["mode"] == "deterministic" and not pt and OLD_SIV:
+            # cryptography before 42 rejects an empty AES-SIV plaintext,
+            # which RFC 5297 allows; newer versions check these vectors.
+            skipped += 1
+            continue
         try:
             got = decrypt(env, keys, ad)
         except Exception as e:  # noqa: BLE001
@@ -48,7 +58,8 @@ def main() -> int:
     if failures:
         print("\n".join(failures))
         return 1
-    print(f"ok {len(data['vectors'])}")
+    # "ok CHECKED SKIPPED"; skips happen only with cryptography before 42.
+    print(f"ok {len(data['vectors']) - skipped} {skipped}")
     return 0
 
 
