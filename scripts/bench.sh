@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Relay benchmark: pgbench straight to PostgreSQL, through pgcrypt-proxy, and
+# through PgBouncer (when installed), interleaved round by round in one run so
+# all three see the same machine. Prints median TPS and latency per target,
+# the ratios proxy/direct and pgbouncer/direct, and the CPU time each proxy
+# spent per statement round trip (from /proc/PID/stat over the runs).
+#
+#   ./scripts/bench.sh                  # 3 rounds of 10 s per workload and target
+#   ./scripts/bench.sh -T 5 -r 5 -c 8   # shorter runs, more rounds, 8 clients
+#
+# Workloads: select-only with the simple protocol, select-only with prepared
+# statements, and pgbench's TPC-B-like write transaction (7 statements).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pgbin.sh
+
+duration=10 rounds=3 clients=8 threads=2 scale=10
+while getopts "T:r:c:j:s:h" opt; do
+	case $opt in
+	T) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) clients=$OPTARG ;;
+	j) threads=$OPTARG ;; s) scale=$OPTARG ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
+	esac
+done
+
+bindir=$(pg_bindir)
+pgbench=$(command -v pgbench || echo "$bindir/pgbench")
+pgbouncer=$(command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null || true)
+go build -o bin/pgcrypt-proxy ./cmd/pgcrypt-proxy
+
+work=$(mktemp -d /tmp/pgcrypt-bench.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres "$work"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	as_pg "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+pgport=$(free_port) proxyport=$(free_port) adminport=$(free_port) bouncerport=$(free_port)
+echo "==> PostgreSQL on $pgport ($bindir), scale $scale"
+as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
+	{ cat "$work/initdb.log"; exit 1; }
+as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
+	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off" \
+	start >/dev/null
+"$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >"$work/init.log" 2>&1
+
+echo "==> pgcrypt-proxy on $proxyport"
+cat >"$work/proxy.yaml" <<YAML
+listen: 127.0.0.1:$proxyport
+upstream: 127.0.0.1:$pgport
+upstream_tls: { mode: disable }
+admin_listen: 127.0.0.1:$adminport
+keys: { active: v1, versions: { v1: { env: PGCRYPT_KEY_V1 } } }
+YAML
+PGCRYPT_KEY_V1=$(bin/pgcrypt-proxy keygen) bin/pgcrypt-proxy serve --config "$work/proxy.yaml" 2>"$work/proxy.log" &
+proxypid=$!
+pids+=("$proxypid")
+
+bouncerpid=""
+if [ -n "$pgbouncer" ]; then
+	echo "==> PgBouncer on $bouncerport ($($pgbouncer --version | head -1)), session pooling"
+	cat >"$work/pgbouncer.ini" <<INI
+[databases]
+postgres = host=127.0.0.1 port=$pgport dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $bouncerport
+unix_socket_dir =
+auth_type = trust
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 500
+default_pool_size = 100
+logfile = $work/pgbouncer.log
+pidfile = $work/pgbouncer.pid
+INI
+	echo '"postgres" ""' >"$work/userlist.txt"
+	[ "$(id -u)" = 0 ] && chown postgres "$work"/pgbouncer.ini "$work"/userlist.txt
+	as_pg "$pgbouncer" -d "$work/pgbouncer.ini"
+	for _ in $(seq 50); do [ -s "$work/pgbouncer.pid" ] && break; sleep 0.1; done
+	bouncerpid=$(cat "$work/pgbouncer.pid")
+	pids+=("$bouncerpid")
+else
+	echo "==> PgBouncer not installed (apt-get install pgbouncer): comparing with direct only"
+fi
+for _ in $(seq 100); do port_free "$proxyport" || break; sleep 0.1; done
+
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run WORKLOAD TARGET PORT: one pgbench run; appends "workload target tps lat_ms cpu_us_per_stmt".
+run() {
+	local workload=$1 target=$2 port=$3 args stmts pid="" before=0 after out
+	case $workload in
+	select-simple) args="-S -M simple" stmts=1 ;;
+	select-prepared) args="-S -M prepared" stmts=1 ;;
+	tpcb-write) args="-M prepared" stmts=7 ;;
+	esac
+	case $target in proxy) pid=$proxypid ;; pgbouncer) pid=$bouncerpid ;; esac
+	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
+	out=$("$pgbench" $args -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
+		{ echo "$out" >&2; exit 1; }
+	[ -n "$pid" ] && after=$(cpu_ticks "$pid")
+	local tps lat tx cpu="-"
+	tps=$(echo "$out" | awk '/^tps = /{print $3; exit}')
+	lat=$(echo "$out" | awk '/^latency average/{print $4; exit}')
+	tx=$(echo "$out" | sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p')
+	if [ -n "$pid" ] && [ "$tx" -gt 0 ]; then
+		cpu=$(awk -v t=$((after - before)) -v c="$clk" -v n="$tx" -v s="$stmts" 'BEGIN{printf "%.1f", t / c * 1e6 / (n * s)}')
+	fi
+	printf '%-16s %-10s %10.0f %8.3f %8s\n' "$workload" "$target" "$tps" "$lat" "$cpu"
+	echo "$workload $target $tps $lat $cpu" >>"$work/results"
+}
+
+targets="direct:$pgport proxy:$proxyport"
+[ -n "$bouncerpid" ] && targets="$targets pgbouncer:$bouncerport"
+echo "==> $rounds rounds x ${duration}s, $clients clients, $threads threads"
+printf '%-16s %-10s %10s %8s %8s\n' workload target tps lat_ms cpu_us
+for r in $(seq "$rounds"); do
+	for w in select-simple select-prepared tpcb-write; do
+		for t in $targets; do
+			run "$w" "${t%%:*}" "${t##*:}"
+		done
+	done
+done
+
+echo
+echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip)"
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+res = {}
+for w, t, tps, lat, cpu in rows:
+    r = res.setdefault((w, t), {"tps": [], "lat": [], "cpu": []})
+    r["tps"].append(float(tps)); r["lat"].append(float(lat))
+    if cpu != "-": r["cpu"].append(float(cpu))
+med = lambda xs: statistics.median(xs) if xs else None
+print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
+for w in ["select-simple", "select-prepared", "tpcb-write"]:
+    d = med(res[(w, "direct")]["tps"])
+    for t in ["direct", "proxy", "pgbouncer"]:
+        if (w, t) not in res: continue
+        r = res[(w, t)]
+        cpu = med(r["cpu"])
+        print(f"{w:16} {t:10} {med(r['tps']):10.0f} {med(r['lat']):8.3f} {cpu if cpu is not None else '-':>7} {med(r['tps'])/d:9.3f}")
+PY
