@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,28 @@ import (
 // ReadyFunc reports why the proxy is not ready, or nil when it is.
 type ReadyFunc func(ctx context.Context) error
 
+// Option adds an optional endpoint.
+type Option func(*http.ServeMux)
+
+// WithPprof serves net/http/pprof under /debug/pprof/, for profiling the
+// proxy under load. Profiles show code, not data, but keep admin_listen
+// private anyway.
+func WithPprof() Option {
+	return func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+}
+
 // Handler returns the admin endpoints.
-func Handler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
+func Handler(gatherer prometheus.Gatherer, ready ReadyFunc, opts ...Option) http.Handler {
 	mux := http.NewServeMux()
+	for _, o := range opts {
+		o(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

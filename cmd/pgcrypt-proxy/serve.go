@@ -31,6 +31,7 @@ func runServe(ctx context.Context, args []string, e env) error {
 	cfgPath := fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error (debug logs protocol events, never values)")
+	pprofOn := fs.Bool("pprof", false, "serve Go profiles under /debug/pprof/ on admin_listen")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -42,17 +43,15 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, nil)
+	return serve(ctx, cfg, logger, serveOptions{pprof: *pprofOn})
 }
 
-// listeners lets tests hand serve already-bound sockets; nil fields mean
-// listen on the configured addresses.
-type listeners struct {
-	proxy, admin net.Listener
-	ready        chan<- struct{} // closed once both accept connections
+// serveOptions are serve's settings that do not belong in the config file.
+type serveOptions struct {
+	pprof bool // serve /debug/pprof/ on the admin listener
 }
 
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ls *listeners) error {
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := metrics.New(reg)
@@ -95,20 +94,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ls *lis
 		return err
 	}
 
-	if ls == nil {
-		ls = &listeners{}
+	pl, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
 	}
-	pl, al := ls.proxy, ls.admin
-	if pl == nil {
-		if pl, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-	}
-	if al == nil {
-		if al, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-			pl.Close()
-			return fmt.Errorf("admin_listen: %w", err)
-		}
+	al, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		pl.Close()
+		return fmt.Errorf("admin_listen: %w", err)
 	}
 	upstreamUp := admin.UpstreamReachable(cfg.Upstream)
 	ready := func(ctx context.Context) error {
@@ -120,16 +113,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, ls *lis
 	adminCtx, stopAdmin := context.WithCancel(context.Background())
 	defer stopAdmin()
 	adminDone := make(chan error, 1)
-	go func() { adminDone <- admin.Serve(adminCtx, al, admin.Handler(reg, ready)) }()
+	var adminOpts []admin.Option
+	if so.pprof {
+		adminOpts = append(adminOpts, admin.WithPprof())
+	}
+	go func() { adminDone <- admin.Serve(adminCtx, al, admin.Handler(reg, ready, adminOpts...)) }()
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- srv.Serve(pl) }()
 
 	logger.Info("pgcrypt-proxy started", "version", version, "listen", pl.Addr().String(),
 		"admin", al.Addr().String(), "upstream", cfg.Upstream, "upstream_tls", cfg.UpstreamTLS.Mode,
 		"client_tls", cfg.ClientTLS.Enabled(), "policy_tables", len(cfg.Encrypt), "active_key", cfg.Keys.Active)
-	if ls.ready != nil {
-		close(ls.ready)
-	}
 
 	select {
 	case <-ctx.Done():
