@@ -1,0 +1,259 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
+)
+
+// Options tune an Analyzer.
+type Options struct {
+	// CacheSize is the number of analyses kept, by exact SQL text
+	// (default 4096; negative disables the cache). Eviction is CLOCK
+	// (second chance): an entry used since the last sweep survives it.
+	CacheSize int
+	// MaxCachedSQL is the length above which a statement is analysed but
+	// not cached (default 64 KiB), so large one-off statements (bulk
+	// INSERTs with literals) do not crowd out prepared ones.
+	MaxCachedSQL int
+	// ExtraNames are more bare relation names that make
+	// Analysis.MayInvolvePolicy true: views over policy tables,
+	// partitions and inheritance children of policy tables, or anything
+	// else the proxy wants analysed. The resolver decides what they are.
+	ExtraNames []string
+}
+
+// Analyzer analyses statements for one Policy and caches the results. It is
+// safe for concurrent use; create one per policy and share it between
+// sessions.
+type Analyzer struct {
+	pol     *Policy
+	names   map[string]struct{} // bare names that may involve the policy
+	lower   []string            // the same, lower-cased, for the parse-failure scan
+	cache   *clockCache
+	maxSQL  int
+	noCache bool
+}
+
+// NewAnalyzer returns an Analyzer for p.
+func NewAnalyzer(p *Policy, opts Options) *Analyzer {
+	a := &Analyzer{pol: p, names: make(map[string]struct{}), maxSQL: opts.MaxCachedSQL}
+	for n := range p.names {
+		a.names[n] = struct{}{}
+	}
+	for _, n := range opts.ExtraNames {
+		a.names[n] = struct{}{}
+	}
+	for n := range a.names {
+		a.lower = append(a.lower, strings.ToLower(n))
+	}
+	if a.maxSQL <= 0 {
+		a.maxSQL = 64 << 10
+	}
+	switch {
+	case opts.CacheSize < 0:
+		a.noCache = true
+	case opts.CacheSize == 0:
+		a.cache = newClockCache(4096)
+	default:
+		a.cache = newClockCache(opts.CacheSize)
+	}
+	return a
+}
+
+// Policy returns the analyzer's policy.
+func (a *Analyzer) Policy() *Policy { return a.pol }
+
+// CacheStats returns the cache counters (zero when the cache is disabled).
+func (a *Analyzer) CacheStats() CacheStats {
+	if a.noCache {
+		return CacheStats{}
+	}
+	return a.cache.stats()
+}
+
+// Analyze parses sql (one statement, or several separated by semicolons as
+// in a simple Query message) and returns its analysis. Results, including
+// parse errors, are cached by exact text: a cache hit does not parse and
+// does not allocate.
+//
+// When sql cannot be parsed the error is a *ParseError (errors.Is
+// ErrParse); see ParseError.MayInvolvePolicy for what the proxy may do.
+func (a *Analyzer) Analyze(sql string) (*Analysis, error) {
+	if !a.noCache {
+		if an, err, ok := a.cache.get(sql); ok {
+			return an, err
+		}
+	}
+	an, err := a.analyze(sql)
+	if !a.noCache && len(sql) <= a.maxSQL {
+		a.cache.put(sql, an, err)
+	}
+	return an, err
+}
+
+func (a *Analyzer) analyze(sql string) (*Analysis, error) {
+	if strings.IndexByte(sql, 0) >= 0 {
+		return nil, &ParseError{msg: "statement contains a NUL byte", Cursor: strings.IndexByte(sql, 0), MayInvolvePolicy: a.mentionsPolicy(sql)}
+	}
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		pe := &ParseError{msg: redactParseMessage(err.Error()), Cursor: -1, MayInvolvePolicy: a.mentionsPolicy(sql), err: err}
+		var perr *pgparser.Error
+		if errors.As(err, &perr) && perr.Cursorpos > 0 {
+			pe.Cursor = charToByteOffset(sql, perr.Cursorpos-1)
+		}
+		return nil, pe
+	}
+	an := &Analysis{sql: sql, tree: tree, az: a}
+	c := collect(tree, a)
+	an.relations = c.relations
+	an.mayInvolve = c.mayInvolve
+	return an, nil
+}
+
+// mentionsPolicy is the conservative scan used when parsing fails: any
+// policy table name anywhere in the text, case-insensitively.
+func (a *Analyzer) mentionsPolicy(sql string) bool {
+	lower := strings.ToLower(sql)
+	for _, n := range a.lower {
+		if strings.Contains(lower, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// charToByteOffset converts PostgreSQL's character cursor to a byte offset.
+func charToByteOffset(s string, chars int) int {
+	n := 0
+	for i := range s {
+		if n == chars {
+			return i
+		}
+		n++
+	}
+	return len(s)
+}
+
+// ErrParse is matched (errors.Is) by every *ParseError.
+var ErrParse = errors.New("rewrite: cannot parse statement")
+
+// ParseError is returned by Analyze for SQL that PostgreSQL's parser (the
+// version pg_query_go embeds) rejects.
+//
+// The server would normally reject the text too, so relaying it is harmless
+// for data at rest; but the server logs failed statements with their text
+// (log_min_error_statement), and a newer server may accept syntax this
+// parser does not know, possibly writing plaintext. Hence the rule for the
+// proxy: when MayInvolvePolicy is true, reject the statement (fail closed);
+// otherwise it may relay it and let the server answer.
+type ParseError struct {
+	msg string
+	// Cursor is the byte offset (from 0) of the error, or -1.
+	Cursor int
+	// MayInvolvePolicy is true when the text contains, anywhere and in any
+	// case, the name of a policy table (or of Options.ExtraNames).
+	MayInvolvePolicy bool
+	err              error
+}
+
+// Error returns the parser's message with the quoted text near the error
+// removed (it may be a value).
+func (e *ParseError) Error() string {
+	return "rewrite: cannot parse statement: " + e.msg
+}
+
+// Is reports whether target is ErrParse.
+func (e *ParseError) Is(target error) bool { return target == ErrParse }
+
+// Unwrap returns the parser's error, whose message may contain statement
+// text: do not log it.
+func (e *ParseError) Unwrap() error { return e.err }
+
+// redactParseMessage drops the `at or near "..."` part of a parser message.
+func redactParseMessage(m string) string {
+	if i := strings.Index(m, " at or near "); i >= 0 {
+		return m[:i]
+	}
+	if i := strings.IndexAny(m, "\"'"); i >= 0 {
+		return strings.TrimSpace(m[:i])
+	}
+	return m
+}
+
+// Analysis is the parsed, policy-filtered form of one SQL text. It is
+// immutable (but for an internal memo) and safe for concurrent use.
+type Analysis struct {
+	sql        string
+	tree       *pg_query.ParseResult
+	az         *Analyzer
+	relations  []RelName
+	mayInvolve bool
+	memo       atomic.Pointer[planMemo]
+}
+
+type planMemo struct {
+	resolved []Relation
+	plan     *Plan
+}
+
+// SQL returns the analysed text.
+func (an *Analysis) SQL() string { return an.sql }
+
+// NumStatements returns the number of statements in the text.
+func (an *Analysis) NumStatements() int { return len(an.tree.Stmts) }
+
+// Relations returns the distinct relation names the statements reference,
+// sorted by schema then name: FROM items, JOINs, subqueries, CTE bodies,
+// INSERT/UPDATE/DELETE/MERGE targets, COPY, DDL targets. Names that turn
+// out to be CTE references are included (the resolver's answer for them is
+// ignored). Read-only.
+func (an *Analysis) Relations() []RelName { return an.relations }
+
+// MayInvolvePolicy reports whether the statements may touch a policy
+// column: some referenced relation's bare name equals a policy table name
+// (or an Options.ExtraNames entry), an SQL-level EXECUTE passes arguments
+// (its prepared statement may insert them into a policy table), or a DO
+// block mentions a policy table. When false, the proxy relays the
+// statement untouched without calling Plan. The test is by name only: a
+// view or a function over a policy table under another name is not caught
+// unless listed in Options.ExtraNames.
+func (an *Analysis) MayInvolvePolicy() bool { return an.mayInvolve }
+
+// Plan resolves the referenced relations with resolve and returns the plan.
+// The plan of the last resolution is memoized: when resolve gives the same
+// answers again, Plan returns the same *Plan without re-analysing and
+// without allocating.
+func (an *Analysis) Plan(resolve Resolver) *Plan {
+	if m := an.memo.Load(); m != nil {
+		same := true
+		for i, n := range an.relations {
+			if !resolve(n).equal(m.resolved[i]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return m.plan
+		}
+	}
+	resolved := make([]Relation, len(an.relations))
+	rels := make(map[RelName]Relation, len(an.relations))
+	for i, n := range an.relations {
+		resolved[i] = resolve(n)
+		rels[n] = resolved[i]
+	}
+	plan := buildPlan(an, rels)
+	an.memo.Store(&planMemo{resolved: resolved, plan: plan})
+	return plan
+}
+
+// String describes the analysis without statement text.
+func (an *Analysis) String() string {
+	return fmt.Sprintf("analysis of %d statement(s), %d relation(s), may involve policy: %t", len(an.tree.Stmts), len(an.relations), an.mayInvolve)
+}

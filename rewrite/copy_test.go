@@ -1,0 +1,85 @@
+package rewrite
+
+import "testing"
+
+func TestCopy(t *testing.T) {
+	runCases(t, []planCase{
+		{"FROM STDIN with column list", "COPY clients (id, email, phone) FROM STDIN", []string{
+			"copy from stdio=true text [<nil> public.clients.email public.clients.phone]",
+		}},
+		{"FROM STDIN csv, legacy options", "COPY clients (email) FROM STDIN WITH CSV HEADER DELIMITER ';'", []string{
+			"copy from stdio=true csv [public.clients.email]",
+		}},
+		{"FROM STDIN binary without column list", "COPY legacy_notes FROM STDIN (FORMAT binary)", []string{
+			"copy from stdio=true binary [<nil> public.legacy_notes.body]",
+		}},
+		{"without column list, order unknown", "COPY nocols FROM STDIN", []string{
+			"reject columns_unknown",
+			"copy from stdio=true text []",
+		}},
+		{"TO STDOUT", "COPY clients (email, id) TO STDOUT (FORMAT csv)", []string{
+			"copy to stdio=true csv [public.clients.email <nil>]",
+		}},
+		{"no policy column", "COPY clients (id, created_at) FROM STDIN", []string{
+			"copy from stdio=true text []",
+		}},
+		{"non-policy table", "COPY orders FROM STDIN", []string{
+			"copy from stdio=true text []",
+		}},
+		{"FROM a server file", "COPY clients (email) FROM '/tmp/clients.csv'", []string{
+			"reject copy_server_side public.clients.email",
+			"copy from stdio=false text []",
+		}},
+		{"FROM PROGRAM", "COPY clients FROM PROGRAM 'cat /tmp/x'", []string{
+			"reject copy_server_side public.clients.first_name",
+			"copy from stdio=false text []",
+		}},
+		{"TO a server file stays encrypted", "COPY clients TO '/tmp/out'", []string{
+			"copy to stdio=false text []",
+		}},
+		{"query TO STDOUT", "COPY (SELECT id, email, phone FROM clients WHERE email = $1) TO STDOUT", []string{
+			"param $1 public.clients.email compare",
+			"copy to stdio=true text [<nil> public.clients.email public.clients.phone]",
+		}},
+		{"query of one column through UNION decrypts by position", "COPY (SELECT email FROM clients UNION SELECT email FROM clients) TO STDOUT", []string{
+			"copy to stdio=true text [public.clients.email]",
+		}},
+		{"query with an expression of a column", "COPY (SELECT lower(email), COALESCE(phone, '') FROM clients) TO STDOUT", []string{
+			"reject function public.clients.email (read)",
+			"reject untraceable_output public.clients.phone (read)",
+			"copy to stdio=true text []",
+		}},
+		{"query with * of unknown columns", "COPY (SELECT * FROM nocols) TO STDOUT", []string{
+			"reject columns_unknown public.nocols.secret (read)",
+			"copy to stdio=true text []",
+		}},
+		{"COPY FROM WHERE on deterministic column", "COPY clients (email) FROM STDIN WHERE email <> 'x'", []string{
+			`literal 'x'="x" public.clients.email compare`,
+			"copy from stdio=true text [public.clients.email]",
+		}},
+	})
+}
+
+func TestCopyOptions(t *testing.T) {
+	a := newTestAnalyzer(t)
+	sql := `COPY clients (email) FROM STDIN WITH (FORMAT csv, DELIMITER '|', NULL '\N', QUOTE '"', ESCAPE '\', HEADER match, DEFAULT '@', ENCODING 'UTF8')`
+	st := plan(t, a, sql).Statements()[0]
+	c := st.Copy
+	if st.Kind != StmtCopy || c == nil {
+		t.Fatalf("statement %+v", st)
+	}
+	got := []string{c.Format.String(), c.Delimiter, c.Null, c.Quote, c.Escape, c.Default, c.Encoding}
+	want := []string{"csv", "|", `\N`, `"`, `\`, "@", "UTF8"}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("option %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if !c.Header || !c.From || !c.Stdio {
+		t.Errorf("Header %t From %t Stdio %t", c.Header, c.From, c.Stdio)
+	}
+	c = plan(t, a, "COPY clients (email) TO STDOUT (HEADER false)").Statements()[0].Copy
+	if c.Header || c.From {
+		t.Errorf("HEADER false: Header %t From %t", c.Header, c.From)
+	}
+}

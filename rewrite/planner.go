@@ -1,0 +1,281 @@
+package rewrite
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+)
+
+// planner holds the state of one plan computation.
+type planner struct {
+	az    *Analyzer
+	pol   *Policy
+	sql   string
+	rels  map[RelName]Relation
+	stmt  int // index of the statement being analysed
+	group int // 0: bind parameters of the text; i+1: those of PREPARE statement i
+
+	sites      []*site
+	siteAt     map[siteKey]*site
+	rejections []Rejection
+	rejSeen    map[rejKey]bool
+	notes      []Note
+	noteSeen   map[Note]bool
+	stmts      []Statement
+	tokens     []*pg_query.ScanToken
+	scanned    bool
+	sublinks   map[*pg_query.SubLink]relOut // multi-assignment sources, analysed once
+}
+
+type siteKey struct {
+	stmt int
+	loc  int32
+}
+
+type rejKey struct {
+	reason Reason
+	col    *Column
+	detail string
+	stmt   int
+	loc    int
+}
+
+// site is one occurrence of a parameter or a constant in the text.
+type site struct {
+	param int               // n for $n, 0 for a constant
+	konst *pg_query.A_Const // the constant
+	loc   int32
+	stmt  int
+	group int
+	array bool // $n is an array compared element-wise (= ANY($n))
+	// neutral: only tested with IS [NOT] NULL, which encryption preserves.
+	neutral bool
+	// bad, when set, says why the value cannot be encrypted as written
+	// (a cast to integer, a bit-string literal...).
+	bad       string
+	badReason Reason
+	bindings  []binding
+}
+
+type binding struct {
+	col       *Column
+	use       Use
+	relaxable bool
+	loc       int32
+}
+
+func buildPlan(an *Analysis, rels map[RelName]Relation) *Plan {
+	p := &planner{
+		az:       an.az,
+		pol:      an.az.pol,
+		sql:      an.sql,
+		rels:     rels,
+		siteAt:   make(map[siteKey]*site),
+		rejSeen:  make(map[rejKey]bool),
+		noteSeen: make(map[Note]bool),
+		sublinks: make(map[*pg_query.SubLink]relOut),
+	}
+	for i, raw := range an.tree.Stmts {
+		p.stmt = i
+		st := Statement{Start: int(raw.StmtLocation), End: len(an.sql)}
+		if raw.StmtLen > 0 {
+			st.End = int(raw.StmtLocation + raw.StmtLen)
+		}
+		p.stmts = append(p.stmts, st)
+		p.topStmt(raw.Stmt, &p.stmts[i])
+	}
+	return p.finish()
+}
+
+// reject records a rejection (once per reason, column, detail and place).
+func (p *planner) reject(r Reason, c *Column, detail string, relaxable bool, loc int32) {
+	k := rejKey{r, c, detail, p.stmt, int(loc)}
+	if p.rejSeen[k] {
+		return
+	}
+	p.rejSeen[k] = true
+	p.rejections = append(p.rejections, Rejection{Reason: r, Column: c, Detail: detail, Relaxable: relaxable, Statement: p.stmt, Location: int(loc)})
+}
+
+func (p *planner) note(k NoteKind, n RelName, write bool) {
+	nt := Note{Kind: k, Relation: n, Write: write, Statement: p.stmt}
+	if !p.noteSeen[nt] {
+		p.noteSeen[nt] = true
+		p.notes = append(p.notes, nt)
+	}
+}
+
+// newSite returns the site of the parameter or constant at loc, creating it
+// on first sight (the same node may be analysed twice, e.g. the source of
+// UPDATE SET (a, b) = (...)).
+func (p *planner) newSite(param int, k *pg_query.A_Const, loc int32) *site {
+	key := siteKey{p.stmt, loc}
+	if s := p.siteAt[key]; s != nil {
+		return s
+	}
+	s := &site{param: param, konst: k, loc: loc, stmt: p.stmt, group: p.group}
+	if k != nil {
+		s.bad = constProblem(k)
+		if s.bad != "" {
+			s.badReason = ReasonUnencryptableValue
+		}
+	}
+	p.siteAt[key] = s
+	p.sites = append(p.sites, s)
+	return s
+}
+
+// bind attaches the sites of v to column c.
+func (p *planner) bindSites(v val, c *Column, use Use, relaxable bool, loc int32) {
+	for _, s := range v.sites {
+		if s.bad != "" {
+			p.reject(s.badReason, c, s.bad, relaxable, s.loc)
+			continue
+		}
+		s.bindings = append(s.bindings, binding{col: c, use: use, relaxable: relaxable, loc: loc})
+	}
+}
+
+// finish turns bound sites into parameters and literals and assembles the
+// plan.
+func (p *planner) finish() *Plan {
+	plan := &Plan{stmts: p.stmts, notes: p.notes}
+	type pkey struct{ group, n int }
+	byParam := make(map[pkey][]*site)
+	var pkeys []pkey
+	for _, s := range p.sites {
+		if s.param > 0 {
+			k := pkey{s.group, s.param}
+			if byParam[k] == nil {
+				pkeys = append(pkeys, k)
+			}
+			byParam[k] = append(byParam[k], s)
+			continue
+		}
+		if len(s.bindings) == 0 {
+			continue
+		}
+		col, use, ok := p.unify(s.bindings, "a literal", s.stmt)
+		if !ok {
+			continue
+		}
+		lit, ok := p.literal(s)
+		if !ok {
+			continue
+		}
+		lit.Column, lit.Use, lit.Statement = col, use, s.stmt
+		plan.literals = append(plan.literals, lit)
+	}
+	slices.SortFunc(pkeys, func(a, b pkey) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.n, b.n))
+	})
+	for _, k := range pkeys {
+		occ := byParam[k]
+		var bs []binding
+		var plainAt int32 = -1
+		array, scalar := false, false
+		for _, s := range occ {
+			if len(s.bindings) == 0 {
+				if !s.neutral && plainAt < 0 {
+					plainAt = s.loc
+				}
+				continue
+			}
+			bs = append(bs, s.bindings...)
+			if s.array {
+				array = true
+			} else {
+				scalar = true
+			}
+		}
+		if len(bs) == 0 {
+			continue
+		}
+		name := "parameter $" + strconv.Itoa(k.n)
+		stmt := occ[0].stmt
+		col, use, ok := p.unify(bs, name, stmt)
+		if !ok {
+			continue
+		}
+		if plainAt >= 0 || (array && scalar) {
+			p.stmt = stmt
+			what := " is also used where its value must stay unencrypted"
+			if array && scalar {
+				what = " is used both as a value and as an array of values"
+			}
+			p.reject(ReasonParamConflict, col, name+what, use&UseWrite == 0 && allRelaxable(bs), plainAt)
+			continue
+		}
+		prm := Param{Number: k.n, Column: col, Use: use, Array: array}
+		if k.group == 0 {
+			plan.params = append(plan.params, prm)
+		} else {
+			st := &p.stmts[k.group-1]
+			st.Prepared = append(st.Prepared, prm)
+		}
+	}
+	slices.SortFunc(plan.literals, func(a, b Literal) int { return cmp.Compare(a.Start, b.Start) })
+	plan.rejections = p.rejections
+	return plan
+}
+
+func allRelaxable(bs []binding) bool {
+	for _, b := range bs {
+		if !b.relaxable {
+			return false
+		}
+	}
+	return true
+}
+
+// unify checks that all bindings of one value can share one encryption and
+// returns the column and the union of uses.
+func (p *planner) unify(bs []binding, name string, stmt int) (*Column, Use, bool) {
+	col := bs[0].col
+	var use Use
+	for _, b := range bs {
+		use |= b.use
+		if !encryptsAlike(col, b.col) {
+			p.stmt = stmt
+			p.reject(ReasonParamConflict, col, name+" is used for both "+col.String()+" and "+b.col.String()+", which are encrypted differently", b.use&UseWrite == 0 && bs[0].use&UseWrite == 0, b.loc)
+			return nil, 0, false
+		}
+	}
+	return col, use, true
+}
+
+func strVal(n *pg_query.Node) string { return n.GetString_().GetSval() }
+
+// names returns the String values of a name list (function, operator,
+// type and column names).
+func names(ns []*pg_query.Node) []string {
+	out := make([]string, 0, len(ns))
+	for _, n := range ns {
+		switch {
+		case n.GetString_() != nil:
+			out = append(out, n.GetString_().Sval)
+		case n.GetAStar() != nil:
+			out = append(out, "*")
+		}
+	}
+	return out
+}
+
+// quoteIdent quotes an identifier for messages when needed.
+func quoteIdent(s string) string {
+	plain := s != ""
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || ('a' <= c && c <= 'z') || (i > 0 && ('0' <= c && c <= '9' || c == '$'))) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -1,0 +1,114 @@
+package rewrite
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// collected is what the policy-independent first pass finds.
+type collected struct {
+	relations  []RelName
+	seen       map[RelName]struct{}
+	mayInvolve bool
+	az         *Analyzer
+}
+
+// collect walks every node of the tree: each RangeVar is a referenced
+// relation; EXECUTE with arguments and DO blocks mentioning a policy table
+// make the statement one to analyse.
+func collect(tree *pg_query.ParseResult, az *Analyzer) *collected {
+	c := &collected{seen: make(map[RelName]struct{}), az: az}
+	for _, raw := range tree.Stmts {
+		c.walk(raw.ProtoReflect())
+	}
+	slices.SortFunc(c.relations, func(a, b RelName) int {
+		return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Name, b.Name))
+	})
+	return c
+}
+
+var (
+	rangeVarDesc = (&pg_query.RangeVar{}).ProtoReflect().Descriptor()
+	executeDesc  = (&pg_query.ExecuteStmt{}).ProtoReflect().Descriptor()
+	doDesc       = (&pg_query.DoStmt{}).ProtoReflect().Descriptor()
+)
+
+func (c *collected) walk(m protoreflect.Message) {
+	switch m.Descriptor() {
+	case rangeVarDesc:
+		rv := m.Interface().(*pg_query.RangeVar)
+		n := RelName{Schema: rv.Schemaname, Name: rv.Relname}
+		if _, ok := c.seen[n]; !ok {
+			c.seen[n] = struct{}{}
+			c.relations = append(c.relations, n)
+		}
+		if _, ok := c.az.names[rv.Relname]; ok {
+			c.mayInvolve = true
+		}
+	case executeDesc:
+		if len(m.Interface().(*pg_query.ExecuteStmt).Params) > 0 {
+			c.mayInvolve = true
+		}
+	case doDesc:
+		if c.az.doMentionsPolicy(m.Interface().(*pg_query.DoStmt)) != "" {
+			c.mayInvolve = true
+		}
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind {
+			return true
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				c.walk(l.Get(i).Message())
+			}
+		} else if !fd.IsMap() {
+			c.walk(v.Message())
+		}
+		return true
+	})
+}
+
+// doBody returns the code of a DO block.
+func doBody(d *pg_query.DoStmt) string {
+	for _, a := range d.Args {
+		if de := a.GetDefElem(); de != nil && de.Defname == "as" {
+			return de.GetArg().GetString_().GetSval()
+		}
+	}
+	return ""
+}
+
+// doMentionsPolicy returns a policy table name that a DO block's code
+// mentions as a whole word (case-insensitively), or "".
+func (a *Analyzer) doMentionsPolicy(d *pg_query.DoStmt) string {
+	body := strings.ToLower(doBody(d))
+	for _, n := range a.lower {
+		if containsWord(body, n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// containsWord reports whether w occurs in s not preceded or followed by an
+// identifier character.
+func containsWord(s, w string) bool {
+	for off := 0; ; {
+		i := strings.Index(s[off:], w)
+		if i < 0 {
+			return false
+		}
+		i += off
+		j := i + len(w)
+		if (i == 0 || !isIdentByte(s[i-1])) && (j == len(s) || !isIdentByte(s[j])) {
+			return true
+		}
+		off = i + 1
+	}
+}

@@ -1,0 +1,89 @@
+package rewrite
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrRewrite reports replacements that do not fit the literals.
+var ErrRewrite = errors.New("rewrite: cannot rewrite statement")
+
+// QuoteLiteral returns s as an SQL string literal that means s whatever
+// standard_conforming_strings is: '...' with ' doubled, or, when s
+// contains a backslash, E'...' with ' and \ doubled. s must not contain a
+// NUL byte (no SQL literal can).
+func QuoteLiteral(s string) string {
+	var b strings.Builder
+	appendQuoted(&b, s)
+	return b.String()
+}
+
+func appendQuoted(b *strings.Builder, s string) {
+	esc := strings.IndexByte(s, '\\') >= 0
+	b.Grow(len(s) + 3)
+	if esc {
+		b.WriteByte('E')
+	}
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' || (esc && c == '\\') {
+			b.WriteByte(c)
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('\'')
+}
+
+// Rewrite returns the statement text with the literals replaced by the
+// quoted replacement values: SQL[l.Start:l.End] becomes
+// QuoteLiteral(replacements[i]) for lits[i]. The literals must be sorted by
+// Start and not overlap (as Plan.Literals are).
+//
+// Offsets come from PostgreSQL's own lexer run with
+// standard_conforming_strings = on, the server default since 9.1. With
+// standard_conforming_strings = off a backslash in a plain '...' literal is
+// an escape and the token boundaries may differ: the proxy must not rewrite
+// (it should reject) statements with literals for policy columns in a
+// session where the server reported standard_conforming_strings = off. The
+// output quoting itself is valid under both settings.
+func Rewrite(sql string, lits []Literal, replacements []string) (string, error) {
+	if len(lits) != len(replacements) {
+		return "", fmt.Errorf("%w: %d literals, %d replacements", ErrRewrite, len(lits), len(replacements))
+	}
+	var b strings.Builder
+	size := len(sql)
+	for _, r := range replacements {
+		size += len(r) + 3
+	}
+	b.Grow(size)
+	pos := 0
+	for i, l := range lits {
+		if l.Start < pos || l.End < l.Start || l.End > len(sql) {
+			return "", fmt.Errorf("%w: literal %d at %d-%d out of order or out of range", ErrRewrite, i, l.Start, l.End)
+		}
+		if strings.IndexByte(replacements[i], 0) >= 0 {
+			return "", fmt.Errorf("%w: replacement %d contains a NUL byte", ErrRewrite, i)
+		}
+		b.WriteString(sql[pos:l.Start])
+		// A literal directly after an identifier character or another
+		// literal would fuse with it (E'' would read as part of a name).
+		if l.Start > 0 && isIdentByte(sql[l.Start-1]) {
+			b.WriteByte(' ')
+		}
+		appendQuoted(&b, replacements[i])
+		pos = l.End
+	}
+	b.WriteString(sql[pos:])
+	return b.String(), nil
+}
+
+// Rewrite is Rewrite(sql, p.Literals(), replacements).
+func (p *Plan) Rewrite(sql string, replacements []string) (string, error) {
+	return Rewrite(sql, p.literals, replacements)
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+}

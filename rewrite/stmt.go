@@ -1,0 +1,168 @@
+package rewrite
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+)
+
+// topStmt analyses one statement of the text.
+func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
+	root := newScope(nil)
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_SelectStmt:
+		st.Kind = StmtSelect
+		out := p.selectStmt(x.SelectStmt, root)
+		if x.SelectStmt.IntoClause == nil {
+			p.outputs(out)
+		}
+	case *pg_query.Node_InsertStmt:
+		st.Kind = StmtInsert
+		p.outputs(p.insertStmt(x.InsertStmt, root))
+	case *pg_query.Node_UpdateStmt:
+		st.Kind = StmtUpdate
+		p.outputs(p.updateStmt(x.UpdateStmt, root))
+	case *pg_query.Node_DeleteStmt:
+		st.Kind = StmtDelete
+		p.outputs(p.deleteStmt(x.DeleteStmt, root))
+	case *pg_query.Node_MergeStmt:
+		st.Kind = StmtMerge
+		p.outputs(p.mergeStmt(x.MergeStmt, root))
+	case *pg_query.Node_CopyStmt:
+		st.Kind = StmtCopy
+		st.Copy = p.copyStmt(x.CopyStmt)
+	case *pg_query.Node_ExplainStmt:
+		// EXPLAIN ANALYZE runs the statement: analyse it fully. Its
+		// output is the plan, not rows.
+		st.Kind = StmtExplain
+		var inner Statement
+		p.topStmtNoOutput(x.ExplainStmt.Query, &inner)
+		if inner.Kind == StmtExecute {
+			st.Name, st.Execute = inner.Name, inner.Execute
+		}
+	case *pg_query.Node_CreateTableAsStmt:
+		st.Kind = StmtSelect
+		var inner Statement
+		p.topStmtNoOutput(x.CreateTableAsStmt.Query, &inner)
+		if inner.Kind == StmtExecute {
+			st.Kind, st.Name, st.Execute = StmtExecute, inner.Name, inner.Execute
+		}
+	case *pg_query.Node_DeclareCursorStmt:
+		st.Kind = StmtSelect
+		p.outputs(p.query(x.DeclareCursorStmt.Query, root))
+	case *pg_query.Node_PrepareStmt:
+		st.Kind, st.Name = StmtPrepare, x.PrepareStmt.Name
+		p.group = p.stmt + 1
+		var inner Statement
+		p.topStmt(x.PrepareStmt.Query, &inner)
+		p.group = 0
+	case *pg_query.Node_ExecuteStmt:
+		st.Kind, st.Name = StmtExecute, x.ExecuteStmt.Name
+		st.Execute = p.executeArgs(x.ExecuteStmt)
+	case *pg_query.Node_DeallocateStmt:
+		st.Kind, st.Name = StmtDeallocate, x.DeallocateStmt.Name
+		if x.DeallocateStmt.Isall {
+			st.Name = ""
+		}
+	case *pg_query.Node_DiscardStmt:
+		if x.DiscardStmt.Target == pg_query.DiscardMode_DISCARD_ALL {
+			st.Kind = StmtDeallocate // DISCARD ALL also deallocates every prepared statement
+		}
+	case *pg_query.Node_DoStmt:
+		st.Kind = StmtDo
+		if name := p.az.doMentionsPolicy(x.DoStmt); name != "" {
+			p.reject(ReasonOpaqueCode, nil, "table "+name, false, int32(st.Start))
+		}
+	case *pg_query.Node_CallStmt:
+		// The procedure's body is not analysed (see the package
+		// documentation); its arguments are.
+		st.Kind = StmtCall
+		if fc := x.CallStmt.Funccall; fc != nil {
+			p.funcCall(fc, root)
+		}
+	default:
+		st.Kind = StmtOther
+	}
+}
+
+// topStmtNoOutput analyses a statement whose result rows do not reach the
+// client as rows (EXPLAIN, CREATE TABLE AS, SELECT INTO).
+func (p *planner) topStmtNoOutput(n *pg_query.Node, st *Statement) {
+	root := newScope(nil)
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_SelectStmt:
+		st.Kind = StmtSelect
+		p.selectStmt(x.SelectStmt, root)
+	case *pg_query.Node_InsertStmt:
+		st.Kind = StmtInsert
+		p.insertStmt(x.InsertStmt, root)
+	case *pg_query.Node_UpdateStmt:
+		st.Kind = StmtUpdate
+		p.updateStmt(x.UpdateStmt, root)
+	case *pg_query.Node_DeleteStmt:
+		st.Kind = StmtDelete
+		p.deleteStmt(x.DeleteStmt, root)
+	case *pg_query.Node_MergeStmt:
+		st.Kind = StmtMerge
+		p.mergeStmt(x.MergeStmt, root)
+	default:
+		p.topStmt(n, st)
+	}
+}
+
+// outputs checks the columns of a result returned to the client.
+func (p *planner) outputs(out relOut) {
+	for _, c := range out.cols {
+		p.output(c.v, -1)
+	}
+}
+
+// executeArgs describes the arguments of EXECUTE name(args).
+func (p *planner) executeArgs(e *pg_query.ExecuteStmt) []ExecuteArg {
+	args := make([]ExecuteArg, 0, len(e.Params))
+	for _, n := range e.Params {
+		var a ExecuteArg
+		inner := n
+		why := ""
+		for {
+			tc := inner.GetTypeCast()
+			if tc == nil {
+				break
+			}
+			if prob := castProblem(tc.TypeName, false); prob != "" && why == "" {
+				why = prob
+			}
+			inner = tc.Arg
+		}
+		switch x := inner.GetNode().(type) {
+		case *pg_query.Node_AConst:
+			switch {
+			case x.AConst.Isnull:
+				a.Null = true
+			case why != "":
+				a.Why = why
+			default:
+				if prob := constProblem(x.AConst); prob != "" {
+					a.Why = prob
+					break
+				}
+				if start, end, ok := p.constExtent(x.AConst.Location); ok {
+					a.Start, a.End = start, end
+					a.Value, a.Kind = constValue(x.AConst)
+				} else {
+					a.Why = "a constant whose text could not be located"
+				}
+			}
+		case *pg_query.Node_ParamRef:
+			if why != "" {
+				a.Why = why
+			} else {
+				a.Param = int(x.ParamRef.Number)
+			}
+		default:
+			a.Why = "an expression"
+			// Analyse it for what it does to policy columns (subqueries).
+			p.useOpaque(p.expr(n, newScope(nil)), ReasonFunction, "EXECUTE", -1)
+		}
+		args = append(args, a)
+	}
+	return args
+}
