@@ -19,6 +19,8 @@ const (
 	ErrCancelUnknown   = "cancel_unknown"    // CancelRequest with a key the proxy never issued
 	ErrBackend         = "backend_error"     // ErrorResponse relayed from PostgreSQL
 	ErrShutdown        = "shutdown"          // session closed by a drain timeout
+	ErrDecrypt         = "decrypt_failed"    // a stored value did not decrypt (wrong key, tampering, moved between columns)
+	ErrCatalog         = "catalog"           // the proxy could not read the catalog it needs
 )
 
 // Directions for Bytes.
@@ -36,6 +38,16 @@ type Metrics struct {
 	Bytes             *prometheus.CounterVec
 	Errors            *prometheus.CounterVec
 	CancelRequests    prometheus.Counter
+
+	// Encryption. Table and column labels come from the policy, so they
+	// are bounded by the configuration.
+	FieldsEncrypted    *prometheus.CounterVec
+	FieldsDecrypted    *prometheus.CounterVec
+	PlaintextValues    *prometheus.CounterVec
+	CryptoDuration     *prometheus.HistogramVec
+	AnalysisDuration   prometheus.Histogram
+	StatementsRejected *prometheus.CounterVec
+	reg                prometheus.Registerer
 
 	// Resolved children, so hot paths skip the label lookup.
 	BytesIn, BytesOut prometheus.Counter
@@ -74,10 +86,39 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "pgcrypt_cancel_requests_total",
 			Help: "CancelRequests forwarded to PostgreSQL.",
 		}),
+		FieldsEncrypted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_fields_encrypted_total",
+			Help: "Values of policy columns encrypted on their way to PostgreSQL.",
+		}, []string{"table", "column"}),
+		FieldsDecrypted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_fields_decrypted_total",
+			Help: "Values of policy columns decrypted on their way to clients.",
+		}, []string{"table", "column"}),
+		PlaintextValues: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_plaintext_values_total",
+			Help: "Values read from policy columns that were not envelopes (stored before backfill) and were passed through.",
+		}, []string{"table", "column"}),
+		CryptoDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pgcrypt_crypto_duration_seconds",
+			Help:    "Time spent encrypting or decrypting the policy values of one message.",
+			Buckets: []float64{.000001, .0000025, .000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .005, .01},
+		}, []string{"op"}),
+		AnalysisDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pgcrypt_analysis_duration_seconds",
+			Help:    "Time spent analysing a statement (cache hits included).",
+			Buckets: []float64{.0000005, .000001, .0000025, .000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .005},
+		}),
+		StatementsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_statements_rejected_total",
+			Help: "Statements the proxy refused because they cannot work on ciphertext or would store plaintext, by reason.",
+		}, []string{"reason"}),
+		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{
 		m.ConnectionsActive, m.ConnectionsTotal, m.QueryDuration, m.UpstreamConnect,
 		m.Bytes, m.Errors, m.CancelRequests,
+		m.FieldsEncrypted, m.FieldsDecrypted, m.PlaintextValues, m.CryptoDuration,
+		m.AnalysisDuration, m.StatementsRejected,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -86,7 +127,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.BytesIn = m.Bytes.WithLabelValues(ClientToServer)
 	m.BytesOut = m.Bytes.WithLabelValues(ServerToClient)
 	for _, k := range []string{ErrClientProtocol, ErrClientTLS, ErrUpstreamConnect, ErrUpstreamTLS,
-		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown} {
+		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown,
+		ErrDecrypt, ErrCatalog} {
 		m.Errors.WithLabelValues(k) // export zeros so alerts can use rate() from the start
 	}
 	return m, nil
@@ -94,3 +136,25 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 
 // Error counts one error of the given kind.
 func (m *Metrics) Error(kind string) { m.Errors.WithLabelValues(kind).Inc() }
+
+// WatchAnalysisCache exports the statement analysis cache's counters, read
+// from stats at each scrape.
+func (m *Metrics) WatchAnalysisCache(stats func() (hits, misses uint64)) error {
+	for _, c := range []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "pgcrypt_analysis_cache_total",
+			Help:        "Statement analysis cache lookups, by result.",
+			ConstLabels: prometheus.Labels{"result": "hit"},
+		}, func() float64 { h, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "pgcrypt_analysis_cache_total",
+			Help:        "Statement analysis cache lookups, by result.",
+			ConstLabels: prometheus.Labels{"result": "miss"},
+		}, func() float64 { _, m := stats(); return float64(m) }),
+	} {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

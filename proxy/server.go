@@ -23,6 +23,7 @@ type Options struct {
 	ConnectTimeout  time.Duration // for reaching PostgreSQL
 	StartupTimeout  time.Duration // for a client to finish startup and authentication
 	MaxMessageBytes int           // largest message body accepted from either side
+	Policy          *Policy       // columns to encrypt; nil relays every statement unchanged
 	Logger          *slog.Logger
 	Metrics         *metrics.Metrics
 }

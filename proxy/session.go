@@ -44,7 +44,17 @@ type session struct {
 
 	key    cancelKey
 	hasKey bool
-	timing timingQueue
+	expect expectQueue
+
+	// Client-side loop only.
+	groupStart time.Time // first message of the current extended-protocol group
+
+	// Server-side loop only.
+	lastFatal bool // the last ErrorResponse relayed was FATAL or PANIC
+
+	// pol is nil for a pure relay; see frontend.go and backend.go.
+	pol        *sessionPolicy
+	serverDone chan struct{} // closed when the server-side loop ends
 
 	abortWhy atomic.Int32
 	abortErr atomic.Pointer[string] // message for abortClientProtocol
@@ -90,6 +100,9 @@ func (s *session) run(ctx context.Context, startup []byte) {
 	s.sw = wire.NewWriter(server)
 	s.sr = wire.NewReader(server, srv.opts.MaxMessageBytes)
 
+	if p := srv.opts.Policy; p != nil {
+		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}
+	}
 	if _, err := server.Write(startup); err != nil {
 		srv.m.Error(metrics.ErrUpstreamLost)
 		s.sendFatal(codeConnectionFailure, "pgcrypt-proxy lost PostgreSQL during startup: "+err.Error(), "")
@@ -183,6 +196,9 @@ func (s *session) authenticate() error {
 			}
 			return s.cw.Flush()
 		default: // ParameterStatus, NoticeResponse, NegotiateProtocolVersion
+			if typ == 'S' && s.pol != nil {
+				s.pol.noteParameter(body)
+			}
 			if err := s.cw.Message(typ, body); err != nil {
 				return err
 			}
@@ -276,12 +292,18 @@ func (s *session) upstreamFailed(err error, when string) error {
 // relay runs the two directions until either side ends.
 func (s *session) relay() {
 	done := make(chan struct{}, 2)
+	s.serverDone = make(chan struct{})
 	go func() {
-		s.endFromClient(s.clientToServer())
+		err := s.startPolicy()
+		if err == nil {
+			err = s.clientToServer()
+		}
+		s.endFromClient(err)
 		done <- struct{}{}
 	}()
 	go func() {
 		s.serverToClient()
+		close(s.serverDone)
 		// The server side is gone or told the client why: unblock the
 		// client-side loop.
 		s.client.Close()
@@ -318,7 +340,6 @@ func (s *session) endFromClient(err error) {
 // clientToServer relays client messages. It returns nil after Terminate.
 func (s *session) clientToServer() error {
 	m := s.srv.m
-	var pending time.Time // first message of the current extended-protocol batch
 	for {
 		if s.cr.Buffered() == 0 && s.sw.Buffered() > 0 {
 			if err := s.sw.Flush(); err != nil {
@@ -330,41 +351,65 @@ func (s *session) clientToServer() error {
 		if err != nil {
 			return err
 		}
-		switch typ {
-		case 'Q', 'F':
-			s.timing.push(time.Now())
-		case 'S':
-			if pending.IsZero() {
-				pending = time.Now()
-			}
-			s.timing.push(pending)
-			pending = time.Time{}
-		case 'P', 'B', 'E', 'D', 'C':
-			if pending.IsZero() {
-				pending = time.Now()
-			}
-		}
 		if typ == 'X' {
 			// Mark the end as the client's before PostgreSQL can close its
 			// side, so the server-side loop does not take that for a loss.
 			s.abortWhy.CompareAndSwap(abortNone, abortClientGone)
-		}
-		if err := s.forward(s.cr, s.sw, typ, n); err != nil {
-			return err
-		}
-		if typ == 'X' {
+			if err := s.forward(s.cr, s.sw, typ, n); err != nil {
+				return err
+			}
 			s.sw.Flush()
 			m.BytesIn.Add(float64(s.sw.TakeWritten()))
 			return nil
 		}
+		if s.pol != nil {
+			if err := s.frontend(typ, n); err != nil {
+				return err
+			}
+			continue
+		}
+		s.trackGroup(typ)
+		if err := s.forward(s.cr, s.sw, typ, n); err != nil {
+			return err
+		}
 	}
+}
+
+// trackGroup records when a query starts and, for the messages that end a
+// group, the expectation of its ReadyForQuery.
+func (s *session) trackGroup(typ byte) {
+	switch typ {
+	case 'Q':
+		s.expect.push(expectation{kind: expQuery, start: time.Now()})
+	case 'F':
+		s.expect.push(expectation{kind: expFunction, start: time.Now()})
+	case 'S':
+		s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
+	case 'P', 'B', 'E', 'D', 'C':
+		s.groupStarted()
+	}
+}
+
+func (s *session) groupStarted() {
+	if s.groupStart.IsZero() {
+		s.groupStart = time.Now()
+	}
+}
+
+// takeGroupStart returns when the current group began and ends it.
+func (s *session) takeGroupStart() time.Time {
+	t := s.groupStart
+	if t.IsZero() {
+		t = time.Now()
+	}
+	s.groupStart = time.Time{}
+	return t
 }
 
 // serverToClient relays server messages until the server connection ends,
 // then tells the client why if the client is still there.
 func (s *session) serverToClient() {
 	m := s.srv.m
-	lastFatal := false
 	err := func() error {
 		for {
 			if s.sr.Buffered() == 0 && s.cw.Buffered() > 0 {
@@ -377,18 +422,23 @@ func (s *session) serverToClient() {
 			if err != nil {
 				return err
 			}
+			if s.pol != nil {
+				if err := s.backend(typ, n); err != nil {
+					return err
+				}
+				continue
+			}
 			switch typ {
 			case 'Z':
-				if t, ok := s.timing.pop(); ok {
-					m.QueryDuration.Observe(time.Since(t).Seconds())
+				if e, ok := s.expect.pop(); ok {
+					m.QueryDuration.Observe(time.Since(e.start).Seconds())
 				}
 			case 'E':
 				body, err := s.sr.Body(n)
 				if err != nil {
 					return err
 				}
-				m.Error(metrics.ErrBackend)
-				lastFatal = isFatal(body)
+				s.noteError(body)
 				if err := s.cw.Message(typ, body); err != nil {
 					return &clientWriteError{err}
 				}
@@ -418,7 +468,7 @@ func (s *session) serverToClient() {
 		m.Error(metrics.ErrShutdown)
 		s.sendFatal(codeAdminShutdown, "terminating connection because pgcrypt-proxy is shutting down", "Reconnect; another instance will take the connection.")
 	default:
-		if lastFatal && isClosed(err) {
+		if s.lastFatal && isClosed(err) {
 			return // PostgreSQL said why itself
 		}
 		var pe *wire.ProtocolError
@@ -432,6 +482,13 @@ func (s *session) serverToClient() {
 		s.log.Warn("lost the connection to PostgreSQL", "err", err)
 		s.sendFatal(codeConnectionFailure, "pgcrypt-proxy lost the connection to PostgreSQL", "The server closed the connection or the network failed; reconnect.")
 	}
+}
+
+// noteError counts an ErrorResponse from PostgreSQL and remembers whether
+// it ends the connection.
+func (s *session) noteError(body []byte) {
+	s.srv.m.Error(metrics.ErrBackend)
+	s.lastFatal = isFatal(body)
 }
 
 type clientWriteError struct{ err error }

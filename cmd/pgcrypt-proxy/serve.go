@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/admin"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
@@ -81,7 +82,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 			NextProtos:   []string{"postgresql"},
 		}
 	}
+	policy, err := buildPolicy(cfg, m)
+	if err != nil {
+		return err
+	}
 	srv, err := proxy.New(proxy.Options{
+		Policy:          policy,
 		Upstream:        cfg.Upstream,
 		UpstreamTLS:     upTLS,
 		ClientTLS:       clientTLS,
@@ -162,4 +168,27 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("--log-format %q: use text or json", format)
 	}
+}
+
+// buildPolicy turns the encrypt section into the proxy's policy, or nil
+// when it lists no table.
+func buildPolicy(cfg *config.Config, m *metrics.Metrics) (*proxy.Policy, error) {
+	if len(cfg.Encrypt) == 0 {
+		return nil, nil
+	}
+	kr, err := cipher.NewKeyring(cfg.Keys.Active, cfg.Keys.Material)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	var specs []proxy.ColumnSpec
+	for _, t := range cfg.Encrypt {
+		for _, c := range t.Columns {
+			specs = append(specs, proxy.ColumnSpec{
+				Schema: t.Schema, Table: t.Name, Column: c.Ident,
+				Deterministic:  c.Deterministic(),
+				AssociatedData: c.AssociatedDataFor(t),
+			})
+		}
+	}
+	return proxy.NewPolicy(specs, kr, cfg.OnUnsupported == config.OnUnsupportedAllow, m)
 }

@@ -192,3 +192,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func counterValue(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
+
+// metricSum adds up every series of the named metric on the proxy's registry.
+func (p *testProxy) metricSum(t *testing.T, name string) float64 {
+	t.Helper()
+	mfs, err := p.Reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+		}
+	}
+	return sum
+}

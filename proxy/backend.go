@@ -1,0 +1,382 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+)
+
+// The server side of an encrypting session: each answer is matched with the
+// expectation of the client message it answers, so the proxy knows which
+// statement a DataRow comes from (drivers that cache statements do not
+// describe them again), which answers are its own, and which error to show
+// in place of a poison message's.
+
+// backend handles one server message of an encrypting session.
+func (s *session) backend(typ byte, n int) error {
+	sp := s.pol
+	switch typ {
+	case 'N', 'A', 'S': // notice, notification, parameter status: not answers
+		if typ == 'S' {
+			body, err := s.sr.Body(n)
+			if err != nil {
+				return err
+			}
+			sp.noteParameter(body)
+			return s.cw.Message(typ, body)
+		}
+		if sp.inner != nil || sp.swallow {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+	}
+	if !sp.hasCur {
+		for {
+			e, ok := s.expect.pop()
+			if !ok {
+				// Nothing expected (a FATAL error while idle, say): relay.
+				return s.relayUnexpected(typ, n)
+			}
+			if sp.skipping && !e.kind.endsGroup() {
+				continue // PostgreSQL skipped the message after an error
+			}
+			sp.cur, sp.hasCur = e, true
+			break
+		}
+		if sp.cur.inner != nil {
+			sp.inner = sp.cur.inner
+		}
+	}
+	cur := &sp.cur
+	hide := cur.hidden || sp.swallow
+
+	switch typ {
+	case 'Z':
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		for !cur.kind.endsGroup() {
+			// Out of step (a message the proxy did not expect an answer
+			// for): drop expectations up to the group's end.
+			e, ok := s.expect.pop()
+			if !ok {
+				break
+			}
+			s.log.Warn("ReadyForQuery out of turn; resynchronising", "expected", cur.kind)
+			*cur = e
+		}
+		if !cur.start.IsZero() && !cur.hidden {
+			s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())
+		}
+		if sp.inner != nil {
+			close(sp.inner.done)
+			sp.inner = nil
+		}
+		sp.hasCur, sp.skipping, sp.rows = false, false, nil
+		swallowed := sp.swallow
+		sp.swallow = false
+		if cur.hidden && !swallowed {
+			return nil
+		}
+		return s.cw.Message(typ, body)
+
+	case 'E':
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		s.noteError(body)
+		if sp.inner != nil {
+			var e pgproto3.ErrorResponse
+			if e.Decode(body) == nil {
+				sp.inner.res.err = fmt.Errorf("%s (SQLSTATE %s)", e.Message, e.Code)
+			} else {
+				sp.inner.res.err = errors.New("the server returned an error")
+			}
+		}
+		if cur.reject != nil {
+			body = cur.reject[5:]
+			cur.reject = nil
+		}
+		if !cur.kind.endsGroup() {
+			// PostgreSQL now skips the group's messages up to Sync.
+			sp.hasCur, sp.skipping = false, true
+		}
+		if hide || sp.inner != nil {
+			return nil
+		}
+		return s.cw.Message(typ, body)
+
+	case 'T':
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		shape := s.rowShapeOf(body)
+		switch cur.kind {
+		case expDescribeStmt:
+			if cur.stmt != nil {
+				cur.stmt.shape.Store(shape)
+			}
+			sp.hasCur = false
+		case expDescribePortal:
+			if cur.portal != nil {
+				cur.portal.shape.Store(shape)
+			}
+			sp.hasCur = false
+		case expQuery:
+			sp.rows = shape
+			if sp.inner != nil {
+				sp.inner.res.sets = append(sp.inner.res.sets, nil)
+				return nil
+			}
+		}
+		if hide {
+			return nil
+		}
+		return s.cw.Message(typ, body)
+
+	case 'D':
+		var shape *rowShape
+		switch cur.kind {
+		case expExecute:
+			if cur.portal != nil {
+				shape = cur.portal.rowShape()
+			}
+		case expQuery:
+			shape = sp.rows
+		}
+		if sp.inner != nil {
+			body, err := s.sr.Body(n)
+			if err != nil {
+				return err
+			}
+			return s.captureRow(body)
+		}
+		if hide {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		if shape == nil || !shape.any {
+			return s.forward(s.sr, s.cw, typ, n)
+		}
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		out, err := s.decryptRow(body, shape)
+		if err != nil {
+			return s.decryptFailed(err)
+		}
+		return s.cw.Message(typ, out)
+
+	case '1', '2', '3', 'n', 's', 'C', 'I', 'V':
+		switch {
+		case typ == 'n' && cur.kind == expDescribeStmt && cur.stmt != nil:
+			cur.stmt.shape.Store(noPolicyRows)
+		case typ == 'n' && cur.kind == expDescribePortal && cur.portal != nil:
+			cur.portal.shape.Store(noPolicyRows)
+		}
+		switch cur.kind {
+		case expQuery:
+			if typ == 'C' || typ == 'I' {
+				sp.rows = nil
+			}
+		case expFunction, expSync:
+		default:
+			sp.hasCur = false // one answer per message
+		}
+		if hide || sp.inner != nil {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+
+	case 't':
+		// ParameterDescription: the first half of a statement Describe.
+		if hide {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+
+	default: // COPY messages and anything newer: relay
+		if hide || sp.inner != nil {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+	}
+}
+
+func (s *session) relayUnexpected(typ byte, n int) error {
+	if typ == 'E' {
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		s.noteError(body)
+		return s.cw.Message(typ, body)
+	}
+	return s.forward(s.sr, s.cw, typ, n)
+}
+
+// rowShapeOf maps a RowDescription's fields to policy columns by table OID
+// and attribute number, so aliases, joins, RETURNING, subqueries and views
+// all follow the column itself.
+func (s *session) rowShapeOf(body []byte) *rowShape {
+	cat := s.pol.cat.Load()
+	if cat == nil || len(cat.cols) == 0 || len(body) < 2 {
+		return noPolicyRows
+	}
+	nf := int(binary.BigEndian.Uint16(body))
+	rest := body[2:]
+	var shape *rowShape
+	for i := 0; i < nf; i++ {
+		z := 0
+		for z < len(rest) && rest[z] != 0 {
+			z++
+		}
+		if z+1+18 > len(rest) {
+			return noPolicyRows // malformed: the client's driver will complain
+		}
+		f := rest[z+1:]
+		oid := binary.BigEndian.Uint32(f)
+		attnum := int16(binary.BigEndian.Uint16(f[4:]))
+		if pc := cat.cols[colKey{oid, attnum}]; pc != nil {
+			if shape == nil {
+				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
+			}
+			shape.cols[i] = pc
+		}
+		rest = f[18:]
+	}
+	if shape == nil {
+		return noPolicyRows
+	}
+	return shape
+}
+
+// decryptRow returns the DataRow body with policy values decrypted.
+// Plaintext still stored in a policy column (before backfill) is passed
+// through and counted.
+func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
+	sp := s.pol
+	if len(body) < 2 {
+		return nil, &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "short DataRow"}
+	}
+	start := time.Now()
+	nf := int(binary.BigEndian.Uint16(body))
+	out := append(sp.outBuf[:0], body[:2]...)
+	rest := body[2:]
+	for i := 0; i < nf; i++ {
+		if len(rest) < 4 {
+			return nil, &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "truncated DataRow"}
+		}
+		l := int32(binary.BigEndian.Uint32(rest))
+		if l < 0 {
+			out = append(out, rest[:4]...)
+			rest = rest[4:]
+			continue
+		}
+		if int(l) > len(rest)-4 {
+			return nil, &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "truncated DataRow"}
+		}
+		v := rest[4 : 4+l]
+		rest = rest[4+l:]
+		var pc *policyColumn
+		if i < len(shape.cols) {
+			pc = shape.cols[i]
+		}
+		if pc == nil {
+			out = append(out, byte(l>>24), byte(l>>16), byte(l>>8), byte(l))
+			out = append(out, v...)
+			continue
+		}
+		plain, err := pc.c.Decrypt(sp.plainBuf[:0], v)
+		switch {
+		case errors.Is(err, cipher.ErrNotEnvelope):
+			pc.plaintexts.Inc()
+			plain = v
+		case err != nil:
+			return nil, err
+		default:
+			sp.plainBuf = plain
+			pc.decrypted.Inc()
+		}
+		pl := len(plain)
+		out = append(out, byte(pl>>24), byte(pl>>16), byte(pl>>8), byte(pl))
+		out = append(out, plain...)
+	}
+	sp.outBuf = out
+	s.srv.m.CryptoDuration.WithLabelValues("decrypt").Observe(time.Since(start).Seconds())
+	return out, nil
+}
+
+// decryptFailed replaces the rest of the group's answer with an error that
+// names the column, and keeps the connection usable.
+func (s *session) decryptFailed(err error) error {
+	var de *cipher.DecryptError
+	if !errors.As(err, &de) {
+		return err
+	}
+	s.srv.m.Error(metrics.ErrDecrypt)
+	s.log.Warn("stored value does not decrypt", "column", de.Column, "key_id", de.KeyID, "reason", de.Reason.String())
+	msg := "pgcrypt-proxy: " + de.Error()
+	s.pol.swallow = true
+	if s.pol.hasCur && !s.pol.cur.kind.endsGroup() {
+		s.pol.skipping = false // the server goes on; the rest of its answers are dropped
+	}
+	_, err = s.cw.Write(errorMessage("ERROR", "XX001", msg,
+		"The value was written under a key the proxy does not have, altered, or copied from another column. Statements after this one in the same pipeline have run."))
+	return err
+}
+
+// captureRow keeps a row of the proxy's own query.
+func (s *session) captureRow(body []byte) error {
+	in := s.pol.inner
+	if len(in.res.sets) == 0 {
+		in.res.sets = append(in.res.sets, nil)
+	}
+	if len(body) < 2 {
+		return &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "short DataRow"}
+	}
+	nf := int(binary.BigEndian.Uint16(body))
+	row := make([][]byte, 0, nf)
+	rest := body[2:]
+	for range nf {
+		if len(rest) < 4 {
+			return &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "truncated DataRow"}
+		}
+		l := int32(binary.BigEndian.Uint32(rest))
+		rest = rest[4:]
+		if l < 0 {
+			row = append(row, nil)
+			continue
+		}
+		if int(l) > len(rest) {
+			return &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "truncated DataRow"}
+		}
+		row = append(row, append([]byte{}, rest[:l]...))
+		rest = rest[l:]
+	}
+	last := len(in.res.sets) - 1
+	in.res.sets[last] = append(in.res.sets[last], row)
+	return nil
+}
+
+// noteParameter watches standard_conforming_strings: with it off, a
+// backslash in '...' is an escape and the proxy's literal offsets would be
+// wrong, so statements with policy literals are then rejected.
+func (sp *sessionPolicy) noteParameter(body []byte) {
+	name, rest, err := cstring(body)
+	if err != nil || name != "standard_conforming_strings" {
+		return
+	}
+	value, _, _ := cstring(rest)
+	sp.nonStandardStrings.Store(value != "on")
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// catalog is what a session knows of its database: the relations whose
+// names are those of policy tables (in any schema), their columns, and the
+// session's search_path. It is built from the proxy's own query on the
+// client's session, so it sees what the client's role and search_path see,
+// and is replaced whole (never changed) when refreshed.
+type catalog struct {
+	byName     map[string][]*relation // bare name -> relations in any schema
+	byOID      map[uint32]*relation
+	searchPath []string                 // current_schemas(true): pg_temp and pg_catalog included
+	cols       map[colKey]*policyColumn // table OID and attnum of policy columns
+}
+
+type relation struct {
+	oid          uint32
+	schema, name string
+	kind         rewrite.RelKind
+	columns      []string // attnum order, dropped columns left out
+}
+
+type colKey struct {
+	table  uint32
+	attnum int16
+}
+
+// catalogQuery returns the proxy's catalog query for the policy's table
+// names: one row per column of each relation with such a name, then the
+// effective search_path.
+func catalogQuery(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = rewrite.QuoteLiteral(n)
+	}
+	return "SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname" +
+		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
+		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
+		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
+		" ORDER BY c.oid, a.attnum;" +
+		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ',')"
+}
+
+// buildCatalog turns the rows of catalogQuery into a catalog.
+func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
+	if res.err != nil {
+		return nil, res.err
+	}
+	if len(res.sets) != 2 {
+		return nil, fmt.Errorf("catalog query returned %d result sets, want 2", len(res.sets))
+	}
+	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{}}
+	for _, row := range res.sets[0] {
+		if len(row) != 6 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
+			return nil, fmt.Errorf("catalog query returned a malformed row")
+		}
+		oid64, err := strconv.ParseUint(string(row[0]), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("catalog query: bad oid: %w", err)
+		}
+		oid := uint32(oid64)
+		r := c.byOID[oid]
+		if r == nil {
+			r = &relation{oid: oid, schema: string(row[1]), name: string(row[2]), kind: relKind(string(row[3]))}
+			c.byOID[oid] = r
+			c.byName[r.name] = append(c.byName[r.name], r)
+		}
+		if row[4] == nil || row[5] == nil {
+			continue // a relation without columns
+		}
+		attnum, err := strconv.ParseInt(string(row[4]), 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("catalog query: bad attnum: %w", err)
+		}
+		attname := string(row[5])
+		r.columns = append(r.columns, attname)
+		if r.kind == rewrite.RelTable {
+			if rc := p.analyzer.Policy().Lookup(r.schema, r.name, attname); rc != nil {
+				c.cols[colKey{oid, int16(attnum)}] = p.column(rc)
+			}
+		}
+	}
+	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 1 || res.sets[1][0][0] == nil {
+		return nil, fmt.Errorf("catalog query: no search_path")
+	}
+	if sp := string(res.sets[1][0][0]); sp != "" {
+		c.searchPath = strings.Split(sp, ",")
+	}
+	return c, nil
+}
+
+func relKind(k string) rewrite.RelKind {
+	switch k {
+	case "r", "p":
+		return rewrite.RelTable
+	case "v":
+		return rewrite.RelView
+	default:
+		return rewrite.RelOther
+	}
+}
+
+// resolve finds what a relation name denotes in the session, as
+// PostgreSQL would: a qualified name directly, an unqualified one through
+// the search_path. Names unlike any policy table's are not in the catalog
+// and resolve to unknown, which analysis treats as a table that is not a
+// policy table.
+func (c *catalog) resolve(n rewrite.RelName) rewrite.Relation {
+	cands := c.byName[n.Name]
+	if len(cands) == 0 {
+		return rewrite.Relation{Kind: rewrite.RelUnknown}
+	}
+	pick := func(schema string) *relation {
+		for _, r := range cands {
+			if r.schema == schema {
+				return r
+			}
+		}
+		return nil
+	}
+	var r *relation
+	if n.Schema != "" {
+		r = pick(n.Schema)
+	} else {
+		for _, s := range c.searchPath {
+			if r = pick(s); r != nil {
+				break
+			}
+		}
+	}
+	if r == nil {
+		return rewrite.Relation{Kind: rewrite.RelUnknown}
+	}
+	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns}
+}

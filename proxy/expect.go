@@ -1,0 +1,76 @@
+package proxy
+
+import (
+	"sync"
+	"time"
+)
+
+// PostgreSQL answers every client message in order, and ReadyForQuery ends
+// the answer to each Sync, Query and FunctionCall. The client-side loop
+// records what it sent as expectations; the server-side loop takes them in
+// the same order to know what each server message answers: which statement
+// a DataRow belongs to, which answers are the proxy's own (not forwarded),
+// and when a query started.
+
+type expKind uint8
+
+const (
+	expParse          expKind = iota + 1 // ParseComplete
+	expBind                              // BindComplete
+	expDescribeStmt                      // ParameterDescription, then RowDescription or NoData
+	expDescribePortal                    // RowDescription or NoData
+	expExecute                           // DataRows, then CommandComplete, EmptyQuery or PortalSuspended (COPY in between)
+	expClose                             // CloseComplete
+	expSync                              // ReadyForQuery
+	expQuery                             // any number of results, then ReadyForQuery
+	expFunction                          // FunctionCallResponse, then ReadyForQuery
+)
+
+// endsGroup reports whether ReadyForQuery answers this kind.
+func (k expKind) endsGroup() bool { return k == expSync || k == expQuery || k == expFunction }
+
+// expectation is one client message's pending answer.
+type expectation struct {
+	kind   expKind
+	start  time.Time      // for group ends: the group's first message, for the latency metric
+	hidden bool           // the proxy's own message: its answers are not forwarded
+	reject []byte         // an ErrorResponse to show in place of the server's (for the proxy's poison messages)
+	stmt   *statement     // Describe S: where the row shape goes
+	portal *portal        // Describe P and Execute
+	inner  *internalQuery // the proxy's own Query: its results are captured
+}
+
+// expectQueue is a FIFO of expectations shared by the two loops.
+type expectQueue struct {
+	mu    sync.Mutex
+	buf   []expectation
+	head  int
+	count int
+}
+
+func (q *expectQueue) push(e expectation) {
+	q.mu.Lock()
+	if q.count == len(q.buf) {
+		nb := make([]expectation, max(16, 2*len(q.buf)))
+		for i := 0; i < q.count; i++ {
+			nb[i] = q.buf[(q.head+i)%len(q.buf)]
+		}
+		q.buf, q.head = nb, 0
+	}
+	q.buf[(q.head+q.count)%len(q.buf)] = e
+	q.count++
+	q.mu.Unlock()
+}
+
+func (q *expectQueue) pop() (expectation, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.count == 0 {
+		return expectation{}, false
+	}
+	e := q.buf[q.head]
+	q.buf[q.head] = expectation{} // drop references
+	q.head = (q.head + 1) % len(q.buf)
+	q.count--
+	return e, true
+}

@@ -1,0 +1,533 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// The client side of an encrypting session: every statement is analysed
+// (cached by text), parameters and literals of policy columns are encrypted
+// before they leave, and statements that cannot work on ciphertext are
+// replaced by a "poison" message that fails on the server, whose error the
+// server-side loop swaps for the proxy's own. Letting PostgreSQL fail the
+// statement keeps its transaction and pipeline rules exactly: the group is
+// aborted and skipped to Sync as if the statement itself had failed.
+
+// poisonSQL fails to parse (42601) without side effects.
+const poisonSQL = "pgcrypt-proxy rejected this statement"
+
+// poisonName keeps poison Parses away from the client's statements.
+const poisonName = "pgcrypt_proxy_rejected"
+
+// Text-like type OIDs a policy parameter may be declared as.
+const (
+	oidText    = 25
+	oidVarchar = 1043
+	oidBpchar  = 1042
+	oidUnknown = 705
+)
+
+// frontend handles one client message of an encrypting session.
+func (s *session) frontend(typ byte, n int) error {
+	sp := s.pol
+	if sp.skipToSync && typ != 'S' {
+		// The group was rejected: PostgreSQL skips these anyway, and their
+		// values may be plaintext.
+		return s.cr.CopyBody(discard{}, n)
+	}
+	switch typ {
+	case 'P', 'B', 'Q', 'D', 'E', 'C':
+	default:
+		switch typ {
+		case 'S':
+			sp.skipToSync = false
+			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
+		case 'F':
+			s.expect.push(expectation{kind: expFunction, start: time.Now()})
+		}
+		return s.forward(s.cr, s.sw, typ, n)
+	}
+	body, err := s.cr.Body(n)
+	if err != nil {
+		return err
+	}
+	// Between groups the proxy may run its own catalog query first.
+	sp.atBoundary = s.groupStart.IsZero()
+	switch typ {
+	case 'Q':
+		return s.frontendQuery(body)
+	case 'P':
+		s.groupStarted()
+		return s.frontendParse(body)
+	case 'B':
+		s.groupStarted()
+		return s.frontendBind(body)
+	case 'D':
+		s.groupStarted()
+		return s.frontendDescribe(body)
+	case 'E':
+		s.groupStarted()
+		return s.frontendExecute(body)
+	default: // 'C'
+		s.groupStarted()
+		return s.frontendClose(body)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// cstring splits a NUL-terminated string off b.
+func cstring(b []byte) (string, []byte, error) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, &wire.ProtocolError{Reason: "unterminated string"}
+	}
+	return string(b[:i]), b[i+1:], nil
+}
+
+// reject answers the current statement with the proxy's error: a poison
+// message takes its place on the server, and in the extended protocol the
+// rest of the group is dropped.
+func (s *session) reject(extended bool, code, msg, hint, reason string) error {
+	s.srv.m.StatementsRejected.WithLabelValues(reason).Inc()
+	s.log.Info("statement rejected", "reason", reason)
+	e := errorMessage("ERROR", code, msg, hint)
+	if !extended {
+		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
+		return s.sw.Message('Q', append([]byte(poisonSQL), 0))
+	}
+	s.pol.skipToSync = true
+	s.expect.push(expectation{kind: expParse, reject: e})
+	body := make([]byte, 0, len(poisonName)+len(poisonSQL)+4)
+	body = append(append(body, poisonName...), 0)
+	body = append(append(body, poisonSQL...), 0)
+	body = append(body, 0, 0)
+	return s.sw.Message('P', body)
+}
+
+func (s *session) rejectPlan(extended bool, err error) error {
+	var r *rewrite.Rejection
+	if errors.As(err, &r) {
+		hint := ""
+		if r.Relaxable && !s.pol.p.allowReads {
+			hint = "This statement only reads; on_unsupported: allow would run it unchanged, but results computed from encrypted values are then meaningless."
+		}
+		return s.reject(extended, r.SQLState(), "pgcrypt-proxy: "+r.Error(), hint, r.Reason.String())
+	}
+	var pe *rewrite.ParseError
+	if errors.As(err, &pe) {
+		return s.reject(extended, "42601", "pgcrypt-proxy: "+pe.Error()+" (it names a policy table, so it is not sent unanalysed)", "", "parse_error")
+	}
+	return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "other")
+}
+
+// plan analyses sql. It returns a nil plan for statements that cannot
+// involve a policy column, and an error for ones to reject.
+func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
+	sp := s.pol
+	start := time.Now()
+	an, err := sp.p.analyzer.Analyze(sql)
+	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
+	if err != nil {
+		var pe *rewrite.ParseError
+		if errors.As(err, &pe) && !pe.MayInvolvePolicy {
+			return nil, nil, nil // PostgreSQL will answer with its own syntax error
+		}
+		return nil, nil, err
+	}
+	if !an.MayInvolvePolicy() {
+		return an, nil, nil
+	}
+	if err := s.freshCatalog(); err != nil {
+		return nil, nil, err
+	}
+	cat := sp.cat.Load()
+	p := an.Plan(cat.resolve)
+	if err := p.Check(sp.p.allowReads); err != nil {
+		return nil, nil, err
+	}
+	return an, p, nil
+}
+
+// freshCatalog re-reads the catalog when DDL or a search_path change made
+// it stale. That needs a point between groups, where the proxy's own query
+// cannot disturb the client's.
+func (s *session) freshCatalog() error {
+	sp := s.pol
+	if !sp.catalogStale && sp.cat.Load() != nil {
+		return nil
+	}
+	if !sp.atBoundary {
+		return errors.New("the schema or search_path changed earlier in this pipeline; send Sync, then retry the statement")
+	}
+	if err := s.loadCatalog(); err != nil {
+		return err
+	}
+	sp.catalogStale = false
+	return nil
+}
+
+// frontendQuery handles a simple-protocol Query.
+func (s *session) frontendQuery(body []byte) error {
+	sql, _, err := cstring(body)
+	if err != nil {
+		return err
+	}
+	an, p, err := s.plan(sql)
+	if err != nil {
+		return s.rejectPlan(false, err)
+	}
+	if an != nil {
+		s.noteStatements(an, p)
+	}
+	if p != nil {
+		lits, params, err := s.statementValues(p)
+		if err != nil {
+			return s.rejectPlan(false, err)
+		}
+		if len(params) > 0 {
+			return s.rejectPlan(false, errors.New("a simple-protocol query cannot carry parameters"))
+		}
+		if len(lits) > 0 {
+			out, err := s.encryptLiterals(sql, lits)
+			if err != nil {
+				return s.rejectPlan(false, err)
+			}
+			body = append([]byte(out), 0)
+		}
+	}
+	s.expect.push(expectation{kind: expQuery, start: time.Now()})
+	return s.sw.Message('Q', body)
+}
+
+// noteStatements updates session state that statements change: prepared
+// statements made and dropped by SQL, and what makes the catalog stale.
+func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) {
+	sp := s.pol
+	if p == nil {
+		// Cannot involve a policy table by name; it may still change
+		// what names resolve to.
+		if mayChangeResolution(an.SQL()) {
+			sp.catalogStale = true
+		}
+		return
+	}
+	for _, st := range p.Statements() {
+		switch st.Kind {
+		case rewrite.StmtPrepare:
+			sp.stmts[st.Name] = &statement{params: st.Prepared}
+		case rewrite.StmtDeallocate:
+			if st.Name == "" {
+				clear(sp.stmts)
+			} else {
+				delete(sp.stmts, st.Name)
+			}
+		case rewrite.StmtOther:
+			sp.catalogStale = true
+		}
+	}
+	if mayChangeResolution(an.SQL()) {
+		sp.catalogStale = true
+	}
+}
+
+// mayChangeResolution spots statements that can change what a table name
+// resolves to or which prepared statements exist: SET/RESET of search_path
+// or role, DISCARD, and DDL that creates, renames or drops relations or
+// schemas. It errs on the side of re-reading the catalog.
+func mayChangeResolution(sql string) bool {
+	l := strings.ToLower(sql)
+	for _, w := range []string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create ", "drop ", "alter "} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// statementValues returns the literals and parameters of a plan to
+// encrypt, those of SQL-level EXECUTEs of prepared statements included, and
+// refuses what the proxy cannot encrypt: COPY data of policy columns, and
+// EXECUTE of a statement it never saw prepared.
+func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite.Param, error) {
+	lits, params := p.Literals(), p.Params()
+	extra := false
+	for i, st := range p.Statements() {
+		switch {
+		case st.Kind == rewrite.StmtCopy && st.Copy != nil && st.Copy.Stdio && st.Copy.Columns != nil:
+			return nil, nil, errors.New("COPY of encrypted columns through the proxy is not supported yet; use INSERT or UPDATE with parameters")
+		case st.Kind == rewrite.StmtExecute && len(st.Execute) > 0:
+			ps := s.pol.stmts[st.Name]
+			if ps == nil {
+				return nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
+			}
+			l, prm, err := st.ExecuteLiterals(i, ps.params)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(l) > 0 || len(prm) > 0 {
+				if !extra {
+					lits, params = append([]rewrite.Literal(nil), lits...), append([]rewrite.Param(nil), params...)
+					extra = true
+				}
+				lits, params = append(lits, l...), append(params, prm...)
+			}
+		}
+	}
+	if extra {
+		slices.SortFunc(lits, func(a, b rewrite.Literal) int { return a.Start - b.Start })
+		slices.SortFunc(params, func(a, b rewrite.Param) int { return a.Number - b.Number })
+	}
+	return lits, params, nil
+}
+
+// encryptLiterals returns sql with each policy literal replaced by its
+// envelope.
+func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, error) {
+	if s.pol.nonStandardStrings.Load() {
+		return "", errors.New("literals for encrypted columns need standard_conforming_strings = on; use parameters, or turn it back on")
+	}
+	repl := make([]string, len(lits))
+	start := time.Now()
+	for i, l := range lits {
+		pc := s.pol.p.column(l.Column)
+		out, err := pc.c.Encrypt(s.pol.scratch[:0], []byte(l.Value))
+		if err != nil {
+			return "", fmt.Errorf("encrypting a literal for column %s: %w", pc.name, err)
+		}
+		s.pol.scratch = out
+		repl[i] = string(out)
+		pc.encrypted.Inc()
+	}
+	s.srv.m.CryptoDuration.WithLabelValues("encrypt").Observe(time.Since(start).Seconds())
+	return rewrite.Rewrite(sql, lits, repl)
+}
+
+// frontendParse handles Parse: analysis, literal encryption, and the
+// statement's parameters to encrypt at Bind.
+func (s *session) frontendParse(body []byte) error {
+	sp := s.pol
+	var msg pgproto3.Parse
+	if err := msg.Decode(body); err != nil {
+		return &wire.ProtocolError{Type: 'P', Length: len(body) + 4, Reason: err.Error()}
+	}
+	an, p, err := s.plan(msg.Query)
+	if err != nil {
+		return s.rejectPlan(true, err)
+	}
+	st := &statement{}
+	if p != nil {
+		s.noteStatements(an, p)
+		lits, params, err := s.statementValues(p)
+		if err != nil {
+			return s.rejectPlan(true, err)
+		}
+		for _, prm := range params {
+			if prm.Array {
+				return s.rejectPlan(true, fmt.Errorf("column %s: an array parameter ($%d) compared with an encrypted column is not supported yet; use IN ($1, $2, ...)", prm.Column, prm.Number))
+			}
+			if i := prm.Number - 1; i < len(msg.ParameterOIDs) {
+				switch msg.ParameterOIDs[i] {
+				case 0, oidText, oidVarchar, oidBpchar, oidUnknown:
+				default:
+					return s.rejectPlan(true, fmt.Errorf("column %s: parameter $%d is declared as type OID %d; encrypted values are text, so declare it as text or leave its type unspecified", prm.Column, prm.Number, msg.ParameterOIDs[i]))
+				}
+			}
+		}
+		st.params = params
+		if len(lits) > 0 {
+			out, err := s.encryptLiterals(msg.Query, lits)
+			if err != nil {
+				return s.rejectPlan(true, err)
+			}
+			msg.Query = out
+			if body, err = msg.Encode(nil); err != nil {
+				return err
+			}
+			body = body[5:]
+		}
+	} else if an != nil {
+		s.noteStatements(an, nil)
+	}
+	if _, exists := sp.stmts[msg.Name]; !exists || msg.Name == "" {
+		sp.stmts[msg.Name] = st
+	}
+	s.expect.push(expectation{kind: expParse})
+	return s.sw.Message('P', body)
+}
+
+// frontendBind encrypts the parameters that belong to policy columns.
+func (s *session) frontendBind(body []byte) error {
+	sp := s.pol
+	portalName, rest, err := cstring(body)
+	if err != nil {
+		return err
+	}
+	stmtName, _, err := cstring(rest)
+	if err != nil {
+		return err
+	}
+	st := sp.stmts[stmtName]
+	if st == nil {
+		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
+	}
+	if len(st.params) > 0 {
+		if body, err = s.encryptParams(body, st); err != nil {
+			return s.rejectPlan(true, err)
+		}
+	}
+	pt := &portal{stmt: st}
+	sp.portals[portalName] = pt
+	s.expect.push(expectation{kind: expBind})
+	return s.sw.Message('B', body)
+}
+
+// encryptParams rewrites a Bind body with the policy parameters encrypted.
+// Text and binary formats carry a text value as the same bytes, so the
+// format codes stay as they are.
+func (s *session) encryptParams(body []byte, st *statement) ([]byte, error) {
+	var msg pgproto3.Bind
+	if err := msg.Decode(body); err != nil {
+		return nil, &wire.ProtocolError{Type: 'B', Length: len(body) + 4, Reason: err.Error()}
+	}
+	start := time.Now()
+	for _, prm := range st.params {
+		i := prm.Number - 1
+		if i >= len(msg.Parameters) || msg.Parameters[i] == nil {
+			continue // too few parameters: the server rejects it; NULL stays NULL
+		}
+		pc := s.pol.p.column(prm.Column)
+		out, err := pc.c.Encrypt(nil, msg.Parameters[i])
+		if err != nil {
+			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", prm.Number, pc.name, err)
+		}
+		msg.Parameters[i] = out
+		pc.encrypted.Inc()
+	}
+	s.srv.m.CryptoDuration.WithLabelValues("encrypt").Observe(time.Since(start).Seconds())
+	out, err := msg.Encode(nil)
+	if err != nil {
+		return nil, err
+	}
+	return out[5:], nil
+}
+
+// frontendDescribe records which statement or portal a Describe asks about.
+func (s *session) frontendDescribe(body []byte) error {
+	sp := s.pol
+	if len(body) < 2 {
+		return &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "short Describe"}
+	}
+	name, _, err := cstring(body[1:])
+	if err != nil {
+		return err
+	}
+	e := expectation{kind: expDescribePortal}
+	if body[0] == 'S' {
+		e.kind = expDescribeStmt
+		if e.stmt = sp.stmts[name]; e.stmt != nil {
+			e.stmt.describeSent = true
+		}
+	} else if e.portal = sp.portals[name]; e.portal != nil {
+		e.portal.describeSent = true
+	}
+	s.expect.push(e)
+	return s.sw.Message('D', body)
+}
+
+// frontendExecute makes sure the proxy will know the shape of the rows the
+// Execute returns: drivers that cache statements describe them only once,
+// and some never do; then the proxy asks itself.
+func (s *session) frontendExecute(body []byte) error {
+	sp := s.pol
+	name, _, err := cstring(body)
+	if err != nil {
+		return err
+	}
+	pt := sp.portals[name]
+	if pt != nil && !pt.describeSent && !pt.stmt.describeSent {
+		d := append([]byte{'P'}, body[:len(name)+1]...)
+		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
+		if err := s.sw.Message('D', d); err != nil {
+			return err
+		}
+		pt.describeSent = true
+	}
+	s.expect.push(expectation{kind: expExecute, portal: pt})
+	return s.sw.Message('E', body)
+}
+
+// frontendClose forgets a statement or portal.
+func (s *session) frontendClose(body []byte) error {
+	sp := s.pol
+	if len(body) < 2 {
+		return &wire.ProtocolError{Type: 'C', Length: len(body) + 4, Reason: "short Close"}
+	}
+	name, _, err := cstring(body[1:])
+	if err != nil {
+		return err
+	}
+	if body[0] == 'S' {
+		delete(sp.stmts, name)
+	} else {
+		delete(sp.portals, name)
+	}
+	s.expect.push(expectation{kind: expClose})
+	return s.sw.Message('C', body)
+}
+
+// startPolicy reads the catalog before the first client message is
+// relayed, so results are decrypted from the first query on. A session
+// whose role cannot read it ends with the reason.
+func (s *session) startPolicy() error {
+	if s.pol == nil {
+		return nil
+	}
+	if err := s.loadCatalog(); err != nil {
+		s.log.Warn("cannot read the catalog", "err", err)
+		s.abortErr.Store(ptr("pgcrypt-proxy cannot read the catalog it needs to encrypt: " + err.Error()))
+		s.abortWhy.CompareAndSwap(abortNone, abortClientProtocol)
+		return err
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// loadCatalog runs the catalog query on the session and installs the
+// result. It runs between groups: at the start of the session, or before a
+// statement that needs the catalog after DDL.
+func (s *session) loadCatalog() error {
+	q := &internalQuery{done: make(chan struct{})}
+	s.expect.push(expectation{kind: expQuery, hidden: true, inner: q})
+	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames)), 0)); err != nil {
+		return err
+	}
+	if err := s.sw.Flush(); err != nil {
+		return err
+	}
+	select {
+	case <-q.done:
+	case <-s.serverDone:
+		return errors.New("the connection to PostgreSQL ended")
+	}
+	cat, err := buildCatalog(s.pol.p, &q.res)
+	if err != nil {
+		s.srv.m.Error(metrics.ErrCatalog)
+		return fmt.Errorf("reading the catalog: %w", err)
+	}
+	s.pol.cat.Store(cat)
+	return nil
+}

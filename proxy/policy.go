@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// ColumnSpec is one policy column as the configuration gives it.
+type ColumnSpec struct {
+	Schema, Table, Column string
+	Deterministic         bool
+	AssociatedData        []byte // nil for none
+}
+
+// Policy is what a proxy encrypts: the analyzer shared by all sessions and
+// one cipher per policy column. Build it once with NewPolicy.
+type Policy struct {
+	analyzer   *rewrite.Analyzer
+	cols       []*policyColumn // by rewrite.Column.Index()
+	tableNames []string        // bare names of policy tables, for the catalog query
+	allowReads bool
+}
+
+// policyColumn is one column's cipher and per-column metrics.
+type policyColumn struct {
+	rc         *rewrite.Column
+	c          *cipher.Column
+	name       string // schema.table.column, for messages
+	encrypted  prometheus.Counter
+	decrypted  prometheus.Counter
+	plaintexts prometheus.Counter
+}
+
+// NewPolicy builds the policy for specs with keys from kr. allowReads is
+// on_unsupported: allow.
+func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metrics.Metrics) (*Policy, error) {
+	if len(specs) == 0 {
+		return nil, errors.New("proxy: a policy needs at least one column")
+	}
+	rs := make([]rewrite.ColumnSpec, len(specs))
+	for i, s := range specs {
+		mode := rewrite.Randomized
+		if s.Deterministic {
+			mode = rewrite.Deterministic
+		}
+		rs[i] = rewrite.ColumnSpec{Schema: s.Schema, Table: s.Table, Column: s.Column, Mode: mode, AssociatedData: string(s.AssociatedData)}
+	}
+	rp, err := rewrite.NewPolicy(rs)
+	if err != nil {
+		return nil, err
+	}
+	p := &Policy{analyzer: rewrite.NewAnalyzer(rp, rewrite.Options{}), allowReads: allowReads}
+	seen := map[string]bool{}
+	for _, rc := range rp.Columns() {
+		s := specs[rc.Index()]
+		mode := cipher.Randomized
+		if s.Deterministic {
+			mode = cipher.Deterministic
+		}
+		name := rc.String()
+		cc, err := kr.Column(name, mode, s.AssociatedData)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", name, err)
+		}
+		pc := &policyColumn{rc: rc, c: cc, name: name}
+		if m != nil {
+			pc.encrypted = m.FieldsEncrypted.WithLabelValues(rc.Schema()+"."+rc.Table(), rc.Name())
+			pc.decrypted = m.FieldsDecrypted.WithLabelValues(rc.Schema()+"."+rc.Table(), rc.Name())
+			pc.plaintexts = m.PlaintextValues.WithLabelValues(rc.Schema()+"."+rc.Table(), rc.Name())
+		}
+		p.cols = append(p.cols, pc)
+		if !seen[rc.Table()] {
+			seen[rc.Table()] = true
+			p.tableNames = append(p.tableNames, rc.Table())
+		}
+	}
+	if m != nil {
+		err := m.WatchAnalysisCache(func() (hits, misses uint64) {
+			st := p.analyzer.CacheStats()
+			return st.Hits, st.Misses
+		})
+		if err != nil {
+			return nil, fmt.Errorf("registering cache metrics: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (p *Policy) column(rc *rewrite.Column) *policyColumn { return p.cols[rc.Index()] }
