@@ -78,6 +78,12 @@ func (s *syncBuffer) String() string {
 // the test fails.
 func startProxy(t *testing.T, mod func(*proxy.Options)) *testProxy {
 	t.Helper()
+	return startProxyTB(t, mod)
+}
+
+// startProxyTB is startProxy for tests and benchmarks.
+func startProxyTB(t testing.TB, mod func(*proxy.Options)) *testProxy {
+	t.Helper()
 	pg.Require(t)
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
