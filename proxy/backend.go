@@ -45,7 +45,10 @@ func (s *session) backend(typ byte, n int) error {
 				return s.relayUnexpected(typ, n)
 			}
 			if sp.skipping && !e.kind.endsGroup() {
-				continue // PostgreSQL skipped the message after an error
+				for _, st := range e.prepared {
+					st.settle(outcomeFailed) // PostgreSQL skipped it after an error
+				}
+				continue
 			}
 			sp.cur, sp.hasCur = e, true
 			break
@@ -71,6 +74,9 @@ func (s *session) backend(typ byte, n int) error {
 				break
 			}
 			s.log.Warn("ReadyForQuery out of turn; resynchronising", "expected", cur.kind)
+			for _, st := range cur.prepared {
+				st.settle(outcomeUncertain)
+			}
 			*cur = e
 		}
 		if !cur.start.IsZero() && !cur.hidden {
@@ -80,7 +86,14 @@ func (s *session) backend(typ byte, n int) error {
 			close(sp.inner.done)
 			sp.inner = nil
 		}
-		sp.hasCur, sp.skipping, sp.rows = false, false, nil
+		for _, st := range cur.prepared {
+			if sp.groupFailed {
+				st.settle(outcomeUncertain)
+			} else {
+				st.settle(outcomeOK)
+			}
+		}
+		sp.hasCur, sp.skipping, sp.rows, sp.groupFailed = false, false, nil, false
 		swallowed := sp.swallow
 		sp.swallow = false
 		if cur.hidden && !swallowed {
@@ -105,6 +118,12 @@ func (s *session) backend(typ byte, n int) error {
 		if cur.reject != nil {
 			body = cur.reject[5:]
 			cur.reject = nil
+		}
+		sp.groupFailed = true
+		if cur.kind == expParse {
+			for _, st := range cur.prepared {
+				st.settle(outcomeFailed)
+			}
 		}
 		if !cur.kind.endsGroup() {
 			// PostgreSQL now skips the group's messages up to Sync.
@@ -179,6 +198,10 @@ func (s *session) backend(typ byte, n int) error {
 
 	case '1', '2', '3', 'n', 's', 'C', 'I', 'V':
 		switch {
+		case typ == '1' && cur.kind == expParse:
+			for _, st := range cur.prepared {
+				st.settle(outcomeOK)
+			}
 		case typ == 'n' && cur.kind == expDescribeStmt && cur.stmt != nil:
 			cur.stmt.shape.Store(noPolicyRows)
 		case typ == 'n' && cur.kind == expDescribePortal && cur.portal != nil:

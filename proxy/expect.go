@@ -38,6 +38,9 @@ type expectation struct {
 	stmt   *statement     // Describe S: where the row shape goes
 	portal *portal        // Describe P and Execute
 	inner  *internalQuery // the proxy's own Query: its results are captured
+	// prepared are the statements an SQL PREPARE in this Query made, or
+	// for a Parse the statement it makes: settled by the answer.
+	prepared []*statement
 }
 
 // expectQueue is a FIFO of expectations shared by the two loops.

@@ -51,8 +51,10 @@ func (s *session) frontend(typ byte, n int) error {
 		switch typ {
 		case 'S':
 			sp.skipToSync = false
+			sp.group++
 			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
 		case 'F':
+			sp.group++
 			s.expect.push(expectation{kind: expFunction, start: time.Now()})
 		}
 		return s.forward(s.cr, s.sw, typ, n)
@@ -105,6 +107,7 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.log.Info("statement rejected", "reason", reason)
 	e := errorMessage("ERROR", code, msg, hint)
 	if !extended {
+		s.pol.group++
 		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
 		return s.sw.Message('Q', append([]byte(poisonSQL), 0))
 	}
@@ -189,8 +192,11 @@ func (s *session) frontendQuery(body []byte) error {
 	if err != nil {
 		return s.rejectPlan(false, err)
 	}
+	var made []*statement
 	if an != nil {
-		s.noteStatements(an, p)
+		if made, err = s.noteStatements(an, p); err != nil {
+			return s.rejectPlan(false, err)
+		}
 	}
 	if p != nil {
 		lits, params, err := s.statementValues(p)
@@ -208,13 +214,14 @@ func (s *session) frontendQuery(body []byte) error {
 			body = append([]byte(out), 0)
 		}
 	}
-	s.expect.push(expectation{kind: expQuery, start: time.Now()})
+	s.pol.group++
+	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made})
 	return s.sw.Message('Q', body)
 }
 
 // noteStatements updates session state that statements change: prepared
 // statements made and dropped by SQL, and what makes the catalog stale.
-func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) {
+func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*statement, error) {
 	sp := s.pol
 	if p == nil {
 		// Cannot involve a policy table by name; it may still change
@@ -222,12 +229,21 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) {
 		if mayChangeResolution(an.SQL()) {
 			sp.catalogStale = true
 		}
-		return
+		return nil, nil
 	}
+	var made []*statement
 	for _, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			sp.stmts[st.Name] = &statement{params: st.Prepared}
+			ok, err := s.nameFree(st.Name)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				ns := newStatement(st.Prepared, sp.group)
+				sp.stmts[st.Name] = ns
+				made = append(made, ns)
+			}
 		case rewrite.StmtDeallocate:
 			if st.Name == "" {
 				clear(sp.stmts)
@@ -240,6 +256,41 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) {
 	}
 	if mayChangeResolution(an.SQL()) {
 		sp.catalogStale = true
+	}
+	return made, nil
+}
+
+// nameFree reports whether a Parse or PREPARE of name will create a
+// statement (true) or fail as a duplicate (false). When an earlier Parse of
+// the name is still unanswered it waits for the answer, unless that Parse
+// is in the current group: then either it failed and the server skips the
+// new one, or it worked and the new one is a duplicate; both leave the
+// earlier statement in charge.
+func (s *session) nameFree(name string) (bool, error) {
+	old := s.pol.stmts[name]
+	if name == "" || old == nil {
+		return true, nil
+	}
+	if old.outcome.Load() == outcomePending {
+		if old.group == s.pol.group {
+			return false, nil
+		}
+		if err := s.sw.Flush(); err != nil {
+			return false, err
+		}
+		select {
+		case <-old.known:
+		case <-s.serverDone:
+			return false, errors.New("the connection to PostgreSQL ended")
+		}
+	}
+	switch old.outcome.Load() {
+	case outcomeFailed:
+		return true, nil
+	case outcomeUncertain:
+		return false, fmt.Errorf("prepared statement %q may or may not exist after an earlier error; DEALLOCATE it first", name)
+	default:
+		return false, nil
 	}
 }
 
@@ -327,9 +378,11 @@ func (s *session) frontendParse(body []byte) error {
 	if err != nil {
 		return s.rejectPlan(true, err)
 	}
-	st := &statement{}
+	st := newStatement(nil, sp.group)
 	if p != nil {
-		s.noteStatements(an, p)
+		if _, err := s.noteStatements(an, p); err != nil {
+			return s.rejectPlan(true, err)
+		}
 		lits, params, err := s.statementValues(p)
 		if err != nil {
 			return s.rejectPlan(true, err)
@@ -361,10 +414,16 @@ func (s *session) frontendParse(body []byte) error {
 	} else if an != nil {
 		s.noteStatements(an, nil)
 	}
-	if _, exists := sp.stmts[msg.Name]; !exists || msg.Name == "" {
-		sp.stmts[msg.Name] = st
+	free, err := s.nameFree(msg.Name)
+	if err != nil {
+		return s.rejectPlan(true, err)
 	}
-	s.expect.push(expectation{kind: expParse})
+	e := expectation{kind: expParse}
+	if free {
+		sp.stmts[msg.Name] = st
+		e.prepared = []*statement{st}
+	}
+	s.expect.push(e)
 	return s.sw.Message('P', body)
 }
 
@@ -380,7 +439,7 @@ func (s *session) frontendBind(body []byte) error {
 		return err
 	}
 	st := sp.stmts[stmtName]
-	if st == nil {
+	if st == nil || st.outcome.Load() == outcomeFailed {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
 	}
 	if len(st.params) > 0 {

@@ -16,6 +16,7 @@ type sessionPolicy struct {
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
+	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
 	portals      map[string]*portal
 	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
@@ -23,21 +24,48 @@ type sessionPolicy struct {
 	scratch      []byte
 
 	// server
-	skipping bool // PostgreSQL skips to Sync after an error: so do the expectations
-	swallow  bool // drop answers up to the group's ReadyForQuery (after a decryption failure)
-	cur      expectation
-	hasCur   bool
-	rows     *rowShape // the current simple-query result set
-	outBuf   []byte
-	plainBuf []byte
-	inner    *internalQuery
+	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
+	groupFailed bool // the current group had an error
+	swallow     bool // drop answers up to the group's ReadyForQuery (after a decryption failure)
+	cur         expectation
+	hasCur      bool
+	rows        *rowShape // the current simple-query result set
+	outBuf      []byte
+	plainBuf    []byte
+	inner       *internalQuery
 }
 
-// statement is a prepared statement as the proxy tracks it.
+// statement is a prepared statement as the proxy tracks it. Whether
+// PostgreSQL accepted it is learnt from the answer to its Parse (or to the
+// Query that ran its PREPARE): the proxy must never believe a name holds one
+// statement while the server holds another, or it would encrypt the
+// parameters of the wrong one.
 type statement struct {
 	params       []rewrite.Param // parameters to encrypt at Bind
 	describeSent bool            // client: a Describe of it reached the server
+	group        uint64          // client: the group its Parse or PREPARE was sent in
 	shape        atomic.Pointer[rowShape]
+	outcome      atomic.Int32  // one of the outcome constants
+	known        chan struct{} // closed once outcome is no longer outcomePending
+}
+
+// Outcomes of a Parse or PREPARE.
+const (
+	outcomePending   int32 = iota
+	outcomeOK              // the server holds the statement
+	outcomeFailed          // the server rejected or skipped it
+	outcomeUncertain       // a PREPARE in a query that failed somewhere: it may or may not exist
+)
+
+func newStatement(params []rewrite.Param, group uint64) *statement {
+	return &statement{params: params, group: group, known: make(chan struct{})}
+}
+
+// settle records the server's verdict (server-side loop).
+func (st *statement) settle(o int32) {
+	if st != nil && st.outcome.CompareAndSwap(outcomePending, o) {
+		close(st.known)
+	}
 }
 
 // portal is a bound portal.

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+)
+
+// TestEncryptWriteForms covers the write forms of the policy: ON CONFLICT,
+// data-modifying CTEs, casts on parameters, quoted and schema-qualified
+// names, DEFAULT and NULL, multi-row VALUES, and a unique constraint on the
+// deterministic column.
+func TestEncryptWriteForms(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	if _, err := f.direct.Exec(ctx, "create unique index on clients (email)"); err != nil {
+		t.Fatal(err)
+	}
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	ws := "(select id from workspaces limit 1)"
+	steps := []struct {
+		sql  string
+		args []any
+	}{
+		{`insert into public."clients" (workspace_id, "first_name", last_name, email) values (` + ws + `, $1::text, CAST($2 AS text), $3)`, []any{"Ada", "Lovelace", "ada@example.com"}},
+		{`insert into clients (workspace_id, first_name, last_name, email) values (` + ws + `, $1, $2, $3), (` + ws + `, $4, $5, DEFAULT)`, []any{"Alan", "Turing", "alan@example.com", "Grace", "Hopper"}},
+		{`insert into clients (workspace_id, first_name, last_name, email) values (` + ws + `, $1, $2, $3)
+			on conflict (email) do update set first_name = excluded.first_name, last_name = $4`, []any{"Augusta", "King", "ada@example.com", "Byron"}},
+		{`with moved as (update clients set phone = $1 where email = $2 returning id) insert into legacy_notes (body) select $3 from moved`, []any{"+44 20 7946 0000", "alan@example.com", "phoned Alan"}},
+		{`update clients set address = NULL, medical_history = $1 where email = $2`, []any{"none known", "ada@example.com"}},
+	}
+	for _, st := range steps {
+		if _, err := conn.Exec(ctx, st.sql, st.args...); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+	}
+	var first, last, history string
+	if err := conn.QueryRow(ctx, "select first_name, last_name, medical_history from clients where email = $1", "ada@example.com").Scan(&first, &last, &history); err != nil {
+		t.Fatal(err)
+	}
+	if first != "Augusta" || last != "Byron" || history != "none known" {
+		t.Fatalf("after ON CONFLICT and UPDATE: %q %q %q", first, last, history)
+	}
+	var phone, note string
+	if err := conn.QueryRow(ctx, "select c.phone, n.body from clients c, legacy_notes n where c.email = $1", "alan@example.com").Scan(&phone, &note); err != nil || phone != "+44 20 7946 0000" || note != "phoned Alan" {
+		t.Fatalf("CTE write: %q %q %v", phone, note, err)
+	}
+	// The unique index works on ciphertext because email is deterministic.
+	_, err := conn.Exec(ctx, "insert into clients (workspace_id, first_name, last_name, email) values ("+ws+", $1, $2, $3)", "X", "Y", "alan@example.com")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("duplicate deterministic email: %v, want 23505", err)
+	}
+	// A self-join on the deterministic column compares ciphertexts.
+	var n int
+	if err := conn.QueryRow(ctx, "select count(*) from clients a join clients b on a.email = b.email").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("self-join on email: %d, %v", n, err)
+	}
+	f.assertStoredEncrypted(t, "Ada", "Augusta", "Byron", "Alan", "Turing", "Grace", "Hopper", "7946", "none known")
+}
+
+// TestEncryptAfterDDL: a policy table created after the session started is
+// found once the proxy re-reads the catalog; so is a dropped and recreated
+// one (its OID changes).
+func TestEncryptAfterDDL(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "before"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "drop table legacy_notes; create table legacy_notes (id serial primary key, extra int, body text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "after the DDL"); err != nil {
+		t.Fatal(err)
+	}
+	var stored, back string
+	if err := f.direct.QueryRow(ctx, "select body from legacy_notes").Scan(&stored); err != nil || !cipher.LooksLikeEnvelope([]byte(stored)) {
+		t.Fatalf("stored %q, %v", stored, err)
+	}
+	if err := conn.QueryRow(ctx, "select body from legacy_notes").Scan(&back); err != nil || back != "after the DDL" {
+		t.Fatalf("read back %q, %v: the recreated table's new OID was not learnt", back, err)
+	}
+}
+
+// TestEncryptWithoutDescribe drives the extended protocol with no Describe
+// at all (Parse, Bind, Execute, Sync): the proxy describes the portal
+// itself, hides the answer, and still decrypts the rows.
+func TestEncryptWithoutDescribe(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "undescribed"); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := pgconn.Connect(ctx, f.p.ConnString(pg.Super, f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Parse{Name: "q", Query: "select body, id from legacy_notes"})
+	fe.Send(&pgproto3.Bind{PreparedStatement: "q"})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pc.Conn().SetDeadline(time.Now().Add(10 * time.Second))
+	var got []string
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.RowDescription, *pgproto3.ParameterDescription, *pgproto3.NoData:
+			t.Fatalf("the proxy's own Describe answer leaked: %T", m)
+		case *pgproto3.DataRow:
+			got = append(got, string(m.Values[0]))
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("error: %s", m.Message)
+		}
+		if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	if len(got) != 1 || got[0] != "undescribed" {
+		t.Fatalf("rows %q", got)
+	}
+}
+
+// TestEncryptStatementLifecycle: Close, DEALLOCATE, re-used names and a
+// failing Parse keep the proxy's view of statements in step with the
+// server's.
+func TestEncryptStatementLifecycle(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	pc := conn.PgConn()
+	if _, err := pc.Prepare(ctx, "w", "insert into legacy_notes (body) values ($1)", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.ExecPrepared(ctx, "w", [][]byte{[]byte("one")}, nil, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Deallocate(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	// The name now holds a read: a stale plan would encrypt its parameter.
+	if _, err := pc.Prepare(ctx, "w", "select count(*) from legacy_notes where id = $1::int", nil); err != nil {
+		t.Fatal(err)
+	}
+	res := pc.ExecPrepared(ctx, "w", [][]byte{[]byte("1")}, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != "1" {
+		t.Fatalf("re-used name: %v %q", res.Err, res.Rows)
+	}
+	// A Parse the server rejects, then a good one under the same name.
+	if _, err := pc.Prepare(ctx, "bad", "selec 1", nil); err == nil {
+		t.Fatal("syntax error accepted")
+	}
+	if _, err := pc.Prepare(ctx, "bad", "insert into legacy_notes (body) values ($1)", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.ExecPrepared(ctx, "bad", [][]byte{[]byte("two")}, nil, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "deallocate all"); err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	rows, _ := conn.Query(ctx, "select body from legacy_notes order by id")
+	bodies, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || strings.Join(bodies, ",") != "one,two" {
+		t.Fatalf("bodies %q, %v", bodies, err)
+	}
+	var raw []string
+	rows, _ = f.direct.Query(ctx, "select body from legacy_notes")
+	raw, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, v := range raw {
+		if !cipher.LooksLikeEnvelope([]byte(v)) {
+			t.Fatalf("stored %q", v)
+		}
+	}
+}
