@@ -270,3 +270,22 @@ func TestCheckRelaxesReadsOnly(t *testing.T) {
 		t.Error("statement with a policy parameter is passthrough")
 	}
 }
+
+func TestUnresolvedPolicyName(t *testing.T) {
+	a := newTestAnalyzer(t)
+	unknown := func(RelName) Relation { return Relation{} }
+	an, _ := a.Analyze("INSERT INTO clients (email) VALUES ($1)")
+	p := an.Plan(unknown)
+	rs := p.Rejections()
+	if len(rs) != 1 || rs[0].Reason != ReasonUnresolvedRelation || rs[0].Relaxable || p.Check(true) == nil {
+		t.Errorf("write: %v", summary(an.SQL(), p))
+	}
+	an, _ = a.Analyze("SELECT * FROM clients")
+	if rs := an.Plan(unknown).Rejections(); len(rs) != 1 || !rs[0].Relaxable {
+		t.Errorf("read: %v", rs)
+	}
+	an, _ = a.Analyze("SELECT * FROM orders")
+	if rs := an.Plan(unknown).Rejections(); len(rs) != 0 {
+		t.Errorf("non-policy name: %v", rs)
+	}
+}

@@ -85,9 +85,9 @@
 //	'a''b'   E'\n'   U&'\0041' UESCAPE '!'   $tag$...$tag$   -42   0x2A   TRUE
 //
 // A surrounding cast is kept, since only value-preserving casts are
-// accepted. Its Value is the string
-// the server would store: escapes processed, numbers in canonical form
-// (integers in any notation; numerics only in plain decimal notation).
+// accepted. Its Value is the string the server would store: escapes
+// processed, numbers in canonical form (integers in any notation, numerics
+// only in plain decimal notation).
 // Rewrite replaces each by a standard '...' literal with quotes doubled (an
 // E'...' literal when the value has a backslash), valid whatever the
 // session's standard_conforming_strings. The lexer runs with
@@ -111,7 +111,10 @@
 //     seen unless its name is in Options.ExtraNames; then the resolver
 //     decides what it is (a partition may be resolved as its policy
 //     table). Views found while planning are reported as Notes; the safe
-//     default is to reject writes through them.
+//     default is to reject writes through them. A relation that has the
+//     name of a policy table but does not resolve is rejected
+//     (ReasonUnresolvedRelation): if the resolver failed, the table would
+//     otherwise be taken for a plain one.
 //   - Function and procedure bodies are not analysed: SELECT f('x') or
 //     CALL p('x') cannot be told to write 'x' into a policy column. DO
 //     blocks that mention a policy table by name are rejected.
@@ -131,8 +134,16 @@
 //     plaintext.
 //   - SQL-level PREPARE/EXECUTE: the plan of PREPARE lists the policy
 //     parameters (Statement.Prepared); the proxy must remember them by name
-//     and, for EXECUTE, encrypt the matching arguments
-//     (Statement.ExecuteLiterals).
+//     (in statement order, also within one multi-statement text), forget
+//     them at DEALLOCATE and DISCARD ALL, and for EXECUTE encrypt the
+//     matching arguments (Statement.ExecuteLiterals).
+//   - Offsets assume the text is UTF-8 (or an ASCII-safe single-byte
+//     encoding). With client_encoding SJIS, BIG5, GBK, UHC or GB18030 a
+//     trailing byte of a multibyte character can look like a quote or a
+//     backslash; the proxy must not rewrite literals in such sessions.
 //   - Comparisons with a deterministic column match only envelopes of the
-//     active key; during a key rotation the proxy must widen them itself.
+//     active key; during a key rotation the proxy must widen them itself
+//     (UseCompare tells which parameters and literals are compared).
+//   - Writes of stored values into non-policy columns (INSERT INTO audit
+//     SELECT email FROM clients) copy ciphertext and are not reported.
 package rewrite

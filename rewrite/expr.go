@@ -104,7 +104,9 @@ func (p *planner) expr(n *pg_query.Node, sc *scope) val {
 		return v
 	case *pg_query.Node_SetToDefault:
 		return val{}
-	case *pg_query.Node_SqlvalueFunction, *pg_query.Node_CurrentOfExpr:
+	case *pg_query.Node_SqlvalueFunction, *pg_query.Node_CurrentOfExpr, *pg_query.Node_GroupingFunc:
+		// CURRENT_USER and friends, WHERE CURRENT OF, GROUPING(cols): they
+		// do not look at column values.
 		return plainVal("a built-in value")
 	case *pg_query.Node_SelectStmt:
 		out := p.query(n, sc)

@@ -196,7 +196,7 @@ func (p *planner) joinExpr(j *pg_query.JoinExpr, sc *scope) {
 				out.cols = append(out.cols, c)
 			}
 		}
-		sc.items = append(sc.items, &item{kind: itemDerived, refname: a.Aliasname, aliased: true, desc: "join alias", out: renameOut(out, a.Colnames)})
+		sc.items = append(sc.items, &item{kind: itemDerived, refname: a.Aliasname, aliased: true, joinAlias: true, desc: "join " + a.Aliasname, out: renameOut(out, a.Colnames)})
 	}
 }
 

@@ -28,6 +28,7 @@ type planner struct {
 	tokens     []*pg_query.ScanToken
 	scanned    bool
 	sublinks   map[*pg_query.SubLink]relOut // multi-assignment sources, analysed once
+	argtypes   map[int][]*pg_query.Node     // declared parameter types of PREPARE, by group
 }
 
 type siteKey struct {
@@ -77,6 +78,7 @@ func buildPlan(an *Analysis, rels map[RelName]Relation) *Plan {
 		rejSeen:  make(map[rejKey]bool),
 		noteSeen: make(map[Note]bool),
 		sublinks: make(map[*pg_query.SubLink]relOut),
+		argtypes: make(map[int][]*pg_query.Node),
 	}
 	for i, raw := range an.tree.Stmts {
 		p.stmt = i
@@ -210,6 +212,15 @@ func (p *planner) finish() *Plan {
 			continue
 		}
 		prm := Param{Number: k.n, Column: col, Use: use, Array: array}
+		if types := p.argtypes[k.group]; k.n <= len(types) {
+			// PREPARE p(int) AS ...: EXECUTE arguments are cast to the
+			// declared type before they reach the column.
+			if prob := castProblem(types[k.n-1].GetTypeName(), array); prob != "" {
+				p.stmt = stmt
+				p.reject(ReasonCast, col, "a parameter declared as "+strings.TrimPrefix(prob, "a cast to "), use&UseWrite == 0, occ[0].loc)
+				continue
+			}
+		}
 		if k.group == 0 {
 			plan.params = append(plan.params, prm)
 		} else {

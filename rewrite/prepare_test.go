@@ -81,3 +81,21 @@ func TestPrepareExecute(t *testing.T) {
 		t.Errorf("deallocate: %+v", de)
 	}
 }
+
+func TestPrepareDeclaredTypes(t *testing.T) {
+	runCases(t, []planCase{
+		{"text and varchar", "PREPARE p(text, varchar) AS INSERT INTO clients (email, phone) VALUES ($1, $2)", []string{
+			"stmt 0 prepared p $1 public.clients.email write",
+			"stmt 0 prepared p $2 public.clients.phone write",
+		}},
+		{"integer", "PREPARE p(int) AS INSERT INTO clients (email) VALUES ($1)", []string{
+			"reject cast public.clients.email",
+		}},
+		{"length-limited", "PREPARE p(varchar(20)) AS SELECT id FROM clients WHERE email = $1", []string{
+			"reject cast public.clients.email (read)",
+		}},
+		{"array for = ANY", "PREPARE p(text[]) AS SELECT id FROM clients WHERE email = ANY($1)", []string{
+			"stmt 0 prepared p $1 public.clients.email compare",
+		}},
+	})
+}

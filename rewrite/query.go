@@ -79,7 +79,7 @@ func (p *planner) selectStmt(s *pg_query.SelectStmt, parent *scope) relOut {
 			}
 			out.cols = append(out.cols, outCol{name: c.name, v: v.indirect(via)})
 		}
-		p.sortClause(s.SortClause, outputScope(sc, out), out, false)
+		p.sortClause(s.SortClause, outputScope(sc, out), out)
 	case len(s.ValuesLists) > 0:
 		rows := make([][]val, 0, len(s.ValuesLists))
 		width := 0
@@ -108,7 +108,7 @@ func (p *planner) selectStmt(s *pg_query.SelectStmt, parent *scope) relOut {
 			}
 			out.cols = append(out.cols, outCol{name: "column" + strconv.Itoa(i+1), v: v})
 		}
-		p.sortClause(s.SortClause, outputScope(sc, out), out, false)
+		p.sortClause(s.SortClause, outputScope(sc, out), out)
 	default:
 		for _, f := range s.FromClause {
 			p.fromItem(f, sc)
@@ -135,7 +135,7 @@ func (p *planner) selectStmt(s *pg_query.SelectStmt, parent *scope) relOut {
 				}
 			}
 		}
-		p.sortClause(s.SortClause, sc, out, true)
+		p.sortClause(s.SortClause, sc, out)
 	}
 	p.expr(s.LimitCount, sc)
 	p.expr(s.LimitOffset, sc)
@@ -148,14 +148,15 @@ func outputScope(parent *scope, out relOut) *scope {
 	return &scope{parent: parent, items: []*item{{kind: itemDerived, desc: "the query result", out: out}}}
 }
 
-// sortClause handles ORDER BY: no policy column may be sorted.
-func (p *planner) sortClause(sorts []*pg_query.Node, sc *scope, out relOut, inputFirst bool) {
+// sortClause handles ORDER BY: no policy column may be sorted. A bare
+// name means an output column first, as in PostgreSQL.
+func (p *planner) sortClause(sorts []*pg_query.Node, sc *scope, out relOut) {
 	for _, n := range sorts {
 		sb := n.GetSortBy()
 		if sb == nil {
 			continue
 		}
-		v := p.outputRef(sb.Node, sc, out, !inputFirst)
+		v := p.outputRef(sb.Node, sc, out, true)
 		p.useOpaque(v, ReasonOrderBy, "ORDER BY", exprLocation(sb.Node))
 	}
 }
@@ -285,7 +286,7 @@ func (p *planner) expandStar(sc *scope, q []string) relOut {
 		return relOut{open: true}
 	}
 	for _, it := range sc.items {
-		if it.kind == itemDerived && it.refname != "" && it.desc == "join alias" {
+		if it.joinAlias {
 			continue // the joined items are listed themselves
 		}
 		s := it.star()

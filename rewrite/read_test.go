@@ -103,6 +103,8 @@ func TestUnsupportedOperations(t *testing.T) {
 		{"GREATEST", "SELECT GREATEST(email, 'x') FROM clients", []string{"reject range_comparison public.clients.email (read)"}},
 		{"ORDER BY", "SELECT id FROM clients ORDER BY email", []string{"reject order_by public.clients.email (read)"}},
 		{"ORDER BY output alias", "SELECT email AS e FROM clients ORDER BY e DESC", []string{"reject order_by public.clients.email (read)"}},
+		{"ORDER BY output name before input column", "SELECT email AS id FROM clients ORDER BY id", []string{"reject order_by public.clients.email (read)"}},
+		{"GROUP BY input column before output name", "SELECT email AS id, count(*) FROM clients GROUP BY id", nil},
 		{"ORDER BY position", "SELECT id, phone FROM clients ORDER BY 2", []string{"reject order_by public.clients.phone (read)"}},
 		{"ORDER BY position of *", "SELECT * FROM clients ORDER BY 1, 4", []string{"reject order_by public.clients.email (read)"}},
 		{"ORDER BY position of * with unknown columns", "SELECT * FROM nocols ORDER BY 1", []string{"reject columns_unknown public.nocols.secret (read)"}},

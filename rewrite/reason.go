@@ -14,51 +14,51 @@ type Reason uint8
 
 // Reasons. Their messages name the column and the construct, never values.
 const (
-	ReasonNone                 Reason = iota
-	ReasonPatternMatch                // LIKE, ILIKE, SIMILAR TO, ~ and friends
-	ReasonRangeComparison             // <, >, <=, >=, BETWEEN
-	ReasonOrderBy                     // ORDER BY (statement, window or aggregate)
-	ReasonFunction                    // a function applied to the column
-	ReasonOperator                    // an operator, cast, COLLATE or subscript applied to the column
-	ReasonAggregate                   // an aggregate other than count
-	ReasonRandomizedEquality          // =, <>, IN, join on a randomized column
-	ReasonRandomizedGrouping          // GROUP BY, DISTINCT, PARTITION BY on a randomized column
-	ReasonIncomparable                // compared with something of another ciphertext domain or unencrypted
-	ReasonUntraceableOutput           // returned through UNION, CASE, COALESCE, ... so it cannot be decrypted
-	ReasonPlaintextWrite              // a value that cannot be encrypted would be stored in the column
-	ReasonCrossDomainCopy             // a stored value of another policy column would not decrypt here
-	ReasonCast                        // a cast that cannot carry ciphertext (type or length)
-	ReasonUnencryptableValue          // a constant form the proxy cannot encrypt (bit string, array literal, ...)
-	ReasonParamConflict               // one parameter or literal needed in two incompatible forms
-	ReasonAmbiguousColumn             // cannot tell whether a name refers to the policy column
-	ReasonColumnsUnknown              // the column list of a policy table is needed but unknown
-	ReasonCopyServerSide              // COPY FROM a server file or program into the column
-	ReasonOpaqueCode                  // a DO block that mentions a policy table
-	ReasonUnsupportedStatement        // a statement form analysis does not support on policy tables
+	ReasonNone               Reason = iota
+	ReasonPatternMatch              // LIKE, ILIKE, SIMILAR TO, ~ and friends
+	ReasonRangeComparison           // <, >, <=, >=, BETWEEN
+	ReasonOrderBy                   // ORDER BY (statement, window or aggregate)
+	ReasonFunction                  // a function applied to the column
+	ReasonOperator                  // an operator, cast, COLLATE or subscript applied to the column
+	ReasonAggregate                 // an aggregate other than count
+	ReasonRandomizedEquality        // =, <>, IN, join on a randomized column
+	ReasonRandomizedGrouping        // GROUP BY, DISTINCT, PARTITION BY on a randomized column
+	ReasonIncomparable              // compared with something of another ciphertext domain or unencrypted
+	ReasonUntraceableOutput         // returned through UNION, CASE, COALESCE, ... so it cannot be decrypted
+	ReasonPlaintextWrite            // a value that cannot be encrypted would be stored in the column
+	ReasonCrossDomainCopy           // a stored value of another policy column would not decrypt here
+	ReasonCast                      // a cast that cannot carry ciphertext (type or length)
+	ReasonUnencryptableValue        // a constant form the proxy cannot encrypt (bit string, array literal, ...)
+	ReasonParamConflict             // one parameter or literal needed in two incompatible forms
+	ReasonAmbiguousColumn           // cannot tell whether a name refers to the policy column
+	ReasonColumnsUnknown            // the column list of a policy table is needed but unknown
+	ReasonCopyServerSide            // COPY FROM a server file or program into the column
+	ReasonOpaqueCode                // a DO block that mentions a policy table
+	ReasonUnresolvedRelation        // a relation named like a policy table did not resolve
 )
 
 var reasonNames = [...]string{
-	ReasonNone:                 "none",
-	ReasonPatternMatch:         "pattern_match",
-	ReasonRangeComparison:      "range_comparison",
-	ReasonOrderBy:              "order_by",
-	ReasonFunction:             "function",
-	ReasonOperator:             "operator",
-	ReasonAggregate:            "aggregate",
-	ReasonRandomizedEquality:   "randomized_equality",
-	ReasonRandomizedGrouping:   "randomized_grouping",
-	ReasonIncomparable:         "incomparable",
-	ReasonUntraceableOutput:    "untraceable_output",
-	ReasonPlaintextWrite:       "plaintext_write",
-	ReasonCrossDomainCopy:      "cross_domain_copy",
-	ReasonCast:                 "cast",
-	ReasonUnencryptableValue:   "unencryptable_value",
-	ReasonParamConflict:        "param_conflict",
-	ReasonAmbiguousColumn:      "ambiguous_column",
-	ReasonColumnsUnknown:       "columns_unknown",
-	ReasonCopyServerSide:       "copy_server_side",
-	ReasonOpaqueCode:           "opaque_code",
-	ReasonUnsupportedStatement: "unsupported_statement",
+	ReasonNone:               "none",
+	ReasonPatternMatch:       "pattern_match",
+	ReasonRangeComparison:    "range_comparison",
+	ReasonOrderBy:            "order_by",
+	ReasonFunction:           "function",
+	ReasonOperator:           "operator",
+	ReasonAggregate:          "aggregate",
+	ReasonRandomizedEquality: "randomized_equality",
+	ReasonRandomizedGrouping: "randomized_grouping",
+	ReasonIncomparable:       "incomparable",
+	ReasonUntraceableOutput:  "untraceable_output",
+	ReasonPlaintextWrite:     "plaintext_write",
+	ReasonCrossDomainCopy:    "cross_domain_copy",
+	ReasonCast:               "cast",
+	ReasonUnencryptableValue: "unencryptable_value",
+	ReasonParamConflict:      "param_conflict",
+	ReasonAmbiguousColumn:    "ambiguous_column",
+	ReasonColumnsUnknown:     "columns_unknown",
+	ReasonCopyServerSide:     "copy_server_side",
+	ReasonOpaqueCode:         "opaque_code",
+	ReasonUnresolvedRelation: "unresolved_relation",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -73,9 +73,8 @@ func (r Reason) String() string {
 // error; errors.Is(r, ErrUnsupported) holds.
 type Rejection struct {
 	Reason Reason
-	// Column is the policy column concerned; nil only for
-	// ReasonColumnsUnknown, ReasonOpaqueCode and ReasonUnsupportedStatement
-	// when no single column is concerned.
+	// Column is the policy column concerned, or nil when no single column
+	// is (ReasonColumnsUnknown, ReasonOpaqueCode, ReasonUnresolvedRelation).
 	Column *Column
 	// Detail names the construct (an operator, a function, a clause, a
 	// column, a table). It never holds a value from the statement.
@@ -161,8 +160,8 @@ func (r *Rejection) message() string {
 		return "COPY FROM a server file or program bypasses the proxy, so values would be stored unencrypted; use COPY FROM STDIN"
 	case ReasonOpaqueCode:
 		return "a DO block mentions " + d + "; its statements cannot be analysed"
-	case ReasonUnsupportedStatement:
-		return d + " is not supported on policy tables"
+	case ReasonUnresolvedRelation:
+		return "relation " + d + " has the name of a policy table but could not be resolved"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
 	}

@@ -37,6 +37,9 @@ type item struct {
 	desc    string          // for messages: "table public.orders", "subquery s"
 	out     relOut          // for derived and merged items
 	hidden  map[string]bool // columns merged by USING: not reachable unqualified
+	// joinAlias marks the item of (a JOIN b) AS j: its columns are those of
+	// the joined items, which stay listed themselves.
+	joinAlias bool
 }
 
 type lookup uint8
@@ -224,7 +227,7 @@ func (p *planner) resolveUnqualified(sc *scope, name string, loc int32) val {
 	return plainVal("an unknown column")
 }
 
-// addRangeVar turns a FROM relation name into an item: a CTE reference when
+// rangeVarItem turns a FROM relation name into an item: a CTE reference when
 // unqualified and a CTE of that name is visible, else a resolved relation.
 func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *item {
 	alias := rv.GetAlias()
@@ -254,6 +257,12 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 	default:
 		it.desc = "relation " + n.String()
 		p.note(NoteUnknownRelation, n, write)
+		if _, watched := p.az.names[n.Name]; watched {
+			// Fail closed: the server will reject the statement if the
+			// relation really does not exist, but if the resolver merely
+			// failed, a policy table would be treated as a plain one.
+			p.reject(ReasonUnresolvedRelation, nil, quoteIdent(n.String()), !write, rv.Location)
+		}
 	}
 	if alias != nil {
 		it.refname, it.aliased = alias.Aliasname, true

@@ -51,6 +51,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_PrepareStmt:
 		st.Kind, st.Name = StmtPrepare, x.PrepareStmt.Name
 		p.group = p.stmt + 1
+		p.argtypes[p.group] = x.PrepareStmt.Argtypes
 		var inner Statement
 		p.topStmt(x.PrepareStmt.Query, &inner)
 		p.group = 0

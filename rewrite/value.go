@@ -61,7 +61,10 @@ func (v val) indirect(via string) val {
 // mergeVals returns a value that may be any of vs (UNION branches, CASE
 // results, COALESCE arguments, VALUES rows). The result is not traceable.
 func mergeVals(via string, vs ...val) val {
-	if len(vs) == 1 {
+	switch len(vs) {
+	case 0:
+		return val{}
+	case 1:
 		return vs[0]
 	}
 	if n := len(vs[0].row); n > 0 {
