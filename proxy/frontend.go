@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -140,6 +139,13 @@ func (s *session) rejectPlan(extended bool, err error) error {
 // involve a policy column, and an error for ones to reject.
 func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
+	if !sp.p.analyzer.MayMention(sql) {
+		// Cannot name a policy table: relay without parsing.
+		if rewrite.MayChangeResolution(sql) {
+			sp.catalogStale = true
+		}
+		return nil, nil, nil
+	}
 	start := time.Now()
 	an, err := sp.p.analyzer.Analyze(sql)
 	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
@@ -226,7 +232,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	if p == nil {
 		// Cannot involve a policy table by name; it may still change
 		// what names resolve to.
-		if mayChangeResolution(an.SQL()) {
+		if rewrite.MayChangeResolution(an.SQL()) {
 			sp.catalogStale = true
 		}
 		return nil, nil
@@ -254,7 +260,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 			sp.catalogStale = true
 		}
 	}
-	if mayChangeResolution(an.SQL()) {
+	if rewrite.MayChangeResolution(an.SQL()) {
 		sp.catalogStale = true
 	}
 	return made, nil
@@ -292,20 +298,6 @@ func (s *session) nameFree(name string) (bool, error) {
 	default:
 		return false, nil
 	}
-}
-
-// mayChangeResolution spots statements that can change what a table name
-// resolves to or which prepared statements exist: SET/RESET of search_path
-// or role, DISCARD, and DDL that creates, renames or drops relations or
-// schemas. It errs on the side of re-reading the catalog.
-func mayChangeResolution(sql string) bool {
-	l := strings.ToLower(sql)
-	for _, w := range []string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create ", "drop ", "alter "} {
-		if strings.Contains(l, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // statementValues returns the literals and parameters of a plan to

@@ -289,3 +289,51 @@ func TestUnresolvedPolicyName(t *testing.T) {
 		t.Errorf("non-policy name: %v", rs)
 	}
 }
+
+// TestMayMentionIsConservative: whenever analysis finds that a statement
+// may involve the policy, the text scan must have said so too.
+func TestMayMentionIsConservative(t *testing.T) {
+	a := NewAnalyzer(testPolicyForMention(t), Options{})
+	for _, sql := range []string{
+		"select * from clients", "SELECT * FROM CLIENTS", `select * from "clients"`, "select * from public.Clients c",
+		`select * from U&"cl\0069ents"`, "execute p('x')", "EXECUTE p($1)", "do $$ begin insert into clients values ('x'); end $$",
+		"with x as (insert into clients (first_name) values ('a') returning 1) select * from x",
+		"select 1", "select abalance from pgbench_accounts where aid = 5", "update pgbench_branches set bbalance = bbalance + 1",
+	} {
+		an, err := a.Analyze(sql)
+		if err != nil {
+			continue
+		}
+		if an.MayInvolvePolicy() && !a.MayMention(sql) {
+			t.Errorf("%q: MayInvolvePolicy but not MayMention", sql)
+		}
+	}
+	if a.MayMention("select abalance from pgbench_accounts where aid = 5") {
+		t.Error("pgbench's select is said to mention the policy")
+	}
+}
+
+func testPolicyForMention(t *testing.T) *Policy {
+	t.Helper()
+	p, err := NewPolicy([]ColumnSpec{{Schema: "public", Table: "clients", Column: "first_name"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// FuzzMayMention: for any text that parses, MayInvolvePolicy implies
+// MayMention.
+func FuzzMayMention(f *testing.F) {
+	for _, s := range []string{"select * from clients", `select * from U&"cl\0069ents"`, "execute p(1)", "select 1"} {
+		f.Add(s)
+	}
+	p, _ := NewPolicy([]ColumnSpec{{Schema: "public", Table: "clients", Column: "first_name"}})
+	a := NewAnalyzer(p, Options{CacheSize: -1})
+	f.Fuzz(func(t *testing.T, sql string) {
+		an, err := a.Analyze(sql)
+		if err == nil && an.MayInvolvePolicy() && !a.MayMention(sql) {
+			t.Fatalf("%q: MayInvolvePolicy but not MayMention", sql)
+		}
+	})
+}

@@ -116,12 +116,58 @@ func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 	return an, nil
 }
 
+// MayMention reports, without parsing, whether sql could involve a policy
+// column: it contains a policy table name (or an ExtraNames entry) in any
+// case, a Unicode-escaped identifier (U&"..."), or EXECUTE. When it is false,
+// Analyze would report MayInvolvePolicy false, so the caller may relay the
+// statement without analysing it. This keeps statements whose text changes
+// with every call (literals inlined by a driver or ORM) from missing the
+// cache and paying for a parse.
+func (a *Analyzer) MayMention(sql string) bool {
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute")
+}
+
+// MayChangeResolution spots, without parsing, statements that can change
+// what a table name resolves to or which prepared statements exist: SET or
+// RESET of search_path or role, DISCARD, and DDL that creates, renames,
+// alters or drops relations or schemas. It errs on the side of yes; a
+// caller re-reads its catalog after such a statement.
+func MayChangeResolution(sql string) bool {
+	for _, w := range [...]string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create", "drop", "alter"} {
+		if containsFold(sql, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold is strings.Contains, ASCII-case-insensitive, for a lower-case
+// needle, without allocating.
+func containsFold(s, lowerNeedle string) bool {
+	n := len(lowerNeedle)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lowerNeedle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
 // mentionsPolicy is the conservative scan used when parsing fails: any
 // policy table name anywhere in the text, case-insensitively.
 func (a *Analyzer) mentionsPolicy(sql string) bool {
-	lower := strings.ToLower(sql)
 	for _, n := range a.lower {
-		if strings.Contains(lower, n) {
+		if containsFold(sql, n) {
 			return true
 		}
 	}
