@@ -60,6 +60,18 @@ PGCRYPT_KEY_V1=$(bin/pgcrypt-proxy keygen) bin/pgcrypt-proxy serve --config "$wo
 proxypid=$!
 pids+=("$proxypid")
 
+# The same proxy with the seed's clients policy: pgbench's statements touch no
+# policy table, so this measures what analysis and answer tracking cost.
+policyport=$(free_port) policyadmin=$(free_port)
+psql_bin=$(command -v psql || echo "$bindir/psql")
+"$psql_bin" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres -f examples/clients.sql
+sed -e "s/^listen: .*/listen: 127.0.0.1:$policyport/" -e "s/^upstream: .*/upstream: 127.0.0.1:$pgport/" \
+	-e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$policyadmin/" -e "s/^  mode: prefer .*/  mode: disable/" \
+	config.example.yaml >"$work/policy.yaml"
+PGCRYPT_KEY_V1=$(bin/pgcrypt-proxy keygen) bin/pgcrypt-proxy serve --config "$work/policy.yaml" 2>"$work/policy.log" &
+policypid=$!
+pids+=("$policypid")
+
 bouncerpid=""
 if [ -n "$pgbouncer" ]; then
 	echo "==> PgBouncer on $bouncerport ($($pgbouncer --version | head -1)), session pooling"
@@ -100,7 +112,7 @@ run() {
 	select-prepared) args="-S -M prepared" stmts=1 ;;
 	tpcb-write) args="-M prepared" stmts=7 ;;
 	esac
-	case $target in proxy) pid=$proxypid ;; pgbouncer) pid=$bouncerpid ;; esac
+	case $target in proxy) pid=$proxypid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
 	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
 	out=$("$pgbench" $args -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
 		{ echo "$out" >&2; exit 1; }
@@ -116,7 +128,8 @@ run() {
 	echo "$workload $target $tps $lat $cpu" >>"$work/results"
 }
 
-targets="direct:$pgport proxy:$proxyport"
+for _ in $(seq 100); do port_free "$policyport" || break; sleep 0.1; done
+targets="direct:$pgport proxy:$proxyport policy:$policyport"
 [ -n "$bouncerpid" ] && targets="$targets pgbouncer:$bouncerport"
 echo "==> $rounds rounds x ${duration}s, $clients clients, $threads threads"
 printf '%-16s %-10s %10s %8s %8s\n' workload target tps lat_ms cpu_us
@@ -129,7 +142,8 @@ for r in $(seq "$rounds"); do
 done
 
 echo
-echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip)"
+echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip;"
+echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch)"
 python3 - "$work/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -142,7 +156,7 @@ med = lambda xs: statistics.median(xs) if xs else None
 print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
 for w in ["select-simple", "select-prepared", "tpcb-write"]:
     d = med(res[(w, "direct")]["tps"])
-    for t in ["direct", "proxy", "pgbouncer"]:
+    for t in ["direct", "proxy", "policy", "pgbouncer"]:
         if (w, t) not in res: continue
         r = res[(w, t)]
         cpu = med(r["cpu"])
