@@ -238,7 +238,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 		return nil, nil
 	}
 	var made []*statement
-	for _, st := range p.Statements() {
+	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
 			ok, err := s.nameFree(st.Name)
@@ -247,6 +247,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 			}
 			if ok {
 				ns := newStatement(st.Prepared, sp.group)
+				ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
 				sp.stmts[st.Name] = ns
 				made = append(made, ns)
 			}
@@ -316,7 +317,11 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 			if ps == nil {
 				return nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
 			}
-			l, prm, err := st.ExecuteLiterals(i, ps.params)
+			pp, err := s.currentParams(ps)
+			if err != nil {
+				return nil, nil, err
+			}
+			l, prm, err := st.ExecuteLiterals(i, pp)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -392,6 +397,7 @@ func (s *session) frontendParse(body []byte) error {
 			}
 		}
 		st.params = params
+		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
 		if len(lits) > 0 {
 			out, err := s.encryptLiterals(msg.Query, lits)
 			if err != nil {
@@ -434,8 +440,12 @@ func (s *session) frontendBind(body []byte) error {
 	if st == nil || st.outcome.Load() == outcomeFailed {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
 	}
-	if len(st.params) > 0 {
-		if body, err = s.encryptParams(body, st); err != nil {
+	params, err := s.currentParams(st)
+	if err != nil {
+		return s.rejectPlan(true, err)
+	}
+	if len(params) > 0 {
+		if body, err = s.encryptParams(body, params); err != nil {
 			return s.rejectPlan(true, err)
 		}
 	}
@@ -448,13 +458,13 @@ func (s *session) frontendBind(body []byte) error {
 // encryptParams rewrites a Bind body with the policy parameters encrypted.
 // Text and binary formats carry a text value as the same bytes, so the
 // format codes stay as they are.
-func (s *session) encryptParams(body []byte, st *statement) ([]byte, error) {
+func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, error) {
 	var msg pgproto3.Bind
 	if err := msg.Decode(body); err != nil {
 		return nil, &wire.ProtocolError{Type: 'B', Length: len(body) + 4, Reason: err.Error()}
 	}
 	start := time.Now()
-	for _, prm := range st.params {
+	for _, prm := range params {
 		i := prm.Number - 1
 		if i >= len(msg.Parameters) || msg.Parameters[i] == nil {
 			continue // too few parameters: the server rejects it; NULL stays NULL
@@ -473,6 +483,45 @@ func (s *session) encryptParams(body []byte, st *statement) ([]byte, error) {
 		return nil, err
 	}
 	return out[5:], nil
+}
+
+// currentParams returns the parameters to encrypt for a prepared
+// statement, planning it again when the search_path or the schema changed
+// since it was prepared, as PostgreSQL re-resolves its names then. Literals
+// are baked into a Parse's text, so a statement whose literals would now
+// belong elsewhere must be prepared again.
+func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
+	sp := s.pol
+	if st.an == nil || (!sp.catalogStale && sp.cat.Load() == st.cat) {
+		return st.params, nil
+	}
+	if err := s.freshCatalog(); err != nil {
+		return nil, err
+	}
+	cat := sp.cat.Load()
+	p := st.an.Plan(cat.resolve)
+	if err := p.Check(sp.p.allowReads); err != nil {
+		return nil, err
+	}
+	var params []rewrite.Param
+	if st.index >= 0 {
+		stmts := p.Statements()
+		if st.index >= len(stmts) || stmts[st.index].Kind != rewrite.StmtPrepare {
+			return nil, errors.New("a prepared statement could not be planned again; prepare it again")
+		}
+		params = stmts[st.index].Prepared
+	} else {
+		lits, prm, err := s.statementValues(p)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(litSigs(lits), st.lits) {
+			return nil, errors.New("this prepared statement's literals belong to other columns since a search_path or schema change; prepare it again")
+		}
+		params = prm
+	}
+	st.params, st.cat = params, cat
+	return params, nil
 }
 
 // frontendDescribe records which statement or portal a Describe asks about.

@@ -41,9 +41,18 @@ type sessionPolicy struct {
 // statement while the server holds another, or it would encrypt the
 // parameters of the wrong one.
 type statement struct {
-	params       []rewrite.Param // parameters to encrypt at Bind
-	describeSent bool            // client: a Describe of it reached the server
-	group        uint64          // client: the group its Parse or PREPARE was sent in
+	params []rewrite.Param // parameters to encrypt at Bind
+	// an, index and cat say how params were found: the analysis, the
+	// statement's index in it for an SQL PREPARE (-1 for a Parse), and the
+	// catalog it was planned with. PostgreSQL re-resolves a prepared
+	// statement's names when the search_path or the schema changes, so the
+	// proxy plans it again then (client-side loop only).
+	an           *rewrite.Analysis
+	index        int
+	cat          *catalog
+	lits         []litSig // the literals encrypted into a Parse's text
+	describeSent bool     // client: a Describe of it reached the server
+	group        uint64   // client: the group its Parse or PREPARE was sent in
 	shape        atomic.Pointer[rowShape]
 	outcome      atomic.Int32  // one of the outcome constants
 	known        chan struct{} // closed once outcome is no longer outcomePending
@@ -58,7 +67,21 @@ const (
 )
 
 func newStatement(params []rewrite.Param, group uint64) *statement {
-	return &statement{params: params, group: group, known: make(chan struct{})}
+	return &statement{params: params, group: group, index: -1, known: make(chan struct{})}
+}
+
+// litSig identifies an encrypted literal without its value.
+type litSig struct {
+	start, end int
+	col        *rewrite.Column
+}
+
+func litSigs(lits []rewrite.Literal) []litSig {
+	out := make([]litSig, len(lits))
+	for i, l := range lits {
+		out[i] = litSig{l.Start, l.End, l.Column}
+	}
+	return out
 }
 
 // settle records the server's verdict (server-side loop).

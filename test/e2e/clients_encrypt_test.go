@@ -919,12 +919,10 @@ func knownProxyBug(t *testing.T, what string) {
 // changes, so a statement prepared while clients meant tenant.clients
 // writes into public.clients once search_path is public again. Its
 // parameters must then be encrypted (or the Bind refused): never stored as
-// plaintext. The same happens with pgx's statement cache
+// plaintext (a bug, fixed: the proxy plans it again). The same applied to pgx's statement cache
 // (QueryExecModeCacheStatement, the default) and with a DROP of the
 // shadowing table instead of the SET.
 func TestLibPQEncryptedPreparedAcrossSearchPath(t *testing.T) {
-	knownProxyBug(t, "a prepared statement keeps the policy analysis of its Parse; after SET search_path "+
-		"PostgreSQL re-plans it against public.clients and the proxy forwards its parameters as plaintext")
 	f := newEncFixture(t, false)
 	ctx := testCtx(t)
 	db, err := sql.Open("postgres", f.p.ConnString(pg.Super, f.db))
