@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
@@ -18,7 +19,19 @@ type catalog struct {
 	byOID      map[uint32]*relation
 	searchPath []string                 // current_schemas(true): pg_temp and pg_catalog included
 	cols       map[colKey]*policyColumn // table OID and attnum of policy columns
+	// views are the views (and materialized views) that read a policy
+	// table, directly or through other views. The proxy cannot see through
+	// them, so statements that name them are refused.
+	views     map[string][]*relation
+	viewNames []string  // their bare names, lower-cased, for the text scan
+	loaded    time.Time // when the proxy read it
 }
+
+// catalogMaxAge bounds how long a session trusts its catalog: schema changes
+// made on other connections (a migration adding a view, recreating a table)
+// are seen within this time. Changes made through the session itself are
+// seen at once.
+const catalogMaxAge = 10 * time.Second
 
 type relation struct {
 	oid          uint32
@@ -35,17 +48,30 @@ type colKey struct {
 // catalogQuery returns the proxy's catalog query for the policy's table
 // names: one row per column of each relation with such a name, then the
 // effective search_path.
-func catalogQuery(names []string) string {
+func catalogQuery(names []string, tables [][2]string) string {
 	quoted := make([]string, len(names))
 	for i, n := range names {
 		quoted[i] = rewrite.QuoteLiteral(n)
+	}
+	pairs := make([]string, len(tables))
+	for i, t := range tables {
+		pairs[i] = "(" + rewrite.QuoteLiteral(t[0]) + ", " + rewrite.QuoteLiteral(t[1]) + ")"
 	}
 	return "SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
-		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ',')"
+		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ',');" +
+		" WITH RECURSIVE dep(oid) AS (" +
+		"  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
+		"   WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" +
+		"  UNION SELECT r.ev_class FROM pg_catalog.pg_depend d" +
+		"   JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid JOIN dep ON d.refobjid = dep.oid" +
+		"   WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass" +
+		"   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND r.ev_class <> d.refobjid)" +
+		" SELECT v.oid, n.nspname, v.relname FROM dep JOIN pg_catalog.pg_class v ON v.oid = dep.oid" +
+		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE v.relkind IN ('v', 'm')"
 }
 
 // buildCatalog turns the rows of catalogQuery into a catalog.
@@ -53,10 +79,11 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	if res.err != nil {
 		return nil, res.err
 	}
-	if len(res.sets) != 2 {
-		return nil, fmt.Errorf("catalog query returned %d result sets, want 2", len(res.sets))
+	if len(res.sets) != 3 {
+		return nil, fmt.Errorf("catalog query returned %d result sets, want 3", len(res.sets))
 	}
-	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{}}
+	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{},
+		views: map[string][]*relation{}, loaded: time.Now()}
 	for _, row := range res.sets[0] {
 		if len(row) != 6 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
 			return nil, fmt.Errorf("catalog query returned a malformed row")
@@ -93,7 +120,50 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	if sp := string(res.sets[1][0][0]); sp != "" {
 		c.searchPath = strings.Split(sp, ",")
 	}
+	for _, row := range res.sets[2] {
+		if len(row) != 3 || row[0] == nil || row[1] == nil || row[2] == nil {
+			return nil, fmt.Errorf("catalog query returned a malformed view row")
+		}
+		v := &relation{schema: string(row[1]), name: string(row[2]), kind: rewrite.RelView}
+		if len(c.views[v.name]) == 0 {
+			c.viewNames = append(c.viewNames, strings.ToLower(v.name))
+		}
+		c.views[v.name] = append(c.views[v.name], v)
+	}
 	return c, nil
+}
+
+// policyView returns the view over a policy table that n names in the
+// session, or nil. Like PostgreSQL, it takes the first relation on the
+// search_path of that name, table or view.
+func (c *catalog) policyView(n rewrite.RelName) *relation {
+	views := c.views[n.Name]
+	if len(views) == 0 {
+		return nil
+	}
+	pick := func(schema string) (*relation, bool) {
+		for _, v := range views {
+			if v.schema == schema {
+				return v, true
+			}
+		}
+		for _, r := range c.byName[n.Name] {
+			if r.schema == schema {
+				return nil, true // a table of that name comes first
+			}
+		}
+		return nil, false
+	}
+	if n.Schema != "" {
+		v, _ := pick(n.Schema)
+		return v
+	}
+	for _, s := range c.searchPath {
+		if v, found := pick(s); found {
+			return v
+		}
+	}
+	return nil
 }
 
 func relKind(k string) rewrite.RelKind {

@@ -64,6 +64,14 @@ func (s *session) frontend(typ byte, n int) error {
 	}
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
+	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
+		if cat := sp.cat.Load(); cat != nil && time.Since(cat.loaded) > catalogMaxAge {
+			sp.catalogStale = true
+			if err := s.freshCatalog(); err != nil {
+				return s.rejectPlan(typ == 'P', err)
+			}
+		}
+	}
 	switch typ {
 	case 'Q':
 		return s.frontendQuery(body)
@@ -119,7 +127,20 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	return s.sw.Message('P', body)
 }
 
+// viewError refuses a statement that names a view over a policy table: the
+// proxy cannot see which of its columns carry ciphertext, so it could neither
+// encrypt what is written through it nor decrypt what is read.
+type viewError struct{ view string }
+
+func (e *viewError) Error() string {
+	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
+}
+
 func (s *session) rejectPlan(extended bool, err error) error {
+	var ve *viewError
+	if errors.As(err, &ve) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ve.Error(), "", "view")
+	}
 	var r *rewrite.Rejection
 	if errors.As(err, &r) {
 		hint := ""
@@ -139,7 +160,9 @@ func (s *session) rejectPlan(extended bool, err error) error {
 // involve a policy column, and an error for ones to reject.
 func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
-	if !sp.p.analyzer.MayMention(sql) {
+	cat := sp.cat.Load()
+	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
+	if !viewHit && !sp.p.analyzer.MayMention(sql) {
 		// Cannot name a policy table: relay without parsing.
 		if rewrite.MayChangeResolution(sql) {
 			sp.catalogStale = true
@@ -156,13 +179,24 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		}
 		return nil, nil, err
 	}
+	if viewHit {
+		if err := s.freshCatalog(); err != nil {
+			return nil, nil, err
+		}
+		cat = sp.cat.Load()
+		for _, rn := range an.Relations() {
+			if v := cat.policyView(rn); v != nil {
+				return nil, nil, &viewError{view: v.schema + "." + v.name}
+			}
+		}
+	}
 	if !an.MayInvolvePolicy() {
 		return an, nil, nil
 	}
 	if err := s.freshCatalog(); err != nil {
 		return nil, nil, err
 	}
-	cat := sp.cat.Load()
+	cat = sp.cat.Load()
 	p := an.Plan(cat.resolve)
 	if err := p.Check(sp.p.allowReads); err != nil {
 		return nil, nil, err
@@ -612,7 +646,7 @@ func ptr[T any](v T) *T { return &v }
 func (s *session) loadCatalog() error {
 	q := &internalQuery{done: make(chan struct{})}
 	s.expect.push(expectation{kind: expQuery, hidden: true, inner: q})
-	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames)), 0)); err != nil {
+	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames, s.pol.p.tables)), 0)); err != nil {
 		return err
 	}
 	if err := s.sw.Flush(); err != nil {

@@ -24,6 +24,7 @@ type Policy struct {
 	analyzer   *rewrite.Analyzer
 	cols       []*policyColumn // by rewrite.Column.Index()
 	tableNames []string        // bare names of policy tables, for the catalog query
+	tables     [][2]string     // schema and name of each policy table
 	allowReads bool
 }
 
@@ -78,6 +79,10 @@ func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metri
 		if !seen[rc.Table()] {
 			seen[rc.Table()] = true
 			p.tableNames = append(p.tableNames, rc.Table())
+		}
+		if !seen[rc.Schema()+"."+rc.Table()] {
+			seen[rc.Schema()+"."+rc.Table()] = true
+			p.tables = append(p.tables, [2]string{rc.Schema(), rc.Table()})
 		}
 	}
 	if m != nil {

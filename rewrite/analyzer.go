@@ -141,6 +141,17 @@ func MayChangeResolution(sql string) bool {
 	return false
 }
 
+// MentionsAny reports whether sql contains any of the lower-case names,
+// ASCII-case-insensitively (a conservative test for "may reference").
+func MentionsAny(sql string, lowerNames []string) bool {
+	for _, n := range lowerNames {
+		if containsFold(sql, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // containsFold is strings.Contains, ASCII-case-insensitive, for a lower-case
 // needle, without allocating.
 func containsFold(s, lowerNeedle string) bool {
