@@ -392,14 +392,22 @@ func (s *session) captureRow(body []byte) error {
 	return nil
 }
 
-// noteParameter watches standard_conforming_strings: with it off, a
+// noteParameter watches standard_conforming_strings (with it off, a
 // backslash in '...' is an escape and the proxy's literal offsets would be
-// wrong, so statements with policy literals are then rejected.
+// wrong, so statements with policy literals are refused) and
+// client_encoding (PostgreSQL converts text between encodings, which it
+// cannot do for envelopes, so sessions must use UTF8 to touch policy
+// columns).
 func (sp *sessionPolicy) noteParameter(body []byte) {
 	name, rest, err := cstring(body)
-	if err != nil || name != "standard_conforming_strings" {
+	if err != nil {
 		return
 	}
 	value, _, _ := cstring(rest)
-	sp.nonStandardStrings.Store(value != "on")
+	switch name {
+	case "standard_conforming_strings":
+		sp.nonStandardStrings.Store(value != "on")
+	case "client_encoding":
+		sp.nonUTF8.Store(value != "UTF8")
+	}
 }

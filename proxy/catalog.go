@@ -19,9 +19,11 @@ type catalog struct {
 	byOID      map[uint32]*relation
 	searchPath []string                 // current_schemas(true): pg_temp and pg_catalog included
 	cols       map[colKey]*policyColumn // table OID and attnum of policy columns
-	// views are the views (and materialized views) that read a policy
-	// table, directly or through other views. The proxy cannot see through
-	// them, so statements that name them are refused.
+	// views are the relations that reach a policy table's columns under
+	// another name: views and materialized views that read it (directly or
+	// through other views), and its partitions and inheritance children.
+	// The proxy cannot see through them, so statements that name them are
+	// refused.
 	views     map[string][]*relation
 	viewNames []string  // their bare names, lower-cased, for the text scan
 	loaded    time.Time // when the proxy read it
@@ -63,15 +65,16 @@ func catalogQuery(names []string, tables [][2]string) string {
 		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
 		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ',');" +
-		" WITH RECURSIVE dep(oid) AS (" +
-		"  SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
+		" WITH RECURSIVE dep(oid, seed) AS (" +
+		"  SELECT c.oid, true FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		"   WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" +
-		"  UNION SELECT r.ev_class FROM pg_catalog.pg_depend d" +
-		"   JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid JOIN dep ON d.refobjid = dep.oid" +
-		"   WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass" +
-		"   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND r.ev_class <> d.refobjid)" +
-		" SELECT v.oid, n.nspname, v.relname FROM dep JOIN pg_catalog.pg_class v ON v.oid = dep.oid" +
-		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE v.relkind IN ('v', 'm')"
+		"  UNION SELECT k.child, false FROM dep, LATERAL (" +
+		"   SELECT r.ev_class AS child FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid" +
+		"    WHERE d.refobjid = dep.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass" +
+		"    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND r.ev_class <> d.refobjid" +
+		"   UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = dep.oid) k)" +
+		" SELECT DISTINCT v.oid, n.nspname, v.relname, v.relkind FROM dep JOIN pg_catalog.pg_class v ON v.oid = dep.oid" +
+		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE NOT dep.seed"
 }
 
 // buildCatalog turns the rows of catalogQuery into a catalog.
@@ -121,10 +124,10 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		c.searchPath = strings.Split(sp, ",")
 	}
 	for _, row := range res.sets[2] {
-		if len(row) != 3 || row[0] == nil || row[1] == nil || row[2] == nil {
+		if len(row) != 4 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
 			return nil, fmt.Errorf("catalog query returned a malformed view row")
 		}
-		v := &relation{schema: string(row[1]), name: string(row[2]), kind: rewrite.RelView}
+		v := &relation{schema: string(row[1]), name: string(row[2]), kind: relKind(string(row[3]))}
 		if len(c.views[v.name]) == 0 {
 			c.viewNames = append(c.viewNames, strings.ToLower(v.name))
 		}

@@ -130,9 +130,15 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 // viewError refuses a statement that names a view over a policy table: the
 // proxy cannot see which of its columns carry ciphertext, so it could neither
 // encrypt what is written through it nor decrypt what is read.
-type viewError struct{ view string }
+type viewError struct {
+	view      string
+	partition bool // a partition or inheritance child rather than a view
+}
 
 func (e *viewError) Error() string {
+	if e.partition {
+		return "table " + e.view + " is a partition or child of a table with encrypted columns; the proxy encrypts through the parent only, so use the parent table"
+	}
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
 
@@ -186,7 +192,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		cat = sp.cat.Load()
 		for _, rn := range an.Relations() {
 			if v := cat.policyView(rn); v != nil {
-				return nil, nil, &viewError{view: v.schema + "." + v.name}
+				return nil, nil, &viewError{view: v.schema + "." + v.name, partition: v.kind != rewrite.RelView}
 			}
 		}
 	}
@@ -200,6 +206,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	p := an.Plan(cat.resolve)
 	if err := p.Check(sp.p.allowReads); err != nil {
 		return nil, nil, err
+	}
+	if sp.nonUTF8.Load() && !p.Passthrough() {
+		return nil, nil, errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
 	}
 	return an, p, nil
 }

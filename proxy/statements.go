@@ -13,6 +13,7 @@ type sessionPolicy struct {
 	p                  *Policy
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
+	nonUTF8            atomic.Bool // client_encoding is not UTF8
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)

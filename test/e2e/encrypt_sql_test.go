@@ -191,3 +191,40 @@ func TestEncryptStatementLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestEncryptPartitionAndEncoding: a partition of a policy table is refused
+// by name (the proxy encrypts through the parent), and a session whose
+// client_encoding is not UTF8 cannot touch policy columns.
+func TestEncryptPartitionAndEncoding(t *testing.T) {
+	ctx := testCtx(t)
+	f2 := newEncFixtureWithSpecs(t, append(seedColumns(), proxyColumn("public", "notes_part", "body")))
+	if _, err := f2.direct.Exec(ctx, `create table notes_part (id int, body text) partition by range (id);
+		create table notes_part_1 partition of notes_part for values from (0) to (1000)`); err != nil {
+		t.Fatal(err)
+	}
+	c2 := f2.connect(t, pgx.QueryExecModeCacheStatement)
+	if _, err := c2.Exec(ctx, "insert into notes_part (id, body) values (1, $1)", "through the parent"); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	if err := c2.QueryRow(ctx, "select body from notes_part where id = 1").Scan(&body); err != nil || body != "through the parent" {
+		t.Fatalf("read through the parent: %q, %v", body, err)
+	}
+	_, err := c2.Exec(ctx, "insert into notes_part_1 (id, body) values (2, $1)", "straight into the partition")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" || !strings.Contains(pgErr.Message, "notes_part_1") {
+		t.Fatalf("write into the partition: %v, want 0A000 naming it", err)
+	}
+	var stored string
+	if err := f2.direct.QueryRow(ctx, "select body from notes_part_1 where id = 1").Scan(&stored); err != nil || !cipher.LooksLikeEnvelope([]byte(stored)) {
+		t.Fatalf("partition holds %q, %v", stored, err)
+	}
+
+	if _, err := c2.Exec(ctx, "set client_encoding = 'LATIN1'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.Exec(ctx, "insert into legacy_notes (body) values ($1)", "latin")
+	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" || !strings.Contains(pgErr.Message, "client_encoding") {
+		t.Fatalf("non-UTF8 session: %v, want 0A000 about client_encoding", err)
+	}
+}

@@ -47,6 +47,21 @@ type encFixture struct {
 
 func newEncFixture(t *testing.T, allowReads bool) *encFixture {
 	t.Helper()
+	return newEncFixtureOpts(t, seedColumns(), allowReads)
+}
+
+// newEncFixtureWithSpecs is newEncFixture with another policy.
+func newEncFixtureWithSpecs(t *testing.T, specs []proxy.ColumnSpec) *encFixture {
+	t.Helper()
+	return newEncFixtureOpts(t, specs, false)
+}
+
+func proxyColumn(schema, table, column string) proxy.ColumnSpec {
+	return proxy.ColumnSpec{Schema: schema, Table: table, Column: column, AssociatedData: []byte(schema + "." + table + "." + column)}
+}
+
+func newEncFixtureOpts(t *testing.T, specs []proxy.ColumnSpec, allowReads bool) *encFixture {
+	t.Helper()
 	pg.Require(t)
 	db := pg.NewDatabase(t)
 	direct := pg.SuperConn(t, db)
@@ -65,7 +80,7 @@ func newEncFixture(t *testing.T, allowReads bool) *encFixture {
 	}
 	f := &encFixture{db: db, direct: direct, keys: keys}
 	f.p = startProxy(t, func(o *proxy.Options) {
-		pol, err := proxy.NewPolicy(seedColumns(), kr, allowReads, o.Metrics)
+		pol, err := proxy.NewPolicy(specs, kr, allowReads, o.Metrics)
 		if err != nil {
 			t.Fatal(err)
 		}
