@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+)
+
+func TestWithoutPlusMechanisms(t *testing.T) {
+	body := []byte("\x00\x00\x00\x0aSCRAM-SHA-256-PLUS\x00SCRAM-SHA-256\x00\x00")
+	got := withoutPlusMechanisms(body)
+	if want := []byte("\x00\x00\x00\x0aSCRAM-SHA-256\x00\x00"); !bytes.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestErrorFields(t *testing.T) {
+	e := errorMessage("FATAL", "57P01", "bye", "")
+	body := e[5:]
+	if !isFatal(body) || sqlstate(body) != "57P01" {
+		t.Fatalf("isFatal=%v sqlstate=%q", isFatal(body), sqlstate(body))
+	}
+	if l := int(binary.BigEndian.Uint32(e[1:])); l != len(e)-1 {
+		t.Fatalf("length field %d for %d bytes", l, len(e)-1)
+	}
+	if isFatal(errorMessage("ERROR", "42601", "x", "")[5:]) {
+		t.Fatal("ERROR taken for FATAL")
+	}
+}
+
+func TestExpectQueueOrder(t *testing.T) {
+	var q expectQueue
+	for i := range 100 {
+		q.push(expectation{kind: expKind(i%9 + 1)})
+		if i%3 == 0 {
+			q.pop()
+		}
+	}
+	n := 0
+	for {
+		if _, ok := q.pop(); !ok {
+			break
+		}
+		n++
+	}
+	if n != 100-34 {
+		t.Fatalf("%d left, want 66", n)
+	}
+}
+
+// fuzzSession is a session with the seed-like policy and a catalog mapping
+// table OID 16384, attnums 1 and 2, to two policy columns.
+func fuzzSession(t testing.TB) *session {
+	key, err := cipher.ParseKey("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := cipher.NewKeyring("v1", map[string]cipher.Key{"v1": key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPolicy([]ColumnSpec{
+		{Schema: "public", Table: "t", Column: "a"},
+		{Schema: "public", Table: "t", Column: "b", Deterministic: true},
+	}, kr, false, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &sessionPolicy{p: p}
+	cat := &catalog{cols: map[colKey]*policyColumn{{16384, 1}: p.cols[0], {16384, 2}: p.cols[1]}}
+	sp.cat.Store(cat)
+	srv := &Server{m: m, log: slog.New(slog.DiscardHandler)}
+	return &session{srv: srv, pol: sp, log: srv.log}
+}
+
+func rowDescription(oids ...uint32) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(oids)))
+	for i, oid := range oids {
+		b = append(b, 'f', 0)
+		b = binary.BigEndian.AppendUint32(b, oid)
+		b = binary.BigEndian.AppendUint16(b, uint16(i+1))
+		b = append(b, make([]byte, 12)...)
+	}
+	return b
+}
+
+func dataRow(vals ...[]byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(vals)))
+	for _, v := range vals {
+		if v == nil {
+			b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+			continue
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// TestDecryptRow decrypts the policy fields of a row and leaves the others,
+// NULLs and plaintext as they are.
+func TestDecryptRow(t *testing.T) {
+	s := fuzzSession(t)
+	shape := s.rowShapeOf(rowDescription(16384, 16384, 99))
+	if !shape.any || shape.cols[0] == nil || shape.cols[1] == nil || shape.cols[2] != nil {
+		t.Fatalf("shape %+v", shape)
+	}
+	a, _ := s.pol.p.cols[0].c.Encrypt(nil, []byte("alpha"))
+	out, err := s.decryptRow(dataRow(a, []byte("stored before backfill"), []byte("v1:not:ours")), shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := dataRow([]byte("alpha"), []byte("stored before backfill"), []byte("v1:not:ours")); !bytes.Equal(out, want) {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+	out, err = s.decryptRow(dataRow(nil, nil, nil), shape)
+	if err != nil || !bytes.Equal(out, dataRow(nil, nil, nil)) {
+		t.Fatalf("NULLs: %q, %v", out, err)
+	}
+}
+
+// FuzzServerBodies feeds arbitrary bytes to the parsers of server messages
+// the proxy reads (RowDescription, DataRow, ErrorResponse, SASL mechanism
+// lists): they must return errors, never panic.
+func FuzzServerBodies(f *testing.F) {
+	s := fuzzSession(f)
+	a, _ := s.pol.p.cols[0].c.Encrypt(nil, []byte("alpha"))
+	f.Add(rowDescription(16384, 16384), dataRow(a, nil))
+	f.Add([]byte{0, 1}, []byte{0, 1, 0, 0, 0, 5, 'x'})
+	f.Add([]byte{}, []byte{0xff, 0xff})
+	f.Add(errorMessage("FATAL", "57P01", "bye", "h")[5:], []byte("\x00\x00\x00\x0aSCRAM-SHA-256-PLUS\x00"))
+	f.Fuzz(func(t *testing.T, desc, row []byte) {
+		shape := s.rowShapeOf(desc)
+		if shape.any {
+			s.decryptRow(row, shape)
+		}
+		s.decryptRow(row, &rowShape{cols: []*policyColumn{s.pol.p.cols[0], nil, s.pol.p.cols[1]}, any: true})
+		isFatal(row)
+		sqlstate(row)
+		if len(row) >= 4 {
+			withoutPlusMechanisms(row)
+		}
+		cstring(row)
+	})
+}
