@@ -51,6 +51,8 @@ type Metrics struct {
 
 	// Resolved children, so hot paths skip the label lookup.
 	BytesIn, BytesOut prometheus.Counter
+	EncryptDuration   prometheus.Observer
+	DecryptDuration   prometheus.Observer
 }
 
 // New creates the metrics and registers them on reg.
@@ -126,6 +128,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.BytesIn = m.Bytes.WithLabelValues(ClientToServer)
 	m.BytesOut = m.Bytes.WithLabelValues(ServerToClient)
+	m.EncryptDuration = m.CryptoDuration.WithLabelValues("encrypt")
+	m.DecryptDuration = m.CryptoDuration.WithLabelValues("decrypt")
 	for _, k := range []string{ErrClientProtocol, ErrClientTLS, ErrUpstreamConnect, ErrUpstreamTLS,
 		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown,
 		ErrDecrypt, ErrCatalog} {

@@ -336,7 +336,7 @@ func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 		out = append(out, plain...)
 	}
 	sp.outBuf = out
-	s.srv.m.CryptoDuration.WithLabelValues("decrypt").Observe(time.Since(start).Seconds())
+	s.srv.m.DecryptDuration.Observe(time.Since(start).Seconds())
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -402,7 +403,7 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, e
 		repl[i] = string(out)
 		pc.encrypted.Inc()
 	}
-	s.srv.m.CryptoDuration.WithLabelValues("encrypt").Observe(time.Since(start).Seconds())
+	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
 	return rewrite.Rewrite(sql, lits, repl)
 }
 
@@ -502,30 +503,65 @@ func (s *session) frontendBind(body []byte) error {
 // Text and binary formats carry a text value as the same bytes, so the
 // format codes stay as they are.
 func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, error) {
-	var msg pgproto3.Bind
-	if err := msg.Decode(body); err != nil {
-		return nil, &wire.ProtocolError{Type: 'B', Length: len(body) + 4, Reason: err.Error()}
+	bad := func(why string) error { return &wire.ProtocolError{Type: 'B', Length: len(body) + 4, Reason: why} }
+	// Skip the portal and statement names and the parameter format codes.
+	pos := 0
+	for range 2 {
+		z := bytes.IndexByte(body[pos:], 0)
+		if z < 0 {
+			return nil, bad("unterminated name")
+		}
+		pos += z + 1
 	}
+	if len(body) < pos+2 {
+		return nil, bad("truncated Bind")
+	}
+	nf := int(binary.BigEndian.Uint16(body[pos:]))
+	pos += 2 + 2*nf
+	if len(body) < pos+2 {
+		return nil, bad("truncated Bind")
+	}
+	np := int(binary.BigEndian.Uint16(body[pos:]))
+	pos += 2
+	sp := s.pol
+	out := append(sp.bindBuf[:0], body[:pos]...)
 	start := time.Now()
-	for _, prm := range params {
-		i := prm.Number - 1
-		if i >= len(msg.Parameters) || msg.Parameters[i] == nil {
-			continue // too few parameters: the server rejects it; NULL stays NULL
+	next := 0 // index into params, which are sorted by Number
+	for i := 0; i < np; i++ {
+		if len(body) < pos+4 {
+			return nil, bad("truncated Bind")
 		}
-		pc := s.pol.p.column(prm.Column)
-		out, err := pc.c.Encrypt(nil, msg.Parameters[i])
-		if err != nil {
-			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", prm.Number, pc.name, err)
+		l := int32(binary.BigEndian.Uint32(body[pos:]))
+		pos += 4
+		var v []byte
+		if l >= 0 {
+			if int(l) > len(body)-pos {
+				return nil, bad("truncated Bind")
+			}
+			v = body[pos : pos+int(l)]
+			pos += int(l)
 		}
-		msg.Parameters[i] = out
+		for next < len(params) && params[next].Number-1 < i {
+			next++
+		}
+		if l < 0 || next >= len(params) || params[next].Number-1 != i {
+			out = append(out, body[pos-4-len(v):pos]...) // relayed as is; NULL stays NULL
+			continue
+		}
+		pc := sp.p.column(params[next].Column)
+		lenAt := len(out)
+		out = append(out, 0, 0, 0, 0)
+		var err error
+		if out, err = pc.c.Encrypt(out, v); err != nil {
+			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", params[next].Number, pc.name, err)
+		}
+		binary.BigEndian.PutUint32(out[lenAt:], uint32(len(out)-lenAt-4))
 		pc.encrypted.Inc()
 	}
-	s.srv.m.CryptoDuration.WithLabelValues("encrypt").Observe(time.Since(start).Seconds())
-	out, err := msg.Encode(nil)
-	if err != nil {
-		return nil, err
-	}
-	return out[5:], nil
+	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
+	out = append(out, body[pos:]...) // result format codes
+	sp.bindBuf = out
+	return out, nil
 }
 
 // currentParams returns the parameters to encrypt for a prepared

@@ -23,6 +23,7 @@ type sessionPolicy struct {
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
 	atBoundary   bool // the current message starts a group (no extended-protocol message since Sync)
 	scratch      []byte
+	bindBuf      []byte // a Bind rewritten with envelopes, reused
 
 	// server
 	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
