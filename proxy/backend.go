@@ -210,7 +210,7 @@ func (s *session) backend(typ byte, n int) error {
 		switch cur.kind {
 		case expQuery:
 			if typ == 'C' || typ == 'I' {
-				sp.rows = nil
+				sp.rows, sp.copyOut = nil, nil
 			}
 		case expFunction, expSync:
 		default:
@@ -220,6 +220,46 @@ func (s *session) backend(typ byte, n int) error {
 			return s.sr.CopyBody(discard{}, n)
 		}
 		return s.forward(s.sr, s.cw, typ, n)
+
+	case 'H': // CopyOutResponse
+		if cur.kind == expQuery {
+			sp.copyOut = cur.copyOut
+		}
+		if hide || sp.inner != nil {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+
+	case 'd': // CopyData of a COPY TO
+		if sp.copyOut == nil || hide || sp.inner != nil {
+			if hide || sp.inner != nil {
+				return s.sr.CopyBody(discard{}, n)
+			}
+			return s.forward(s.sr, s.cw, typ, n)
+		}
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		out, err := sp.copyOut.out(sp.rowBuf[:0], body, func(pc *policyColumn, dst, env []byte) ([]byte, error) {
+			plain, err := pc.c.Decrypt(dst, env)
+			switch {
+			case errors.Is(err, cipher.ErrNotEnvelope):
+				pc.plaintexts.Inc()
+				return append(dst, env...), nil
+			case err == nil:
+				pc.decrypted.Inc()
+			}
+			return plain, err
+		})
+		s.srv.m.DecryptDuration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			sp.copyOut = nil
+			return s.decryptFailed(err)
+		}
+		sp.rowBuf = out
+		return s.cw.Message(typ, out)
 
 	case 't':
 		// ParameterDescription: the first half of a statement Describe.

@@ -45,6 +45,14 @@ func (s *session) frontend(typ byte, n int) error {
 		// values may be plaintext.
 		return s.cr.CopyBody(discard{}, n)
 	}
+	if sp.copyIn != nil {
+		switch typ {
+		case 'd', 'c', 'f':
+			return s.frontendCopy(typ, n)
+		default:
+			sp.copyIn = nil // the COPY never started (it failed), or ended
+		}
+	}
 	switch typ {
 	case 'P', 'B', 'Q', 'D', 'E', 'C':
 	default:
@@ -248,7 +256,17 @@ func (s *session) frontendQuery(body []byte) error {
 			return s.rejectPlan(false, err)
 		}
 	}
+	var copyOut *copyText
 	if p != nil {
+		ct, from, err := s.copyPlan(p)
+		if err != nil {
+			return s.rejectPlan(false, err)
+		}
+		if ct != nil && from {
+			s.pol.copyIn = ct
+		} else {
+			copyOut = ct
+		}
 		lits, params, err := s.statementValues(p)
 		if err != nil {
 			return s.rejectPlan(false, err)
@@ -265,8 +283,82 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 	}
 	s.pol.group++
-	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made})
+	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut})
 	return s.sw.Message('Q', body)
+}
+
+// copyPlan returns the text-format codec for a COPY of policy columns to or
+// from the client (from: data comes from the client), or nil when the
+// statements hold none. One such COPY per query, in text format.
+func (s *session) copyPlan(p *rewrite.Plan) (*copyText, bool, error) {
+	var found *rewrite.Copy
+	copies := 0
+	for _, st := range p.Statements() {
+		if st.Kind != rewrite.StmtCopy || st.Copy == nil || !st.Copy.Stdio {
+			continue
+		}
+		copies++
+		if st.Copy.Columns != nil {
+			found = st.Copy
+		}
+	}
+	if found == nil {
+		return nil, false, nil
+	}
+	if copies > 1 {
+		return nil, false, errors.New("a query with several COPY statements cannot copy encrypted columns; send them one at a time")
+	}
+	if found.Format != rewrite.CopyText || found.Default != "" {
+		return nil, false, fmt.Errorf("COPY of encrypted columns works in the text format without DEFAULT, not %s: use FORMAT text, or INSERT with parameters", found.Format)
+	}
+	cols := make([]*policyColumn, len(found.Columns))
+	for i, c := range found.Columns {
+		if c != nil {
+			cols[i] = s.pol.p.column(c)
+		}
+	}
+	ct, err := newCopyText(found.Delimiter, found.Null, cols)
+	return ct, found.From, err
+}
+
+// frontendCopy rewrites the client's COPY data for policy columns. A value
+// that cannot be encrypted ends the COPY with CopyFail, so nothing of it is
+// stored.
+func (s *session) frontendCopy(typ byte, n int) error {
+	sp := s.pol
+	body, err := s.cr.Body(n)
+	if err != nil {
+		return err
+	}
+	if typ == 'f' {
+		sp.copyIn = nil
+		return s.sw.Message(typ, body)
+	}
+	start := time.Now()
+	out, err := sp.copyIn.in(sp.copyBuf[:0], body, typ == 'c', func(pc *policyColumn, dst, plain []byte) ([]byte, error) {
+		out, err := pc.c.Encrypt(dst, plain)
+		if err == nil {
+			pc.encrypted.Inc()
+		}
+		return out, err
+	})
+	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		sp.copyIn = nil
+		msg := "pgcrypt-proxy: cannot encrypt COPY data: " + err.Error()
+		return s.sw.Message('f', append([]byte(msg), 0))
+	}
+	sp.copyBuf = out
+	if len(out) > 0 {
+		if err := s.sw.Message('d', out); err != nil {
+			return err
+		}
+	}
+	if typ == 'c' {
+		sp.copyIn = nil
+		return s.sw.Message(typ, body)
+	}
+	return nil
 }
 
 // noteStatements updates session state that statements change: prepared
@@ -354,8 +446,6 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	extra := false
 	for i, st := range p.Statements() {
 		switch {
-		case st.Kind == rewrite.StmtCopy && st.Copy != nil && st.Copy.Stdio && st.Copy.Columns != nil:
-			return nil, nil, errors.New("COPY of encrypted columns through the proxy is not supported yet; use INSERT or UPDATE with parameters")
 		case st.Kind == rewrite.StmtExecute && len(st.Execute) > 0:
 			ps := s.pol.stmts[st.Name]
 			if ps == nil {
@@ -422,6 +512,12 @@ func (s *session) frontendParse(body []byte) error {
 	st := newStatement(nil, sp.group)
 	if p != nil {
 		if _, err := s.noteStatements(an, p); err != nil {
+			return s.rejectPlan(true, err)
+		}
+		if ct, _, err := s.copyPlan(p); err != nil || ct != nil {
+			if err == nil {
+				err = errors.New("COPY of encrypted columns works through the simple query protocol only (as psql's \\copy sends it)")
+			}
 			return s.rejectPlan(true, err)
 		}
 		lits, params, err := s.statementValues(p)

@@ -23,7 +23,9 @@ type sessionPolicy struct {
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
 	atBoundary   bool // the current message starts a group (no extended-protocol message since Sync)
 	scratch      []byte
-	bindBuf      []byte // a Bind rewritten with envelopes, reused
+	bindBuf      []byte    // a Bind rewritten with envelopes, reused
+	copyIn       *copyText // a COPY FROM STDIN of policy columns is under way
+	copyBuf      []byte
 
 	// server
 	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
@@ -35,6 +37,8 @@ type sessionPolicy struct {
 	outBuf      []byte
 	plainBuf    []byte
 	inner       *internalQuery
+	copyOut     *copyText // a COPY TO STDOUT of policy columns is under way
+	rowBuf      []byte
 }
 
 // statement is a prepared statement as the proxy tracks it. Whether
