@@ -40,9 +40,10 @@ const (
 // frontend handles one client message of an encrypting session.
 func (s *session) frontend(typ byte, n int) error {
 	sp := s.pol
-	if sp.skipToSync && typ != 'S' {
+	if sp.skipToSync && typ != 'S' && typ != 'H' {
 		// The group was rejected: PostgreSQL skips these anyway, and their
-		// values may be plaintext.
+		// values may be plaintext. Flush still goes through, so a client
+		// that waits for answers after it gets the error.
 		return s.cr.CopyBody(discard{}, n)
 	}
 	if sp.copyIn != nil {

@@ -228,3 +228,38 @@ func TestEncryptPartitionAndEncoding(t *testing.T) {
 		t.Fatalf("non-UTF8 session: %v, want 0A000 about client_encoding", err)
 	}
 }
+
+// TestEncryptRejectionBeforeFlush: a client that sends a rejected Parse
+// followed by Flush (no Sync yet) gets the error without waiting for Sync.
+func TestEncryptRejectionBeforeFlush(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	pc, err := pgconn.Connect(ctx, f.p.ConnString(pg.Super, f.db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Parse{Name: "r", Query: "select id from clients order by last_name"})
+	fe.Send(&pgproto3.Bind{PreparedStatement: "r"})
+	fe.Send(&pgproto3.Execute{})
+	fe.Send(&pgproto3.Flush{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pc.Conn().SetDeadline(time.Now().Add(5 * time.Second))
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatalf("no answer after Flush: %v", err)
+	}
+	if e, ok := msg.(*pgproto3.ErrorResponse); !ok || e.Code != "0A000" {
+		t.Fatalf("got %T %+v, want the 0A000 error", msg, msg)
+	}
+	fe.Send(&pgproto3.Sync{})
+	fe.Flush()
+	if msg, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := msg.(*pgproto3.ReadyForQuery); !ok {
+		t.Fatalf("after Sync: %T", msg)
+	}
+}
