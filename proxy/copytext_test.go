@@ -101,3 +101,36 @@ func FuzzCopyText(f *testing.F) {
 		ct2.out(nil, data, func(_ *policyColumn, dst, v []byte) ([]byte, error) { return append(dst, v...), nil })
 	})
 }
+
+// FuzzArrays: the array rewriters never panic on client bytes, and the
+// text one keeps the number of elements.
+func FuzzArrays(f *testing.F) {
+	f.Add([]byte(`{a,"b c",NULL,"q\"x"}`))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 'a'})
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		wrap := func(dst, _ []byte) ([]byte, error) { return append(dst, "ENV"...), nil }
+		if out, err := encryptTextArray(nil, v, wrap); err == nil {
+			if bytes.Count(out, []byte(",")) != countTopLevelCommas(v) {
+				t.Fatalf("%q became %q", v, out)
+			}
+		}
+		encryptBinaryArray(nil, v, wrap)
+	})
+}
+
+// countTopLevelCommas counts element separators outside quotes.
+func countTopLevelCommas(v []byte) int {
+	n, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		switch {
+		case quoted && v[i] == '\\':
+			i++
+		case v[i] == '"':
+			quoted = !quoted
+		case !quoted && v[i] == ',':
+			n++
+		}
+	}
+	return n
+}

@@ -526,14 +526,13 @@ func (s *session) frontendParse(body []byte) error {
 			return s.rejectPlan(true, err)
 		}
 		for _, prm := range params {
-			if prm.Array {
-				return s.rejectPlan(true, fmt.Errorf("column %s: an array parameter ($%d) compared with an encrypted column is not supported yet; use IN ($1, $2, ...)", prm.Column, prm.Number))
-			}
 			if i := prm.Number - 1; i < len(msg.ParameterOIDs) {
-				switch msg.ParameterOIDs[i] {
-				case 0, oidText, oidVarchar, oidBpchar, oidUnknown:
+				switch oid := msg.ParameterOIDs[i]; {
+				case oid == 0 || oid == oidUnknown:
+				case !prm.Array && (oid == oidText || oid == oidVarchar || oid == oidBpchar):
+				case prm.Array && (oid == oidTextArray || oid == oidVarcharArray || oid == oidBpcharArray):
 				default:
-					return s.rejectPlan(true, fmt.Errorf("column %s: parameter $%d is declared as type OID %d; encrypted values are text, so declare it as text or leave its type unspecified", prm.Column, prm.Number, msg.ParameterOIDs[i]))
+					return s.rejectPlan(true, fmt.Errorf("column %s: parameter $%d is declared as type OID %d; encrypted values are text, so declare it as text (text[] for an array) or leave its type unspecified", prm.Column, prm.Number, oid))
 				}
 			}
 		}
@@ -614,6 +613,7 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		return nil, bad("truncated Bind")
 	}
 	nf := int(binary.BigEndian.Uint16(body[pos:]))
+	formats := body[pos+2 : min(len(body), pos+2+2*nf)]
 	pos += 2 + 2*nf
 	if len(body) < pos+2 {
 		return nil, bad("truncated Bind")
@@ -649,7 +649,17 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		lenAt := len(out)
 		out = append(out, 0, 0, 0, 0)
 		var err error
-		if out, err = pc.c.Encrypt(out, v); err != nil {
+		if params[next].Array {
+			enc := func(dst, plain []byte) ([]byte, error) { return pc.c.Encrypt(dst, plain) }
+			if paramFormat(formats, i) == 1 {
+				out, err = encryptBinaryArray(out, v, enc)
+			} else {
+				out, err = encryptTextArray(out, v, enc)
+			}
+		} else {
+			out, err = pc.c.Encrypt(out, v)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", params[next].Number, pc.name, err)
 		}
 		binary.BigEndian.PutUint32(out[lenAt:], uint32(len(out)-lenAt-4))
@@ -659,6 +669,20 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 	out = append(out, body[pos:]...) // result format codes
 	sp.bindBuf = out
 	return out, nil
+}
+
+// paramFormat returns parameter i's format code from a Bind's list: none
+// means all text, one applies to all.
+func paramFormat(formats []byte, i int) int {
+	switch n := len(formats) / 2; {
+	case n == 0:
+		return 0
+	case n == 1:
+		return int(binary.BigEndian.Uint16(formats))
+	case i < n:
+		return int(binary.BigEndian.Uint16(formats[2*i:]))
+	}
+	return 0
 }
 
 // currentParams returns the parameters to encrypt for a prepared

@@ -263,3 +263,35 @@ func TestEncryptRejectionBeforeFlush(t *testing.T) {
 		t.Fatalf("after Sync: %T", msg)
 	}
 }
+
+// TestEncryptArrayParameters: email = ANY($1) with an array parameter, in
+// pgx's binary array format and lib/pq-style text format, encrypts each
+// element.
+func TestEncryptArrayParameters(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	for _, e := range []string{"a@example.com", "b c@example.com", `q"uote@example.com`} {
+		if _, err := conn.Exec(ctx, "insert into clients (workspace_id, first_name, last_name, email) select id, 'F', 'L', $1 from workspaces", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	// pgx sends []string as a binary text[].
+	if err := conn.QueryRow(ctx, "select count(*) from clients where email = any($1)", []string{"a@example.com", `q"uote@example.com`, "nobody"}).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("binary array: %d, %v", n, err)
+	}
+	// The text format, as lib/pq's pq.Array sends it.
+	res := conn.PgConn().ExecParams(ctx, "select count(*) from clients where email = any($1::text[])",
+		[][]byte{[]byte(`{"b c@example.com", NULL ,"q\"uote@example.com"}`)}, nil, []int16{0}, nil).Read()
+	if res.Err != nil || string(res.Rows[0][0]) != "2" {
+		t.Fatalf("text array: %q, %v", res.Rows, res.Err)
+	}
+	// Arrays of arrays are refused rather than sent as they are.
+	res = conn.PgConn().ExecParams(ctx, "select count(*) from clients where email = any($1::text[])",
+		[][]byte{[]byte(`{{a},{b}}`)}, nil, []int16{0}, nil).Read()
+	var pgErr *pgconn.PgError
+	if !errors.As(res.Err, &pgErr) || pgErr.Code != "0A000" {
+		t.Fatalf("two-dimensional array: %v, want 0A000", res.Err)
+	}
+}
