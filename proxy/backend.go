@@ -82,6 +82,10 @@ func (s *session) backend(typ byte, n int) error {
 		if !cur.start.IsZero() && !cur.hidden {
 			s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())
 		}
+		if !cur.hidden {
+			sp.groupsDone.Add(1)
+		}
+		sp.copyInActive.Store(0)
 		if sp.inner != nil {
 			close(sp.inner.done)
 			sp.inner = nil
@@ -106,6 +110,7 @@ func (s *session) backend(typ byte, n int) error {
 		if err != nil {
 			return err
 		}
+		sp.copyInActive.Store(0)
 		s.noteError(body)
 		if sp.inner != nil {
 			var e pgproto3.ErrorResponse
@@ -197,6 +202,9 @@ func (s *session) backend(typ byte, n int) error {
 		return s.cw.Message(typ, out)
 
 	case '1', '2', '3', 'n', 's', 'C', 'I', 'V':
+		if typ == 'C' {
+			sp.copyInActive.Store(0)
+		}
 		switch {
 		case typ == '1' && cur.kind == expParse:
 			for _, st := range cur.prepared {
@@ -219,6 +227,10 @@ func (s *session) backend(typ byte, n int) error {
 		if hide || sp.inner != nil {
 			return s.sr.CopyBody(discard{}, n)
 		}
+		return s.forward(s.sr, s.cw, typ, n)
+
+	case 'G': // CopyInResponse: Flush and Sync are ignored until the COPY ends
+		sp.copyInActive.Store(1)
 		return s.forward(s.sr, s.cw, typ, n)
 
 	case 'H': // CopyOutResponse

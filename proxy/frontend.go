@@ -40,18 +40,25 @@ const (
 // frontend handles one client message of an encrypting session.
 func (s *session) frontend(typ byte, n int) error {
 	sp := s.pol
+	if (typ == 'S' || typ == 'H') && sp.copyInActive.Load() == 1 {
+		// PostgreSQL ignores these during COPY FROM STDIN: no answer.
+		return s.forward(s.cr, s.sw, typ, n)
+	}
 	if sp.skipToSync && typ != 'S' && typ != 'H' {
 		// The group was rejected: PostgreSQL skips these anyway, and their
 		// values may be plaintext. Flush still goes through, so a client
 		// that waits for answers after it gets the error.
 		return s.cr.CopyBody(discard{}, n)
 	}
+	if typ == 'c' || typ == 'f' {
+		sp.copyInActive.Store(0)
+	}
 	if sp.copyIn != nil {
 		switch typ {
 		case 'd', 'c', 'f':
 			return s.frontendCopy(typ, n)
 		default:
-			sp.copyIn = nil // the COPY never started (it failed), or ended
+			sp.copyIn = nil // the COPY never started (it failed), or another message aborted it
 		}
 	}
 	switch typ {
@@ -137,6 +144,10 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	return s.sw.Message('P', body)
 }
 
+// lexingSettings are the settings that change how statement text is lexed
+// (lower-case, for rewrite.MentionsAny).
+var lexingSettings = [...]string{"standard_conforming_strings", "client_encoding", "set names"}
+
 // viewError refuses a statement that names a view over a policy table: the
 // proxy cannot see which of its columns carry ciphertext, so it could neither
 // encrypt what is written through it nor decrypt what is read.
@@ -178,12 +189,26 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
+	if rewrite.MentionsAny(sql, lexingSettings[:]) {
+		sp.lexGroup = sp.group + 1 // this statement's group
+	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
 		// Cannot name a policy table: relay without parsing.
 		if rewrite.MayChangeResolution(sql) {
 			sp.catalogStale = true
 		}
 		return nil, nil, nil
+	}
+	// The proxy lexes statements as PostgreSQL does with
+	// standard_conforming_strings on and UTF8: with other settings it would
+	// misread where literals end, so it refuses to analyse rather than guess.
+	switch {
+	case sp.nonStandardStrings.Load():
+		return nil, nil, errors.New("statements on encrypted columns need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end")
+	case sp.nonUTF8.Load():
+		return nil, nil, errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
+	case sp.groupsDone.Load() < sp.lexGroup:
+		return nil, nil, errors.New("standard_conforming_strings or client_encoding is being changed by an unanswered statement; wait for its answer, then send this one")
 	}
 	start := time.Now()
 	an, err := sp.p.analyzer.Analyze(sql)
@@ -216,9 +241,6 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	p := an.Plan(cat.resolve)
 	if err := p.Check(sp.p.allowReads); err != nil {
 		return nil, nil, err
-	}
-	if sp.nonUTF8.Load() && !p.Passthrough() {
-		return nil, nil, errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
 	}
 	return an, p, nil
 }
@@ -378,16 +400,10 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			ok, err := s.nameFree(st.Name)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				ns := newStatement(st.Prepared, sp.group)
-				ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
-				sp.stmts[st.Name] = ns
-				made = append(made, ns)
-			}
+			ns := newStatement(st.Prepared, sp.group)
+			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
+			sp.record(st.Name, ns)
+			made = append(made, ns)
 		case rewrite.StmtDeallocate:
 			if st.Name == "" {
 				clear(sp.stmts)
@@ -404,38 +420,52 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	return made, nil
 }
 
-// nameFree reports whether a Parse or PREPARE of name will create a
-// statement (true) or fail as a duplicate (false). When an earlier Parse of
-// the name is still unanswered it waits for the answer, unless that Parse
-// is in the current group: then either it failed and the server skips the
-// new one, or it worked and the new one is a duplicate; both leave the
-// earlier statement in charge.
-func (s *session) nameFree(name string) (bool, error) {
-	old := s.pol.stmts[name]
-	if name == "" || old == nil {
-		return true, nil
-	}
-	if old.outcome.Load() == outcomePending {
-		if old.group == s.pol.group {
-			return false, nil
+// lookupStmt returns the statement a name holds on the server, as far as
+// the proxy can know. A Parse or PREPARE of a name the proxy already knows is
+// recorded over the old one (which it keeps as prev): PostgreSQL refuses it
+// if the old one still exists, and accepts it if the name was freed behind
+// the proxy's back (DEALLOCATE, DISCARD ALL in statements it did not
+// analyse). Which happened is known from the answer; a Bind in the same
+// group needs no answer (if the Parse failed the server skips the Bind), and
+// one in a later group waits for it.
+func (s *session) lookupStmt(name string) (*statement, error) {
+	sp := s.pol
+	st := sp.stmts[name]
+	for st != nil {
+		o := st.outcome.Load()
+		if o == outcomePending && st.group != sp.group {
+			if err := s.sw.Flush(); err != nil {
+				return nil, err
+			}
+			select {
+			case <-st.known:
+			case <-s.serverDone:
+				return nil, errors.New("the connection to PostgreSQL ended")
+			}
+			o = st.outcome.Load()
 		}
-		if err := s.sw.Flush(); err != nil {
-			return false, err
-		}
-		select {
-		case <-old.known:
-		case <-s.serverDone:
-			return false, errors.New("the connection to PostgreSQL ended")
+		switch o {
+		case outcomeFailed:
+			st = st.prev
+		case outcomeUncertain:
+			return nil, fmt.Errorf("prepared statement %q may or may not exist after an earlier error; DEALLOCATE it first", name)
+		default:
+			if o == outcomeOK {
+				st.prev = nil // anything older is gone from the server
+			}
+			return st, nil
 		}
 	}
-	switch old.outcome.Load() {
-	case outcomeFailed:
-		return true, nil
-	case outcomeUncertain:
-		return false, fmt.Errorf("prepared statement %q may or may not exist after an earlier error; DEALLOCATE it first", name)
-	default:
-		return false, nil
+	return nil, nil
+}
+
+// record makes st the statement name holds, keeping the previous one in
+// case the server refuses st.
+func (sp *sessionPolicy) record(name string, st *statement) {
+	if name != "" {
+		st.prev = sp.stmts[name]
 	}
+	sp.stmts[name] = st
 }
 
 // statementValues returns the literals and parameters of a plan to
@@ -448,7 +478,10 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	for i, st := range p.Statements() {
 		switch {
 		case st.Kind == rewrite.StmtExecute && len(st.Execute) > 0:
-			ps := s.pol.stmts[st.Name]
+			ps, err := s.lookupStmt(st.Name)
+			if err != nil {
+				return nil, nil, err
+			}
 			if ps == nil {
 				return nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
 			}
@@ -552,16 +585,8 @@ func (s *session) frontendParse(body []byte) error {
 	} else if an != nil {
 		s.noteStatements(an, nil)
 	}
-	free, err := s.nameFree(msg.Name)
-	if err != nil {
-		return s.rejectPlan(true, err)
-	}
-	e := expectation{kind: expParse}
-	if free {
-		sp.stmts[msg.Name] = st
-		e.prepared = []*statement{st}
-	}
-	s.expect.push(e)
+	sp.record(msg.Name, st)
+	s.expect.push(expectation{kind: expParse, prepared: []*statement{st}})
 	return s.sw.Message('P', body)
 }
 
@@ -576,8 +601,11 @@ func (s *session) frontendBind(body []byte) error {
 	if err != nil {
 		return err
 	}
-	st := sp.stmts[stmtName]
-	if st == nil || st.outcome.Load() == outcomeFailed {
+	st, err := s.lookupStmt(stmtName)
+	if err != nil {
+		return s.rejectPlan(true, err)
+	}
+	if st == nil {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
 	}
 	params, err := s.currentParams(st)
@@ -721,6 +749,9 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 		params = prm
 	}
 	st.params, st.cat = params, cat
+	// Its rows may now come from another table: describe it again.
+	st.shape.Store(nil)
+	st.describeSent = false
 	return params, nil
 }
 
@@ -737,10 +768,14 @@ func (s *session) frontendDescribe(body []byte) error {
 	e := expectation{kind: expDescribePortal}
 	if body[0] == 'S' {
 		e.kind = expDescribeStmt
-		if e.stmt = sp.stmts[name]; e.stmt != nil {
+		if e.stmt, _ = s.lookupStmt(name); e.stmt != nil {
 			e.stmt.describeSent = true
 		}
-	} else if e.portal = sp.portals[name]; e.portal != nil {
+	} else {
+		if e.portal = sp.portals[name]; e.portal == nil {
+			e.portal = &portal{} // an SQL cursor (DECLARE)
+			sp.portals[name] = e.portal
+		}
 		e.portal.describeSent = true
 	}
 	s.expect.push(e)
@@ -757,7 +792,13 @@ func (s *session) frontendExecute(body []byte) error {
 		return err
 	}
 	pt := sp.portals[name]
-	if pt != nil && !pt.describeSent && !pt.stmt.describeSent {
+	if pt == nil {
+		// A portal the proxy did not bind: an SQL cursor (DECLARE).
+		// Describe it to learn its rows.
+		pt = &portal{}
+		sp.portals[name] = pt
+	}
+	if !pt.describeSent && (pt.stmt == nil || !pt.stmt.describeSent) {
 		d := append([]byte{'P'}, body[:len(name)+1]...)
 		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {

@@ -14,14 +14,23 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
+	// copyIn is 1 from the server's CopyInResponse until the COPY ends
+	// (the client's CopyDone or CopyFail, or the server's answer): while it
+	// is, PostgreSQL ignores Flush and Sync, so they get no expectation.
+	copyInActive atomic.Int32
+	// groupsDone counts the client's groups PostgreSQL has answered; a
+	// change of standard_conforming_strings or client_encoding in group n
+	// is known (from ParameterStatus) once groupsDone reaches n.
+	groupsDone atomic.Uint64
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
 	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
 	portals      map[string]*portal
-	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
-	catalogStale bool // DDL or a search_path change ran since the catalog was read
-	atBoundary   bool // the current message starts a group (no extended-protocol message since Sync)
+	skipToSync   bool   // a message of this extended-protocol group was rejected: drop the rest
+	catalogStale bool   // DDL or a search_path change ran since the catalog was read
+	lexGroup     uint64 // the last group that may change how text is lexed (see groupsDone)
+	atBoundary   bool   // the current message starts a group (no extended-protocol message since Sync)
 	scratch      []byte
 	bindBuf      []byte    // a Bind rewritten with envelopes, reused
 	copyIn       *copyText // a COPY FROM STDIN of policy columns is under way
@@ -56,9 +65,10 @@ type statement struct {
 	an           *rewrite.Analysis
 	index        int
 	cat          *catalog
-	lits         []litSig // the literals encrypted into a Parse's text
-	describeSent bool     // client: a Describe of it reached the server
-	group        uint64   // client: the group its Parse or PREPARE was sent in
+	lits         []litSig   // the literals encrypted into a Parse's text
+	prev         *statement // what the name held before, in case the server refuses this one
+	describeSent bool       // client: a Describe of it reached the server
+	group        uint64     // client: the group its Parse or PREPARE was sent in
 	shape        atomic.Pointer[rowShape]
 	outcome      atomic.Int32  // one of the outcome constants
 	known        chan struct{} // closed once outcome is no longer outcomePending
@@ -113,7 +123,7 @@ type rowShape struct {
 var noPolicyRows = &rowShape{}
 
 func (pt *portal) rowShape() *rowShape {
-	if r := pt.shape.Load(); r != nil {
+	if r := pt.shape.Load(); r != nil || pt.stmt == nil {
 		return r
 	}
 	return pt.stmt.shape.Load()
