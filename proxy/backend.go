@@ -305,7 +305,7 @@ func (s *session) relayUnexpected(typ byte, n int) error {
 // all follow the column itself.
 func (s *session) rowShapeOf(body []byte) *rowShape {
 	cat := s.pol.cat.Load()
-	if cat == nil || len(cat.cols) == 0 || len(body) < 2 {
+	if cat == nil || len(body) < 2 {
 		return noPolicyRows
 	}
 	nf := int(binary.BigEndian.Uint16(body))
@@ -322,6 +322,12 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 		f := rest[z+1:]
 		oid := binary.BigEndian.Uint32(f)
 		attnum := int16(binary.BigEndian.Uint16(f[4:]))
+		if oid > cat.maxOID && cat.byOID[oid] == nil {
+			// A relation newer than the catalog: perhaps a policy table
+			// recreated on another connection. Re-read before the next
+			// statement.
+			s.pol.catalogSuspect.Store(true)
+		}
 		if pc := cat.cols[colKey{oid, attnum}]; pc != nil {
 			if shape == nil {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}

@@ -27,6 +27,7 @@ type catalog struct {
 	views     map[string][]*relation
 	viewNames []string  // their bare names, lower-cased, for the text scan
 	loaded    time.Time // when the proxy read it
+	maxOID    uint32    // the highest relation OID when it was read
 }
 
 // catalogMaxAge bounds how long a session trusts its catalog: schema changes
@@ -64,7 +65,7 @@ func catalogQuery(names []string, tables [][2]string) string {
 		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
-		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ',');" +
+		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text;" +
 		" WITH RECURSIVE dep(oid, seed) AS (" +
 		"  SELECT c.oid, true FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		"   WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" +
@@ -117,9 +118,14 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			}
 		}
 	}
-	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 1 || res.sets[1][0][0] == nil {
+	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 2 || res.sets[1][0][0] == nil || res.sets[1][0][1] == nil {
 		return nil, fmt.Errorf("catalog query: no search_path")
 	}
+	maxOID, err := strconv.ParseUint(string(res.sets[1][0][1]), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("catalog query: bad oid: %w", err)
+	}
+	c.maxOID = uint32(maxOID)
 	if sp := string(res.sets[1][0][0]); sp != "" {
 		c.searchPath = strings.Split(sp, ",")
 	}

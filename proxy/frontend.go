@@ -82,7 +82,7 @@ func (s *session) frontend(typ byte, n int) error {
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
 	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
-		if cat := sp.cat.Load(); cat != nil && time.Since(cat.loaded) > catalogMaxAge {
+		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
 			sp.catalogStale = true
 			if err := s.freshCatalog(); err != nil {
 				return s.rejectPlan(typ == 'P', err)

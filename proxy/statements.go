@@ -22,6 +22,9 @@ type sessionPolicy struct {
 	// change of standard_conforming_strings or client_encoding in group n
 	// is known (from ParameterStatus) once groupsDone reaches n.
 	groupsDone atomic.Uint64
+	// catalogSuspect is set when results name a relation newer than the
+	// catalog; the client side then re-reads it at the next group.
+	catalogSuspect atomic.Bool
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
