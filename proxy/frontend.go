@@ -144,10 +144,6 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	return s.sw.Message('P', body)
 }
 
-// lexingSettings are the settings that change how statement text is lexed
-// (lower-case, for rewrite.MentionsAny).
-var lexingSettings = [...]string{"standard_conforming_strings", "client_encoding", "set names"}
-
 // viewError refuses a statement that names a view over a policy table: the
 // proxy cannot see which of its columns carry ciphertext, so it could neither
 // encrypt what is written through it nor decrypt what is read.
@@ -189,7 +185,8 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
-	if rewrite.MentionsAny(sql, lexingSettings[:]) {
+	// Settings that change how statement text is lexed.
+	if rewrite.MentionsAny(sql, []string{"standard_conforming_strings", "client_encoding", "set names"}) {
 		sp.lexGroup = sp.group + 1 // this statement's group
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
