@@ -44,9 +44,11 @@ func (s *session) backend(typ byte, n int) error {
 				// Nothing expected (a FATAL error while idle, say): relay.
 				return s.relayUnexpected(typ, n)
 			}
-			if sp.skipping && !e.kind.endsGroup() {
+			if sp.skipping && e.kind != expSync {
+				// PostgreSQL skips every message after an error up to Sync,
+				// a Query or FunctionCall included.
 				for _, st := range e.prepared {
-					st.settle(outcomeFailed) // PostgreSQL skipped it after an error
+					st.settle(outcomeFailed)
 				}
 				continue
 			}
@@ -85,7 +87,6 @@ func (s *session) backend(typ byte, n int) error {
 		if !cur.hidden {
 			sp.groupsDone.Add(1)
 		}
-		sp.copyInActive.Store(0)
 		if sp.inner != nil {
 			close(sp.inner.done)
 			sp.inner = nil
@@ -110,7 +111,6 @@ func (s *session) backend(typ byte, n int) error {
 		if err != nil {
 			return err
 		}
-		sp.copyInActive.Store(0)
 		s.noteError(body)
 		if sp.inner != nil {
 			var e pgproto3.ErrorResponse
@@ -203,7 +203,6 @@ func (s *session) backend(typ byte, n int) error {
 
 	case '1', '2', '3', 'n', 's', 'C', 'I', 'V':
 		if typ == 'C' {
-			sp.copyInActive.Store(0)
 		}
 		switch {
 		case typ == '1' && cur.kind == expParse:
@@ -227,10 +226,6 @@ func (s *session) backend(typ byte, n int) error {
 		if hide || sp.inner != nil {
 			return s.sr.CopyBody(discard{}, n)
 		}
-		return s.forward(s.sr, s.cw, typ, n)
-
-	case 'G': // CopyInResponse: Flush and Sync are ignored until the COPY ends
-		sp.copyInActive.Store(1)
 		return s.forward(s.sr, s.cw, typ, n)
 
 	case 'H': // CopyOutResponse

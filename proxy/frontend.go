@@ -40,18 +40,21 @@ const (
 // frontend handles one client message of an encrypting session.
 func (s *session) frontend(typ byte, n int) error {
 	sp := s.pol
-	if (typ == 'S' || typ == 'H') && sp.copyInActive.Load() == 1 {
-		// PostgreSQL ignores these during COPY FROM STDIN: no answer.
-		return s.forward(s.cr, s.sw, typ, n)
+	if sp.copyMaybe {
+		switch typ {
+		case 'S', 'H':
+			// PostgreSQL ignores these during COPY FROM STDIN: no answer.
+			return s.forward(s.cr, s.sw, typ, n)
+		case 'd':
+		default:
+			sp.copyMaybe = false // 'c' or 'f' end the COPY; anything else aborts it
+		}
 	}
 	if sp.skipToSync && typ != 'S' && typ != 'H' {
 		// The group was rejected: PostgreSQL skips these anyway, and their
 		// values may be plaintext. Flush still goes through, so a client
 		// that waits for answers after it gets the error.
 		return s.cr.CopyBody(discard{}, n)
-	}
-	if typ == 'c' || typ == 'f' {
-		sp.copyInActive.Store(0)
 	}
 	if sp.copyIn != nil {
 		switch typ {
@@ -68,6 +71,8 @@ func (s *session) frontend(typ byte, n int) error {
 		case 'S':
 			sp.skipToSync = false
 			sp.group++
+			sp.syncs++
+			clear(sp.portals) // the proxy describes portals it meets again
 			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
 		case 'F':
 			sp.group++
@@ -185,9 +190,23 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
-	// Settings that change how statement text is lexed.
+	// Settings that change how statement text is lexed, and statements
+	// that may undo such a change or a search_path change (the end of a
+	// transaction, RESET, DISCARD) once the session has made one.
 	if rewrite.MentionsAny(sql, []string{"standard_conforming_strings", "client_encoding", "set names"}) {
 		sp.lexGroup = sp.group + 1 // this statement's group
+		sp.lexTouched = true
+	}
+	if (sp.lexTouched || sp.pathTouched) && rewrite.MentionsAny(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
+		if sp.lexTouched {
+			sp.lexGroup = sp.group + 1
+		}
+		if sp.pathTouched {
+			sp.catalogStale = true
+		}
+	}
+	if rewrite.MayChangeResolution(sql) {
+		sp.pathTouched = true
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
 		// Cannot name a policy table: relay without parsing.
@@ -303,6 +322,10 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 	}
 	s.pol.group++
+	clear(s.pol.portals)
+	if rewrite.MentionsAny(sql, []string{"copy"}) && rewrite.MentionsAny(sql, []string{"stdin"}) {
+		s.pol.copyMaybe = true
+	}
 	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut})
 	return s.sw.Message('Q', body)
 }
@@ -398,7 +421,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 		switch st.Kind {
 		case rewrite.StmtPrepare:
 			ns := newStatement(st.Prepared, sp.group)
-			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
+			ns.an, ns.index, ns.cat, ns.syncAt = an, i, sp.cat.Load(), sp.syncs
 			sp.record(st.Name, ns)
 			made = append(made, ns)
 		case rewrite.StmtDeallocate:
@@ -422,15 +445,16 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 // recorded over the old one (which it keeps as prev): PostgreSQL refuses it
 // if the old one still exists, and accepts it if the name was freed behind
 // the proxy's back (DEALLOCATE, DISCARD ALL in statements it did not
-// analyse). Which happened is known from the answer; a Bind in the same
-// group needs no answer (if the Parse failed the server skips the Bind), and
-// one in a later group waits for it.
+// analyse). Which happened is known from the answer. Before the next Sync
+// no answer is needed: if the Parse failed, PostgreSQL skips everything up
+// to Sync, the Bind included. After a Sync the answer is on its way, and the
+// Bind waits for it.
 func (s *session) lookupStmt(name string) (*statement, error) {
 	sp := s.pol
 	st := sp.stmts[name]
 	for st != nil {
 		o := st.outcome.Load()
-		if o == outcomePending && st.group != sp.group {
+		if o == outcomePending && sp.syncs > st.syncAt {
 			if err := s.sw.Flush(); err != nil {
 				return nil, err
 			}
@@ -541,6 +565,7 @@ func (s *session) frontendParse(body []byte) error {
 		return s.rejectPlan(true, err)
 	}
 	st := newStatement(nil, sp.group)
+	st.syncAt = sp.syncs
 	if p != nil {
 		if _, err := s.noteStatements(an, p); err != nil {
 			return s.rejectPlan(true, err)
@@ -795,7 +820,7 @@ func (s *session) frontendExecute(body []byte) error {
 		pt = &portal{}
 		sp.portals[name] = pt
 	}
-	if !pt.describeSent && (pt.stmt == nil || !pt.stmt.describeSent) {
+	if pt.stmt == nil || (!pt.describeSent && !pt.stmt.describeSent) {
 		d := append([]byte{'P'}, body[:len(name)+1]...)
 		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {

@@ -14,10 +14,6 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
-	// copyIn is 1 from the server's CopyInResponse until the COPY ends
-	// (the client's CopyDone or CopyFail, or the server's answer): while it
-	// is, PostgreSQL ignores Flush and Sync, so they get no expectation.
-	copyInActive atomic.Int32
 	// groupsDone counts the client's groups PostgreSQL has answered; a
 	// change of standard_conforming_strings or client_encoding in group n
 	// is known (from ParameterStatus) once groupsDone reaches n.
@@ -30,14 +26,23 @@ type sessionPolicy struct {
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
 	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
 	portals      map[string]*portal
-	skipToSync   bool   // a message of this extended-protocol group was rejected: drop the rest
-	catalogStale bool   // DDL or a search_path change ran since the catalog was read
-	lexGroup     uint64 // the last group that may change how text is lexed (see groupsDone)
-	atBoundary   bool   // the current message starts a group (no extended-protocol message since Sync)
-	scratch      []byte
-	bindBuf      []byte    // a Bind rewritten with envelopes, reused
-	copyIn       *copyText // a COPY FROM STDIN of policy columns is under way
-	copyBuf      []byte
+	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
+	catalogStale bool // DDL or a search_path change ran since the catalog was read
+	// copyMaybe is set from a Query that may start COPY FROM STDIN until
+	// the client ends the COPY (or sends anything but COPY messages):
+	// PostgreSQL ignores Flush and Sync during COPY FROM STDIN, so they get
+	// no expectation. Decided on the client side only, as the client may
+	// send them before the server's CopyInResponse has crossed the proxy.
+	copyMaybe   bool
+	syncs       uint64 // Syncs sent to the server
+	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
+	lexTouched  bool   // the session has changed a lexing setting
+	pathTouched bool   // the session has changed its search_path or schema
+	atBoundary  bool   // the current message starts a group (no extended-protocol message since Sync)
+	scratch     []byte
+	bindBuf     []byte    // a Bind rewritten with envelopes, reused
+	copyIn      *copyText // a COPY FROM STDIN of policy columns is under way
+	copyBuf     []byte
 
 	// server
 	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
@@ -72,6 +77,7 @@ type statement struct {
 	prev         *statement // what the name held before, in case the server refuses this one
 	describeSent bool       // client: a Describe of it reached the server
 	group        uint64     // client: the group its Parse or PREPARE was sent in
+	syncAt       uint64     // client: Syncs sent before its Parse or PREPARE
 	shape        atomic.Pointer[rowShape]
 	outcome      atomic.Int32  // one of the outcome constants
 	known        chan struct{} // closed once outcome is no longer outcomePending
