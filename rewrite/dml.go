@@ -67,6 +67,10 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 				if lst == nil {
 					continue
 				}
+				if hasCol(tcols) && starInList(lst.Items) {
+					p.reject(ReasonColumnsUnknown, nil, "a * expansion in VALUES", false, s.Relation.Location)
+					continue
+				}
 				for i, e := range lst.Items {
 					v := p.expr(e, vsc)
 					if i < len(tcols) && tcols[i] != nil && e.GetSetToDefault() == nil {
@@ -83,6 +87,7 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 				p.reject(ReasonColumnsUnknown, nil, "the INSERT's SELECT * source", false, s.Relation.Location)
 			default:
 				for i, c := range tcols {
+					// Columns beyond the SELECT's get their defaults.
 					if c != nil && i < len(out.cols) {
 						p.write(c, out.cols[i].v, s.Relation.Location)
 					}
@@ -153,12 +158,19 @@ func (p *planner) multiAssign(m *pg_query.MultiAssignRef, c *Column, sc *scope) 
 	i := int(m.Colno) - 1
 	switch src := m.Source.GetNode().(type) {
 	case *pg_query.Node_RowExpr:
+		if c != nil && starInList(src.RowExpr.Args) {
+			p.reject(ReasonColumnsUnknown, c, "a * expansion in SET (...) = ROW(...)", false, src.RowExpr.Location)
+			return val{}
+		}
 		if i >= 0 && i < len(src.RowExpr.Args) {
 			a := src.RowExpr.Args[i]
 			if a.GetSetToDefault() != nil {
 				return val{}
 			}
 			return p.expr(a, sc)
+		}
+		if c != nil {
+			p.reject(ReasonColumnsUnknown, c, "SET (...) = ROW(...) with fewer values than columns", false, src.RowExpr.Location)
 		}
 		return val{}
 	case *pg_query.Node_SubLink:
@@ -173,6 +185,9 @@ func (p *planner) multiAssign(m *pg_query.MultiAssignRef, c *Column, sc *scope) 
 		}
 		if i >= 0 && i < len(out.cols) {
 			return out.cols[i].v.indirect("a subquery")
+		}
+		if c != nil {
+			p.reject(ReasonColumnsUnknown, c, "SET (...) = (subquery) whose columns cannot be matched", false, src.SubLink.Location)
 		}
 		return val{}
 	}
@@ -228,6 +243,9 @@ func (p *planner) mergeStmt(s *pg_query.MergeStmt, parent *scope) relOut {
 			tcols, known := p.targetColumns(target, w.TargetList)
 			if !known && len(w.Values) > 0 {
 				p.columnsUnknown(target, s.Relation.Location)
+			}
+			if hasCol(tcols) && starInList(w.Values) {
+				p.reject(ReasonColumnsUnknown, nil, "a * expansion in MERGE's INSERT VALUES", false, s.Relation.Location)
 			}
 			for i, e := range w.Values {
 				v := p.expr(e, sc)

@@ -30,6 +30,16 @@ func (p *planner) withClause(w *pg_query.WithClause, sc *scope) {
 		return
 	}
 	sc.ctes = make(map[string]*cteDef, len(w.Ctes))
+	if w.Recursive {
+		// In WITH RECURSIVE a CTE may name one declared after it. Until
+		// that one is analysed its columns are unknown: a placeholder
+		// whose every column counts as unencrypted.
+		for _, n := range w.Ctes {
+			if cte := n.GetCommonTableExpr(); cte != nil {
+				sc.ctes[cte.Ctename] = &cteDef{name: cte.Ctename, out: relOut{open: true}}
+			}
+		}
+	}
 	for _, n := range w.Ctes {
 		cte := n.GetCommonTableExpr()
 		if cte == nil {
@@ -39,15 +49,30 @@ func (p *planner) withClause(w *pg_query.WithClause, sc *scope) {
 		sel := cte.Ctequery.GetSelectStmt()
 		if w.Recursive && sel != nil && sel.Op != pg_query.SetOperation_SETOP_NONE && sel.Larg != nil {
 			// The recursive term sees the CTE with the columns of the
-			// non-recursive term.
-			d.out = renameOut(p.selectStmt(sel.Larg, sc), cte.Aliascolnames)
+			// non-recursive term. Values move between columns from one
+			// iteration to the next, so every column may carry what any
+			// column carries: merging them reaches the fixpoint at once.
+			d.out = mergeColumns(renameOut(p.selectStmt(sel.Larg, sc), cte.Aliascolnames), "a recursive WITH")
 			sc.ctes[cte.Ctename] = d
-			d.out = renameOut(p.selectStmt(sel, sc), cte.Aliascolnames)
+			d.out = mergeColumns(renameOut(p.selectStmt(sel, sc), cte.Aliascolnames), "a recursive WITH")
 			continue
 		}
 		d.out = renameOut(p.query(cte.Ctequery, sc), cte.Aliascolnames)
 		sc.ctes[cte.Ctename] = d
 	}
+}
+
+// mergeColumns gives every column the merge of all columns' values.
+func mergeColumns(out relOut, via string) relOut {
+	vs := make([]val, len(out.cols))
+	for i, c := range out.cols {
+		vs[i] = c.v
+	}
+	m := mergeVals(via, vs...)
+	for i := range out.cols {
+		out.cols[i].v = m
+	}
+	return out
 }
 
 // selectStmt analyses a SELECT, VALUES or set operation.
@@ -267,6 +292,13 @@ func (p *planner) targetList(targets []*pg_query.Node, sc *scope) relOut {
 				continue
 			}
 		}
+		if hasStar(rt.Val) {
+			// (expr).* expands to columns analysis cannot count: positions
+			// after it are unreliable.
+			p.expr(rt.Val, sc)
+			out.open = true
+			continue
+		}
 		name := rt.Name
 		if name == "" {
 			name = figureColname(rt.Val)
@@ -274,6 +306,37 @@ func (p *planner) targetList(targets []*pg_query.Node, sc *scope) relOut {
 		out.cols = append(out.cols, outCol{name: name, v: p.expr(rt.Val, sc)})
 	}
 	return out
+}
+
+// hasStar reports whether n expands to several columns in a target or
+// VALUES list: x.*, (expr).*, or a ROW(...) holding one.
+func hasStar(n *pg_query.Node) bool {
+	switch v := n.GetNode().(type) {
+	case *pg_query.Node_ColumnRef:
+		fs := v.ColumnRef.Fields
+		return len(fs) > 0 && fs[len(fs)-1].GetAStar() != nil
+	case *pg_query.Node_AIndirection:
+		ind := v.AIndirection.Indirection
+		return len(ind) > 0 && ind[len(ind)-1].GetAStar() != nil
+	case *pg_query.Node_RowExpr:
+		for _, a := range v.RowExpr.Args {
+			if hasStar(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// starInList reports whether any item of a VALUES row or ROW list expands
+// to several columns.
+func starInList(items []*pg_query.Node) bool {
+	for _, e := range items {
+		if hasStar(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // expandStar returns the columns of * (q empty) or q.*.

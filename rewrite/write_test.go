@@ -243,3 +243,49 @@ func TestDataModifyingCTE(t *testing.T) {
 		{"CTE shadows the policy table", "WITH clients AS (SELECT 'x' AS email) SELECT * FROM clients WHERE email = 'y'", nil},
 	})
 }
+
+// TestStarAndRecursionWrites: statements found in review that stored
+// plaintext because a * expansion shifted positions or a recursive WITH hid
+// where values came from. Each must now be refused.
+func TestStarAndRecursionWrites(t *testing.T) {
+	p, err := NewPolicy([]ColumnSpec{{Schema: "public", Table: "legacy_notes", Column: "body"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAnalyzer(p, Options{})
+	res := func(n RelName) Relation {
+		if n.Name == "legacy_notes" {
+			return Relation{Kind: RelTable, Schema: "public", Name: "legacy_notes", Columns: []string{"id", "body"}}
+		}
+		return Relation{Kind: RelUnknown}
+	}
+	for _, sql := range []string{
+		"INSERT INTO legacy_notes (id, body) VALUES ((ROW(101, 'S')::legacy_notes).*)",
+		"INSERT INTO legacy_notes VALUES ((ROW(102, 'S')::legacy_notes).*)",
+		"INSERT INTO legacy_notes (id, body) VALUES ((ROW($1::int, $2::text)::legacy_notes).*)",
+		"INSERT INTO legacy_notes (id, body) SELECT (w).* FROM (SELECT 100 AS a, 'S'::text AS b) w",
+		"MERGE INTO legacy_notes t USING (SELECT 104 AS id, 'S'::text AS b) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT (id, body) VALUES (s.*)",
+		"UPDATE legacy_notes SET (id, body) = (SELECT (w).* FROM (SELECT 105 AS a, 'S'::text AS b) w) WHERE id = 105",
+		"UPDATE legacy_notes SET (id, body) = ROW((ROW(114, 'S')::legacy_notes).*) WHERE id = 114",
+		"WITH RECURSIVE a AS (SELECT body FROM legacy_notes), legacy_notes AS (SELECT 'S'::text AS body) INSERT INTO legacy_notes (body) SELECT body FROM a",
+		"WITH RECURSIVE r(a, b, c, n) AS (SELECT 'x'::text, 'y'::text, upper('S'), 1 UNION ALL SELECT b, c, c, n + 1 FROM r WHERE n < 3) INSERT INTO legacy_notes (body) SELECT a FROM r",
+	} {
+		an, err := a.Analyze(sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if err := an.Plan(res).Check(false); err == nil {
+			t.Errorf("accepted, would store plaintext: %s", sql)
+		}
+	}
+	// A recursive WITH whose values are literals or parameters gets them
+	// encrypted wherever they end up in the written column.
+	an, err := a.Analyze("WITH RECURSIVE r(a, b, c, n) AS (SELECT 'x'::text, 'y'::text, 'S'::text, 1 UNION ALL SELECT b, c, c, n + 1 FROM r WHERE n < 3) INSERT INTO legacy_notes (body) SELECT a FROM r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := an.Plan(res)
+	if err := pl.Check(false); err == nil && len(pl.Literals()) < 3 {
+		t.Errorf("recursive WITH: %d literals bound to body, want all 3 (or a refusal)", len(pl.Literals()))
+	}
+}
