@@ -498,7 +498,7 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	extra := false
 	for i, st := range p.Statements() {
 		switch {
-		case st.Kind == rewrite.StmtExecute && len(st.Execute) > 0:
+		case len(st.Execute) > 0: // EXECUTE, also inside EXPLAIN ANALYZE (which runs it)
 			ps, err := s.lookupStmt(st.Name)
 			if err != nil {
 				return nil, nil, err
@@ -567,6 +567,14 @@ func (s *session) frontendParse(body []byte) error {
 	st := newStatement(nil, sp.group)
 	st.syncAt = sp.syncs
 	if p != nil {
+		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
+		// statement is executed, which the proxy would have to follow;
+		// no driver sends them this way.
+		for _, x := range p.Statements() {
+			if x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate {
+				return s.rejectPlan(true, errors.New("PREPARE and DEALLOCATE on encrypted columns must be sent as simple queries, not through Parse"))
+			}
+		}
 		if _, err := s.noteStatements(an, p); err != nil {
 			return s.rejectPlan(true, err)
 		}

@@ -35,6 +35,7 @@ const (
 	ReasonCopyServerSide            // COPY FROM a server file or program into the column
 	ReasonOpaqueCode                // a DO block that mentions a policy table
 	ReasonUnresolvedRelation        // a relation named like a policy table did not resolve
+	ReasonCreateAs                  // CREATE TABLE AS or SELECT INTO a table named like a policy table
 )
 
 var reasonNames = [...]string{
@@ -59,6 +60,7 @@ var reasonNames = [...]string{
 	ReasonCopyServerSide:     "copy_server_side",
 	ReasonOpaqueCode:         "opaque_code",
 	ReasonUnresolvedRelation: "unresolved_relation",
+	ReasonCreateAs:           "create_as",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -74,7 +76,8 @@ func (r Reason) String() string {
 type Rejection struct {
 	Reason Reason
 	// Column is the policy column concerned, or nil when no single column
-	// is (ReasonColumnsUnknown, ReasonOpaqueCode, ReasonUnresolvedRelation).
+	// is (ReasonColumnsUnknown, ReasonOpaqueCode, ReasonUnresolvedRelation,
+	// ReasonCreateAs).
 	Column *Column
 	// Detail names the construct (an operator, a function, a clause, a
 	// column, a table). It never holds a value from the statement.
@@ -162,6 +165,8 @@ func (r *Rejection) message() string {
 		return "a DO block mentions " + d + "; its statements cannot be analysed"
 	case ReasonUnresolvedRelation:
 		return "relation " + d + " has the name of a policy table but could not be resolved"
+	case ReasonCreateAs:
+		return d + " would store its rows unencrypted; create the table, then INSERT through the proxy"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
 	}

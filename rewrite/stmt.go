@@ -13,6 +13,8 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		out := p.selectStmt(x.SelectStmt, root)
 		if x.SelectStmt.IntoClause == nil {
 			p.outputs(out)
+		} else {
+			p.intoPolicyName(x.SelectStmt.IntoClause)
 		}
 	case *pg_query.Node_InsertStmt:
 		st.Kind = StmtInsert
@@ -40,6 +42,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		}
 	case *pg_query.Node_CreateTableAsStmt:
 		st.Kind = StmtSelect
+		p.intoPolicyName(x.CreateTableAsStmt.Into)
 		var inner Statement
 		p.topStmtNoOutput(x.CreateTableAsStmt.Query, &inner)
 		if inner.Kind == StmtExecute {
@@ -166,4 +169,17 @@ func (p *planner) executeArgs(e *pg_query.ExecuteStmt) []ExecuteArg {
 		args = append(args, a)
 	}
 	return args
+}
+
+// intoPolicyName refuses CREATE TABLE AS and SELECT INTO whose new table
+// has a policy table's name: the rows would be stored as PostgreSQL computes
+// them, in plaintext, in what then is a policy table. Matched by name, as
+// the table does not exist yet.
+func (p *planner) intoPolicyName(into *pg_query.IntoClause) {
+	if into == nil || into.Rel == nil {
+		return
+	}
+	if _, ok := p.pol.names[into.Rel.Relname]; ok {
+		p.reject(ReasonCreateAs, nil, "CREATE TABLE AS or SELECT INTO "+into.Rel.Relname, false, into.Rel.Location)
+	}
 }

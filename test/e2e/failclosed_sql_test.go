@@ -6,6 +6,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"github.com/jackc/pgx/v5/pgconn"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -106,4 +109,44 @@ func TestFailClosedWriteForms(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestFailClosedPrepareForms: a fourth review's findings. EXPLAIN ANALYZE
+// runs the EXECUTE it explains; a PREPARE inside a Parse takes effect only if
+// executed; CREATE TABLE AS and SELECT INTO can create a policy table full of
+// plaintext.
+func TestFailClosedPrepareForms(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeSimpleProtocol)
+	if _, err := conn.Exec(ctx, "prepare p as insert into legacy_notes (body) values ($1); explain analyze execute p('SECRET-EXPLAIN-1')"); err != nil {
+		t.Fatal(err)
+	}
+	pc := conn.PgConn()
+	if err := pc.ExecParams(ctx, "explain (analyze) execute p('SECRET-EXPLAIN-2')", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatal(err)
+	}
+	f.failStored(t, "SECRET")
+	var pgErr *pgconn.PgError
+	err := pc.ExecParams(ctx, "prepare p2 as select $1::text from legacy_notes", nil, nil, nil, nil).Read().Err
+	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+		t.Fatalf("PREPARE inside a Parse: %v, want 0A000", err)
+	}
+	for _, q := range []string{
+		"create table legacy_notes_copy as select 1",
+		"drop table legacy_notes; create table legacy_notes as select 1 as id, 'SECRET-CTAS'::text as body",
+		"select 1 as id, 'SECRET-INTO'::text as body into legacy_notes",
+	} {
+		_, err := conn.Exec(ctx, q)
+		if strings.Contains(q, "legacy_notes_copy") {
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			continue
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+			t.Fatalf("%s: %v, want 0A000", q, err)
+		}
+	}
+	f.failStored(t, "SECRET")
 }
