@@ -5,67 +5,12 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
-
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 )
-
-func pipeRaw(t *testing.T, f *encFixture) (*pgproto3.Frontend, net.Conn) {
-	c, err := net.Dial("tcp", f.p.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(8 * time.Second))
-	fe := pgproto3.NewFrontend(c, c)
-	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": pg.Super.Name, "database": f.db}})
-	fe.Flush()
-	failUntilZ(t, fe)
-	return fe, c
-}
-
-// like failUntilZ but returns error instead of Fatal
-func pipeUntilZ(t *testing.T, fe *pgproto3.Frontend) ([]pgproto3.BackendMessage, error) {
-	var out []pgproto3.BackendMessage
-	for {
-		m, err := fe.Receive()
-		if err != nil {
-			return out, err
-		}
-		t.Logf("<- %T %+v", m, m)
-		switch m := m.(type) {
-		case *pgproto3.ReadyForQuery:
-			return out, nil
-		case *pgproto3.DataRow:
-			cp := &pgproto3.DataRow{}
-			for _, v := range m.Values {
-				cp.Values = append(cp.Values, append([]byte(nil), v...))
-			}
-			out = append(out, cp)
-		default:
-			out = append(out, m)
-		}
-	}
-}
-
-func pipeNoCipher(t *testing.T, ms []pgproto3.BackendMessage, what string) {
-	for _, m := range ms {
-		if d, ok := m.(*pgproto3.DataRow); ok {
-			for _, v := range d.Values {
-				if cipher.LooksLikeEnvelope(v) {
-					t.Errorf("%s: CIPHERTEXT returned: %.40q", what, v)
-				}
-			}
-		}
-	}
-}
 
 // A: Query(COPY FROM STDIN) + Sync + CopyData pipelined in one write: the
 // client-side loop sees copyInActive==0 (CopyInResponse not yet read), so the
@@ -74,7 +19,7 @@ func TestFailClosedPipelinedCopyPipelinedSync(t *testing.T) {
 	for _, mid := range []string{"sync", "flush"} {
 		t.Run(mid, func(t *testing.T) {
 			f := newEncFixture(t, false)
-			fe, _ := pipeRaw(t, f)
+			fe, _ := failRaw(t, f)
 			fe.Send(&pgproto3.Query{String: "copy legacy_notes (body) from stdin"})
 			if mid == "sync" {
 				fe.Send(&pgproto3.Sync{})
@@ -84,7 +29,7 @@ func TestFailClosedPipelinedCopyPipelinedSync(t *testing.T) {
 			fe.Send(&pgproto3.CopyData{Data: []byte("PLAINSECRET-A\n")})
 			fe.Send(&pgproto3.CopyDone{})
 			fe.Flush()
-			pipeUntilZ(t, fe)
+			untilZ(t, fe)
 			f.failStored(t, "PLAINSECRET")
 		})
 	}
@@ -92,7 +37,7 @@ func TestFailClosedPipelinedCopyPipelinedSync(t *testing.T) {
 
 func TestFailClosedPipelinedBindWaitsForever(t *testing.T) {
 	f := newEncFixture(t, false)
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Parse{Query: "select 1/0"})
 	fe.Send(&pgproto3.Bind{})
 	fe.Send(&pgproto3.Execute{})
@@ -114,7 +59,7 @@ func TestFailClosedPipelinedBindWaitsForever(t *testing.T) {
 	fe.Send(&pgproto3.Execute{})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	if _, err := pipeUntilZ(t, fe); err != nil {
+	if _, err := untilZ(t, fe); err != nil {
 		t.Errorf("no ReadyForQuery: %v (HANG)", err)
 	}
 }
@@ -128,19 +73,19 @@ func TestFailClosedPipelinedIgnoredQueryDesync(t *testing.T) {
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Parse{Query: "select 1/0"})
 	fe.Send(&pgproto3.Bind{})
 	fe.Send(&pgproto3.Execute{})
 	fe.Send(&pgproto3.Query{String: "select 1"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	for i := 0; i < 2; i++ {
 		fe.Send(&pgproto3.Query{String: "select body from legacy_notes"})
 		fe.Flush()
-		ms, err := pipeUntilZ(t, fe)
-		pipeNoCipher(t, ms, "after")
+		ms, err := untilZ(t, fe)
+		noEnvelopes(t, ms, "after")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,33 +100,33 @@ func TestFailClosedPipelinedCursorReuse(t *testing.T) {
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Query{String: "begin; declare c cursor for select 'x'::text"})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	fe.Send(&pgproto3.Execute{Portal: "c"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	fe.Send(&pgproto3.Query{String: "close c; declare c cursor for select body from legacy_notes"})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	fe.Send(&pgproto3.Execute{Portal: "c"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	ms, _ := pipeUntilZ(t, fe)
-	pipeNoCipher(t, ms, "cursor reuse")
+	ms, _ := untilZ(t, fe)
+	noEnvelopes(t, ms, "cursor reuse")
 }
 
 // F: ROLLBACK reverts a SET standard_conforming_strings made in the
 // transaction; the proxy does not see the change coming.
 func TestFailClosedPipelinedRollbackSCS(t *testing.T) {
 	f := newEncFixture(t, false)
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	for _, q := range []string{"set standard_conforming_strings = off", "begin", "set standard_conforming_strings = on"} {
 		fe.Send(&pgproto3.Query{String: q})
 		fe.Flush()
-		pipeUntilZ(t, fe)
+		untilZ(t, fe)
 	}
 	fe.Send(&pgproto3.Query{String: "rollback"})
 	fe.Send(&pgproto3.Parse{Query: "INSERT INTO legacy_notes (id, body) SELECT length('\\'), NULL --'), 'PLAINSECRET-F'\n"})
@@ -189,8 +134,8 @@ func TestFailClosedPipelinedRollbackSCS(t *testing.T) {
 	fe.Send(&pgproto3.Execute{})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	pipeUntilZ(t, fe)
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
+	untilZ(t, fe)
 	rows, _ := pgx.CollectRows(must(f.direct.Query(context.Background(), "select coalesce(body,'<null>') from legacy_notes")), pgx.RowTo[string])
 	for _, v := range rows {
 		if strings.Contains(v, "PLAINSECRET") {
@@ -207,15 +152,15 @@ func TestFailClosedPipelinedRollbackSearchPath(t *testing.T) {
 	ctx := testCtx(t)
 	var ws string
 	must(0, f.direct.QueryRow(ctx, "select id::text from workspaces limit 1").Scan(&ws))
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	for _, q := range []string{"begin", "set search_path = tenant, public", "select count(*) from clients", "rollback"} {
 		fe.Send(&pgproto3.Query{String: q})
 		fe.Flush()
-		pipeUntilZ(t, fe)
+		untilZ(t, fe)
 	}
 	fe.Send(&pgproto3.Query{String: "insert into clients (workspace_id, first_name, last_name) values ('" + ws + "', 'PLAINSECRET-G', 'x')"})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	rows, _ := pgx.CollectRows(must(f.direct.Query(context.Background(), "select coalesce(first_name,'') from public.clients")), pgx.RowTo[string])
 	for _, v := range rows {
 		if strings.Contains(v, "PLAINSECRET") {
@@ -233,18 +178,18 @@ func TestFailClosedPipelinedCopyPipelinedSyncDesync(t *testing.T) {
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	fe, _ := pipeRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Query{String: "copy workspaces (name) from stdin"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Send(&pgproto3.CopyData{Data: []byte("w2\n")})
 	fe.Send(&pgproto3.CopyDone{})
 	fe.Flush()
-	pipeUntilZ(t, fe)
+	untilZ(t, fe)
 	for i := 0; i < 2; i++ {
 		fe.Send(&pgproto3.Query{String: "select body from legacy_notes"})
 		fe.Flush()
-		ms, err := pipeUntilZ(t, fe)
-		pipeNoCipher(t, ms, "after")
+		ms, err := untilZ(t, fe)
+		noEnvelopes(t, ms, "after")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -16,32 +17,37 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 )
 
-func failRaw(t *testing.T, f *encFixture) *pgproto3.Frontend {
+// failRaw opens a protocol-level session through the proxy into the
+// fixture's database.
+func failRaw(t *testing.T, f *encFixture) (*pgproto3.Frontend, net.Conn) {
+	t.Helper()
 	c, err := net.Dial("tcp", f.p.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(time.Now().Add(8 * time.Second))
 	fe := pgproto3.NewFrontend(c, c)
 	fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
 		Parameters: map[string]string{"user": pg.Super.Name, "database": f.db}})
 	fe.Flush()
 	failUntilZ(t, fe)
-	return fe
+	return fe, c
 }
 
-func failUntilZ(t *testing.T, fe *pgproto3.Frontend) []pgproto3.BackendMessage {
+// untilZ reads up to ReadyForQuery, copying DataRows (their bytes are only
+// valid until the next Receive).
+func untilZ(t *testing.T, fe *pgproto3.Frontend) ([]pgproto3.BackendMessage, error) {
 	var out []pgproto3.BackendMessage
 	for {
 		m, err := fe.Receive()
 		if err != nil {
-			t.Fatalf("receive: %v", err)
+			return out, err
 		}
 		t.Logf("<- %T %+v", m, m)
 		switch m := m.(type) {
 		case *pgproto3.ReadyForQuery:
-			return out
+			return out, nil
 		case *pgproto3.DataRow:
 			cp := &pgproto3.DataRow{}
 			for _, v := range m.Values {
@@ -50,6 +56,31 @@ func failUntilZ(t *testing.T, fe *pgproto3.Frontend) []pgproto3.BackendMessage {
 			out = append(out, cp)
 		default:
 			out = append(out, m)
+		}
+	}
+}
+
+// failUntilZ is untilZ that fails the test on a read error.
+func failUntilZ(t *testing.T, fe *pgproto3.Frontend) []pgproto3.BackendMessage {
+	t.Helper()
+	ms, err := untilZ(t, fe)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	return ms
+}
+
+// noEnvelopes fails the test when a DataRow carries an envelope: the proxy
+// returned ciphertext instead of decrypting it.
+func noEnvelopes(t *testing.T, ms []pgproto3.BackendMessage, what string) {
+	t.Helper()
+	for _, m := range ms {
+		if d, ok := m.(*pgproto3.DataRow); ok {
+			for _, v := range d.Values {
+				if cipher.LooksLikeEnvelope(v) {
+					t.Errorf("%s: CIPHERTEXT returned: %.40q", what, v)
+				}
+			}
 		}
 	}
 }
@@ -91,7 +122,7 @@ func TestFailClosedCopyFlushLeak(t *testing.T) {
 	for _, mid := range []string{"flush", "sync"} {
 		t.Run(mid, func(t *testing.T) {
 			f := newEncFixture(t, false)
-			fe := failRaw(t, f)
+			fe, _ := failRaw(t, f)
 			fe.Send(&pgproto3.Query{String: "copy legacy_notes (body) from stdin"})
 			fe.Flush()
 			m, err := fe.Receive()
@@ -112,11 +143,7 @@ func TestFailClosedCopyFlushLeak(t *testing.T) {
 				// expectation queue desync: is the next SELECT decrypted?
 				fe.Send(&pgproto3.Query{String: "select body from legacy_notes"})
 				fe.Flush()
-				for _, m := range failUntilZ(t, fe) {
-					if d, ok := m.(*pgproto3.DataRow); ok && cipher.LooksLikeEnvelope(d.Values[0]) {
-						t.Errorf("CIPHERTEXT returned: %q", d.Values[0])
-					}
-				}
+				noEnvelopes(t, failUntilZ(t, fe), "select")
 			}
 		})
 	}
@@ -129,7 +156,7 @@ func TestFailClosedCursorExecute(t *testing.T) {
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	fe := failRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Query{String: "begin; declare c cursor for select body from legacy_notes"})
 	fe.Flush()
 	failUntilZ(t, fe)
@@ -137,11 +164,7 @@ func TestFailClosedCursorExecute(t *testing.T) {
 	fe.Send(&pgproto3.Execute{Portal: "c"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	for _, m := range failUntilZ(t, fe) {
-		if d, ok := m.(*pgproto3.DataRow); ok && cipher.LooksLikeEnvelope(d.Values[0]) {
-			t.Errorf("CIPHERTEXT returned: %q", d.Values[0])
-		}
-	}
+	noEnvelopes(t, failUntilZ(t, fe), "select")
 }
 
 func TestFailClosedStaleShape(t *testing.T) {
@@ -184,7 +207,7 @@ func TestFailClosedCopySyncDesync(t *testing.T) {
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	fe := failRaw(t, f)
+	fe, _ := failRaw(t, f)
 	fe.Send(&pgproto3.Query{String: "copy workspaces (name) from stdin"}) // not even a policy table
 	fe.Flush()
 	m, err := fe.Receive()
@@ -199,11 +222,7 @@ func TestFailClosedCopySyncDesync(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		fe.Send(&pgproto3.Query{String: "select body from legacy_notes"})
 		fe.Flush()
-		for _, m := range failUntilZ(t, fe) {
-			if d, ok := m.(*pgproto3.DataRow); ok && cipher.LooksLikeEnvelope(d.Values[0]) {
-				t.Errorf("query %d: CIPHERTEXT returned: %q", i, d.Values[0])
-			}
-		}
+		noEnvelopes(t, failUntilZ(t, fe), fmt.Sprintf("query %d", i))
 	}
 }
 
