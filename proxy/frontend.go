@@ -420,8 +420,8 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			ns := newStatement(st.Prepared, sp.group)
-			ns.an, ns.index, ns.cat, ns.syncAt = an, i, sp.cat.Load(), sp.syncs
+			ns := newStatement(st.Prepared, sp.syncs)
+			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
 			sp.record(st.Name, ns)
 			made = append(made, ns)
 		case rewrite.StmtDeallocate:
@@ -564,8 +564,7 @@ func (s *session) frontendParse(body []byte) error {
 	if err != nil {
 		return s.rejectPlan(true, err)
 	}
-	st := newStatement(nil, sp.group)
-	st.syncAt = sp.syncs
+	st := newStatement(nil, sp.syncs)
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
 		// statement is executed, which the proxy would have to follow;

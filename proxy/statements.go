@@ -76,7 +76,6 @@ type statement struct {
 	lits         []litSig   // the literals encrypted into a Parse's text
 	prev         *statement // what the name held before, in case the server refuses this one
 	describeSent bool       // client: a Describe of it reached the server
-	group        uint64     // client: the group its Parse or PREPARE was sent in
 	syncAt       uint64     // client: Syncs sent before its Parse or PREPARE
 	shape        atomic.Pointer[rowShape]
 	outcome      atomic.Int32  // one of the outcome constants
@@ -91,8 +90,8 @@ const (
 	outcomeUncertain       // a PREPARE in a query that failed somewhere: it may or may not exist
 )
 
-func newStatement(params []rewrite.Param, group uint64) *statement {
-	return &statement{params: params, group: group, index: -1, known: make(chan struct{})}
+func newStatement(params []rewrite.Param, syncAt uint64) *statement {
+	return &statement{params: params, syncAt: syncAt, index: -1, known: make(chan struct{})}
 }
 
 // litSig identifies an encrypted literal without its value.
