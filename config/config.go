@@ -38,6 +38,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
 	MaxMessageBytes int           `yaml:"max_message_bytes"`
+	// EventLoops: 0 picks for the machine, -1 relays on goroutines only.
+	EventLoops int `yaml:"event_loops"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`

@@ -153,6 +153,8 @@ func TestInvalidConfigs(t *testing.T) {
 			[]string{"test.yaml:5: key v1:", "K1"}},
 		{"short key", base, map[string]string{"K1": "c2hvcnQ="},
 			[]string{"test.yaml:5: key v1:"}},
+		{"bad event_loops", base + "event_loops: -2\n", nil,
+			[]string{`test.yaml:6: event_loops is -2: use 0`}},
 		{"bad on_unsupported", base + "on_unsupported: ignore\n", nil,
 			[]string{`test.yaml:6: on_unsupported is "ignore": use reject or allow`}},
 		{"bad search", base + "encrypt:\n  - table: t\n    columns:\n      - { name: a, search: range }\n", nil,

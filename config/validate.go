@@ -103,6 +103,9 @@ func (v *validator) check(c *Config) {
 	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > DefaultMaxMessageBytes {
 		v.addf(v.line("max_message_bytes"), "max_message_bytes must be between 1024 and %d (PostgreSQL's own limit)", DefaultMaxMessageBytes)
 	}
+	if c.EventLoops < -1 || c.EventLoops > 256 {
+		v.addf(v.line("event_loops"), "event_loops is %d: use 0 (one per two CPUs), 1 to 256, or -1 (no event loop: two goroutines per session)", c.EventLoops)
+	}
 	switch c.OnUnsupported {
 	case OnUnsupportedReject, OnUnsupportedAllow:
 	default:

@@ -458,9 +458,7 @@ func (s *session) lookupStmt(name string) (*statement, error) {
 			if err := s.sw.Flush(); err != nil {
 				return nil, err
 			}
-			select {
-			case <-st.known:
-			case <-s.serverDone:
+			if !s.await(st.known) {
 				return nil, errors.New("the connection to PostgreSQL ended")
 			}
 			o = st.outcome.Load()
@@ -888,9 +886,7 @@ func (s *session) loadCatalog() error {
 	if err := s.sw.Flush(); err != nil {
 		return err
 	}
-	select {
-	case <-q.done:
-	case <-s.serverDone:
+	if !s.await(q.done) {
 		return errors.New("the connection to PostgreSQL ended")
 	}
 	cat, err := buildCatalog(s.pol.p, &q.res)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,9 +25,19 @@ type Options struct {
 	StartupTimeout  time.Duration // for a client to finish startup and authentication
 	MaxMessageBytes int           // largest message body accepted from either side
 	Policy          *Policy       // columns to encrypt; nil relays every statement unchanged
-	Logger          *slog.Logger
-	Metrics         *metrics.Metrics
+	// EventLoops is how many event loops relay sessions whose connections
+	// are both plain sockets (Linux): 0 means DefaultEventLoops, a negative
+	// number runs every session on goroutines instead.
+	EventLoops int
+	Logger     *slog.Logger
+	Metrics    *metrics.Metrics
 }
+
+// DefaultEventLoops is one event loop per two CPUs (GOMAXPROCS), at least
+// one. A loop that shares its core with nothing else keeps the runtime from
+// handing its processor to another thread whenever a write is preempted,
+// which measured cheaper than one loop per CPU on a 2-core machine.
+func DefaultEventLoops() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // Server accepts client connections and runs their sessions.
 type Server struct {
@@ -43,6 +54,9 @@ type Server struct {
 	idle      chan struct{}  // closed when draining and no session is left
 
 	nextID atomic.Uint64
+
+	loopsOnce sync.Once
+	loops     []*eventLoop // started with the first session that can use them
 }
 
 // New returns a Server. Logger and Metrics are required.
@@ -62,6 +76,10 @@ func New(opts Options) (*Server, error) {
 	if opts.UpstreamTLS.Mode == "" {
 		opts.UpstreamTLS.Mode = TLSDisable
 	}
+	if opts.EventLoops == 0 {
+		opts.EventLoops = DefaultEventLoops()
+	}
+
 	return &Server{
 		opts:      opts,
 		log:       opts.Logger,
@@ -156,7 +174,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("closed %d sessions at the drain timeout: %w", left, ctx.Err())
 	}
 	s.wg.Wait()
+	s.closeLoops()
 	return err
+}
+
+// loopFor returns the event loop for session id, or nil to use goroutines.
+func (s *Server) loopFor(id uint64) *eventLoop {
+	if s.opts.EventLoops < 0 {
+		return nil
+	}
+	s.loopsOnce.Do(func() {
+		for range s.opts.EventLoops {
+			l, err := newEventLoop()
+			if err != nil {
+				s.log.Warn("no event loop: sessions run on goroutines", "err", err)
+				break
+			}
+			s.loops = append(s.loops, l)
+		}
+	})
+	if len(s.loops) == 0 {
+		return nil
+	}
+	return s.loops[id%uint64(len(s.loops))]
+}
+
+// closeLoops stops the event loops; every session has ended.
+func (s *Server) closeLoops() {
+	s.loopsOnce.Do(func() {}) // no loop may start after this
+	for _, l := range s.loops {
+		l.close()
+	}
 }
 
 func (s *Server) addSession(sess *session) bool {

@@ -58,14 +58,60 @@ type session struct {
 
 	abortWhy atomic.Int32
 	abortErr atomic.Pointer[string] // message for abortClientProtocol
+
+	// lp is set while an event loop runs the session (see loop_linux.go).
+	lp atomic.Pointer[loopSession]
 }
 
 // abort makes both loops stop: it records why and closes the server
-// connection, which wakes the server-side loop.
+// connection, which wakes the server-side loop. Safe from any goroutine.
 func (s *session) abort(why int32) {
 	s.abortWhy.CompareAndSwap(abortNone, why)
-	if s.server != nil {
+	s.closeServer()
+}
+
+// closeServer and closeClient close a side's connection, waking the loop
+// that reads it.
+func (s *session) closeServer() {
+	if ls := s.lp.Load(); ls != nil {
+		ls.closeServer()
+	} else if s.server != nil {
 		s.server.Close()
+	}
+}
+
+func (s *session) closeClient() {
+	if ls := s.lp.Load(); ls != nil {
+		ls.closeClient()
+	} else {
+		s.client.Close()
+	}
+}
+
+// await waits, on the client side, for ch to close; false means the
+// server-side loop ended first.
+func (s *session) await(ch <-chan struct{}) bool {
+	for {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+		select {
+		case <-s.serverDone:
+			return false
+		default:
+		}
+		ls := s.lp.Load()
+		if ls == nil {
+			select {
+			case <-ch:
+				return true
+			case <-s.serverDone:
+				return false
+			}
+		}
+		ls.awaitSignal()
 	}
 }
 
@@ -126,7 +172,11 @@ func (s *session) run(ctx context.Context, startup []byte) {
 // sendFatal tells the client why its connection ends. Only for use before the
 // relay loops run, or from the server-side loop.
 func (s *session) sendFatal(code, msg, hint string) {
-	s.client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if ls := s.lp.Load(); ls != nil {
+		ls.setClientWriteDeadline(time.Now().Add(5 * time.Second))
+	} else {
+		s.client.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
 	s.cw.Write(errorMessage("FATAL", code, msg, hint))
 	s.cw.Flush()
 }
@@ -289,24 +339,38 @@ func (s *session) upstreamFailed(err error, when string) error {
 	return errHandled
 }
 
-// relay runs the two directions until either side ends.
+// relay runs the two directions until either side ends: on an event loop
+// when there is one and both connections are plain sockets, else on a
+// goroutine each.
 func (s *session) relay() {
-	done := make(chan struct{}, 2)
 	s.serverDone = make(chan struct{})
-	go func() {
+	c2s := func() {
 		err := s.startPolicy()
 		if err == nil {
 			err = s.clientToServer()
 		}
 		s.endFromClient(err)
-		done <- struct{}{}
-	}()
-	go func() {
+	}
+	s2c := func() {
 		s.serverToClient()
 		close(s.serverDone)
 		// The server side is gone or told the client why: unblock the
 		// client-side loop.
-		s.client.Close()
+		s.closeClient()
+	}
+	if l := s.srv.loopFor(s.id); l != nil {
+		if ls, ok := l.adopt(s, c2s, s2c); ok {
+			<-ls.done
+			return
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		c2s()
+		done <- struct{}{}
+	}()
+	go func() {
+		s2c()
 		done <- struct{}{}
 	}()
 	<-done
@@ -320,7 +384,7 @@ func (s *session) endFromClient(err error) {
 	switch {
 	case err == nil: // Terminate, already forwarded
 		s.abortWhy.CompareAndSwap(abortNone, abortClientGone)
-		s.server.Close()
+		s.closeServer()
 		return
 	case errors.As(err, &pe):
 		s.srv.m.Error(metrics.ErrClientProtocol)
@@ -334,7 +398,7 @@ func (s *session) endFromClient(err error) {
 	// Say goodbye so PostgreSQL does not log an unexpected EOF.
 	s.sw.Write([]byte{'X', 0, 0, 0, 4})
 	s.sw.Flush()
-	s.server.Close()
+	s.closeServer()
 }
 
 // clientToServer relays client messages. It returns nil after Terminate.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, vet, unit tests, fuzz seeds, and the
 # end-to-end suite against a PostgreSQL the tests start themselves, with
-# real clients (pgx, lib/pq, psql, node-postgres, pgbench).
+# real clients (pgx, lib/pq, psql, node-postgres, pgbench), once on the
+# event-loop relay and once on the goroutine relay.
 #
 #   ./scripts/test.sh                 # everything
 #   ./scripts/test.sh -run TestCopy   # extra flags go to `go test`
@@ -23,3 +24,9 @@ fi
 
 echo "==> go test"
 go test -race -timeout 20m -count=1 "$@" ./...
+
+# Plain-TCP sessions run on the event loops above; TLS sessions, and every
+# session on other systems, on two goroutines each. Run the end-to-end suite
+# on the goroutine relay too.
+echo "==> go test ./test/e2e (goroutine relay)"
+PGCRYPT_TEST_EVENT_LOOPS=-1 go test -race -timeout 20m -count=1 "$@" ./test/e2e/

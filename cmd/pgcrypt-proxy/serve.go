@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 		ClientTLS:       clientTLS,
 		ConnectTimeout:  cfg.ConnectTimeout,
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		EventLoops:      cfg.EventLoops,
 		Logger:          logger,
 		Metrics:         m,
 	})

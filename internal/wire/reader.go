@@ -48,6 +48,10 @@ func NewReader(src io.Reader, maxBody int) *Reader {
 	return &Reader{src: src, buf: make([]byte, readBufferSize), max: maxBody}
 }
 
+// Reset makes the Reader read from src from now on, keeping what it has
+// buffered.
+func (r *Reader) Reset(src io.Reader) { r.src = src }
+
 // Buffered reports how many bytes have been read from the source but not yet
 // consumed. A relay flushes its output when this is zero, just before it
 // would block.

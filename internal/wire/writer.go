@@ -48,6 +48,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Reset makes the Writer write to dst from now on. Anything not yet
+// flushed is dropped, so callers flush first.
+func (w *Writer) Reset(dst io.Writer) { w.bw.Reset(dst) }
+
 // Flush sends everything buffered.
 func (w *Writer) Flush() error { return w.bw.Flush() }
 

@@ -82,6 +82,21 @@ func startProxy(t *testing.T, mod func(*proxy.Options)) *testProxy {
 }
 
 // startProxyTB is startProxy for tests and benchmarks.
+// testEventLoops is the proxy's EventLoops for this run:
+// PGCRYPT_TEST_EVENT_LOOPS=-1 runs the suite on the goroutine relay (the
+// one TLS sessions always use), unset the default event loops.
+func testEventLoops(t testing.TB) int {
+	v := os.Getenv("PGCRYPT_TEST_EVENT_LOOPS")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("PGCRYPT_TEST_EVENT_LOOPS=%q: %v", v, err)
+	}
+	return n
+}
+
 func startProxyTB(t testing.TB, mod func(*proxy.Options)) *testProxy {
 	t.Helper()
 	pg.Require(t)
@@ -96,6 +111,7 @@ func startProxyTB(t testing.TB, mod func(*proxy.Options)) *testProxy {
 		UpstreamTLS: proxy.UpstreamTLS{Mode: proxy.TLSDisable},
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:     m,
+		EventLoops:  testEventLoops(t),
 	}
 	if mod != nil {
 		mod(&opts)

@@ -1,0 +1,348 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (ours, peer net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	ours, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer = <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { ours.Close(); peer.Close() })
+	return ours, peer
+}
+
+// loopFixture is a session between two peers, ready to be adopted.
+type loopFixture struct {
+	l                      *eventLoop
+	s                      *session
+	clientPeer, serverPeer net.Conn
+}
+
+func newLoopFixture(t *testing.T) *loopFixture {
+	t.Helper()
+	l, err := newEventLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.close)
+	return newLoopFixtureOn(t, l)
+}
+
+func newLoopFixtureOn(t *testing.T, l *eventLoop) *loopFixture {
+	t.Helper()
+	client, clientPeer := tcpPair(t)
+	server, serverPeer := tcpPair(t)
+	s := &session{id: 1, client: client, server: server, log: slog.New(slog.DiscardHandler)}
+	s.cr, s.cw = wire.NewReader(client, 0), wire.NewWriter(client)
+	s.sr, s.sw = wire.NewReader(server, 0), wire.NewWriter(server)
+	s.serverDone = make(chan struct{})
+	return &loopFixture{l: l, s: s, clientPeer: clientPeer, serverPeer: serverPeer}
+}
+
+// copier relays framed messages from r to w, flushing when r has nothing
+// buffered, the way the session's loops do.
+func copier(r *wire.Reader, w *wire.Writer) error {
+	for {
+		if r.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+		typ, n, err := r.Header()
+		if err != nil {
+			return err
+		}
+		body, err := r.Body(n)
+		if err != nil {
+			return err
+		}
+		if err := w.Message(typ, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (f *loopFixture) adoptCopiers(t *testing.T) *loopSession {
+	t.Helper()
+	s := f.s
+	ls, ok := f.l.adopt(s, func() {
+		copier(s.cr, s.sw)
+		s.closeServer()
+	}, func() {
+		copier(s.sr, s.cw)
+		close(s.serverDone)
+		s.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused two plain TCP connections")
+	}
+	return ls
+}
+
+func waitDone(t *testing.T, ls *loopSession) {
+	t.Helper()
+	select {
+	case <-ls.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("session did not end")
+	}
+}
+
+func frame(typ byte, body []byte) []byte {
+	w := &bytes.Buffer{}
+	ww := wire.NewWriter(w)
+	ww.Message(typ, body)
+	ww.Flush()
+	return w.Bytes()
+}
+
+// TestLoopRelay: both directions at once, with bytes the session had
+// already buffered before the hand-over, and a message far larger than the
+// socket buffers while the receiving peer reads slowly (writes that block
+// and resume on EPOLLOUT).
+func TestLoopRelay(t *testing.T) {
+	f := newLoopFixture(t)
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	var toServer []byte
+	for i := range 500 {
+		toServer = append(toServer, frame('Q', []byte{byte(i)})...)
+	}
+	toServer = append(toServer, frame('d', big)...)
+	toServer = append(toServer, frame('X', nil)...)
+
+	// The first message arrives before the hand-over, and the reader
+	// takes more than it off the socket.
+	if _, err := f.clientPeer.Write(toServer[:4096]); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _, err := f.s.cr.Next(); err != nil || typ != 'Q' {
+		t.Fatalf("first message: %q %v", typ, err)
+	}
+	ls := f.adoptCopiers(t)
+
+	go f.clientPeer.Write(toServer[4096:])
+	var toClient []byte
+	for i := range 300 {
+		toClient = append(toClient, frame('D', bytes.Repeat([]byte{byte(i)}, i*40))...)
+	}
+	go f.serverPeer.Write(toClient)
+
+	// A lost wake-up shows as a stall: fail it rather than hang.
+	f.clientPeer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	f.serverPeer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	gotClient := make([]byte, len(toClient))
+	clientErr := make(chan error, 1)
+	go func() {
+		_, err := io.ReadFull(f.clientPeer, gotClient)
+		clientErr <- err
+	}()
+	want := toServer[len(frame('Q', []byte{0})):] // all but the message read before
+	got := make([]byte, len(want))
+	for n := 0; n < len(got); {
+		time.Sleep(time.Millisecond) // a slow reader: the relay's writes block
+		m, err := f.serverPeer.Read(got[n:min(len(got), n+256<<10)])
+		if err != nil {
+			t.Fatalf("server peer read after %d bytes: %v", n, err)
+		}
+		n += m
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("server peer got different bytes")
+	}
+	if err := <-clientErr; err != nil || !bytes.Equal(gotClient, toClient) {
+		t.Fatalf("client peer: %v, equal=%v", err, bytes.Equal(gotClient, toClient))
+	}
+
+	// The client hangs up: both directions end and both sockets close.
+	f.clientPeer.Close()
+	waitDone(t, ls)
+	f.serverPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := f.serverPeer.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("server peer after the end: %v, want EOF", err)
+	}
+}
+
+// TestLoopAbort: abort from another goroutine (what Shutdown does) ends a
+// session whose directions are both waiting to read.
+func TestLoopAbort(t *testing.T) {
+	f := newLoopFixture(t)
+	ls := f.adoptCopiers(t)
+	time.Sleep(10 * time.Millisecond) // let both block
+	f.s.abort(abortShutdown)
+	waitDone(t, ls)
+	f.clientPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := f.clientPeer.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("client peer after abort: %v, want EOF", err)
+	}
+}
+
+// TestLoopWriteDeadline: a client that never reads cannot hold the
+// server-side direction past its write deadline.
+func TestLoopWriteDeadline(t *testing.T) {
+	f := newLoopFixture(t)
+	s := f.s
+	werr := make(chan error, 1)
+	ls, ok := f.l.adopt(s, func() {
+		copier(s.cr, s.sw)
+		s.closeServer()
+	}, func() {
+		s.lp.Load().setClientWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		chunk := make([]byte, 1<<20)
+		var err error
+		for err == nil {
+			_, err = s.cw.Write(chunk)
+		}
+		werr <- err
+		close(s.serverDone)
+		s.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused")
+	}
+	select {
+	case err := <-werr:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write error %v, want a deadline error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write deadline did not fire")
+	}
+	waitDone(t, ls)
+}
+
+// TestLoopAwait: the client side waits for the server side (as a Bind
+// waits for its Parse's outcome) without blocking the loop.
+func TestLoopAwait(t *testing.T) {
+	f := newLoopFixture(t)
+	s := f.s
+	known := make(chan struct{})
+	result := make(chan bool, 1)
+	ls, ok := f.l.adopt(s, func() {
+		result <- s.await(known)
+		copier(s.cr, s.sw)
+		s.closeServer()
+	}, func() {
+		if _, _, err := s.sr.Next(); err == nil {
+			close(known)
+		}
+		copier(s.sr, s.cw)
+		close(s.serverDone)
+		s.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused")
+	}
+	select {
+	case <-result:
+		t.Fatal("await returned before the signal")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.serverPeer.Write(frame('1', nil))
+	select {
+	case got := <-result:
+		if !got {
+			t.Fatal("await reported the server side gone")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("await never returned")
+	}
+	f.serverPeer.Close() // the server side ends: so does the session
+	waitDone(t, ls)
+}
+
+// TestLoopFairness: a direction that never has to wait (its socket always
+// holds more) still lets the loop's other sessions run.
+func TestLoopFairness(t *testing.T) {
+	a := newLoopFixture(t)
+	b := newLoopFixtureOn(t, a.l)
+	const n = 1 << 16
+	if _, err := a.clientPeer.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.clientPeer.Write(frame('Q', []byte("ping"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // both sockets hold their bytes
+
+	bServed := make(chan struct{})
+	bFirst := make(chan bool, 1)
+	sa := a.s
+	lsA, ok := a.l.adopt(sa, func() {
+		one := make([]byte, 1)
+		conn := sa.lp.Load().client
+		for range n { // one byte per read: never a short read, never a wait
+			if _, err := conn.Read(one); err != nil {
+				break
+			}
+		}
+		select {
+		case <-bServed:
+			bFirst <- true
+		default:
+			bFirst <- false
+		}
+		sa.closeServer()
+	}, func() {
+		copier(sa.sr, sa.cw)
+		close(sa.serverDone)
+		sa.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused")
+	}
+	sb := b.s
+	lsB, ok := b.l.adopt(sb, func() {
+		if _, _, err := sb.cr.Next(); err == nil {
+			close(bServed)
+		}
+		copier(sb.cr, sb.sw)
+		sb.closeServer()
+	}, func() {
+		copier(sb.sr, sb.cw)
+		close(sb.serverDone)
+		sb.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused")
+	}
+	select {
+	case first := <-bFirst:
+		if !first {
+			t.Fatal("a session that never waits held the loop until it was done")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the busy session did not finish")
+	}
+	b.clientPeer.Close()
+	waitDone(t, lsA)
+	waitDone(t, lsB)
+}
