@@ -13,6 +13,16 @@ import (
 // decodes each one, encrypts it and writes the envelope, escaped; on the way
 // out the reverse. Other fields cross unchanged.
 
+// copyCodec rewrites the policy fields of one COPY's data: copyText or
+// copyBinary.
+type copyCodec interface {
+	// in rewrites CopyData bytes from the client, enc encrypting a field;
+	// final means the client sent CopyDone.
+	in(dst, data []byte, final bool, enc func(pc *policyColumn, dst, plain []byte) ([]byte, error)) ([]byte, error)
+	// out rewrites a CopyData from PostgreSQL, dec decrypting a field.
+	out(dst, data []byte, dec func(pc *policyColumn, dst, env []byte) ([]byte, error)) ([]byte, error)
+}
+
 // copyText is the layout of one COPY's rows.
 type copyText struct {
 	delim byte

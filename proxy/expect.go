@@ -41,7 +41,7 @@ type expectation struct {
 	// prepared are the statements an SQL PREPARE in this Query made, or
 	// for a Parse the statement it makes: settled by the answer.
 	prepared []*statement
-	copyOut  *copyText // the Query's COPY TO STDOUT of policy columns
+	copyOut  copyCodec // the Query's COPY TO STDOUT of policy columns
 }
 
 // expectQueue is a FIFO of expectations shared by the two loops.

@@ -295,7 +295,7 @@ func (s *session) frontendQuery(body []byte) error {
 			return s.rejectPlan(false, err)
 		}
 	}
-	var copyOut *copyText
+	var copyOut copyCodec
 	if p != nil {
 		ct, from, err := s.copyPlan(p)
 		if err != nil {
@@ -330,10 +330,10 @@ func (s *session) frontendQuery(body []byte) error {
 	return s.sw.Message('Q', body)
 }
 
-// copyPlan returns the text-format codec for a COPY of policy columns to or
-// from the client (from: data comes from the client), or nil when the
-// statements hold none. One such COPY per query, in text format.
-func (s *session) copyPlan(p *rewrite.Plan) (*copyText, bool, error) {
+// copyPlan returns the codec for a COPY of policy columns to or from the
+// client (from: data comes from the client), or nil when the statements
+// hold none. One such COPY per query, in text or binary format.
+func (s *session) copyPlan(p *rewrite.Plan) (copyCodec, bool, error) {
 	var found *rewrite.Copy
 	copies := 0
 	for _, st := range p.Statements() {
@@ -351,8 +351,8 @@ func (s *session) copyPlan(p *rewrite.Plan) (*copyText, bool, error) {
 	if copies > 1 {
 		return nil, false, errors.New("a query with several COPY statements cannot copy encrypted columns; send them one at a time")
 	}
-	if found.Format != rewrite.CopyText || found.Default != "" {
-		return nil, false, fmt.Errorf("COPY of encrypted columns works in the text format without DEFAULT, not %s: use FORMAT text, or INSERT with parameters", found.Format)
+	if found.Format == rewrite.CopyCSV || found.Default != "" {
+		return nil, false, fmt.Errorf("COPY of encrypted columns works in the text and binary formats without DEFAULT, not %s: use FORMAT text or binary, or INSERT with parameters", found.Format)
 	}
 	cols := make([]*policyColumn, len(found.Columns))
 	for i, c := range found.Columns {
@@ -360,8 +360,14 @@ func (s *session) copyPlan(p *rewrite.Plan) (*copyText, bool, error) {
 			cols[i] = s.pol.p.column(c)
 		}
 	}
+	if found.Format == rewrite.CopyBinary {
+		return newCopyBinary(cols), found.From, nil
+	}
 	ct, err := newCopyText(found.Delimiter, found.Null, cols)
-	return ct, found.From, err
+	if err != nil {
+		return nil, false, err
+	}
+	return ct, found.From, nil
 }
 
 // frontendCopy rewrites the client's COPY data for policy columns. A value

@@ -41,7 +41,7 @@ type sessionPolicy struct {
 	atBoundary  bool   // the current message starts a group (no extended-protocol message since Sync)
 	scratch     []byte
 	bindBuf     []byte    // a Bind rewritten with envelopes, reused
-	copyIn      *copyText // a COPY FROM STDIN of policy columns is under way
+	copyIn      copyCodec // a COPY FROM STDIN of policy columns is under way
 	copyBuf     []byte
 
 	// server
@@ -54,7 +54,7 @@ type sessionPolicy struct {
 	outBuf      []byte
 	plainBuf    []byte
 	inner       *internalQuery
-	copyOut     *copyText // a COPY TO STDOUT of policy columns is under way
+	copyOut     copyCodec // a COPY TO STDOUT of policy columns is under way
 	rowBuf      []byte
 }
 
