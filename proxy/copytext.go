@@ -30,11 +30,13 @@ type copyText struct {
 	cols  []*policyColumn // by field; nil entries are not encrypted
 	// in: bytes of a row not yet ended by a newline
 	pending []byte
+	header  bool // the first line is a header (HEADER, PostgreSQL 15), passed as is
+	lines   int  // lines seen
 	done    bool // the end-of-data line was seen
 }
 
-func newCopyText(delimiter, null string, cols []*policyColumn) (*copyText, error) {
-	ct := &copyText{delim: '\t', null: []byte(`\N`), cols: cols}
+func newCopyText(delimiter, null string, header bool, cols []*policyColumn) (*copyText, error) {
+	ct := &copyText{delim: '\t', null: []byte(`\N`), header: header, cols: cols}
 	if delimiter != "" {
 		if len(delimiter) != 1 || delimiter[0] == '\\' || delimiter[0] == '\n' || delimiter[0] == '\r' {
 			return nil, errors.New("COPY's DELIMITER must be one character other than backslash and newline")
@@ -110,8 +112,17 @@ func (ct *copyText) row(dst, line []byte, field func(pc *policyColumn, dst, fiel
 			body, eol = body[:n-1], line[n-1:]
 		}
 	}
-	if ct.done || bytes.Equal(body, []byte(`\.`)) {
+	ct.lines++
+	if ct.done {
+		// PostgreSQL ignores what follows the end marker: so it is not
+		// sent at all.
+		return dst, nil
+	}
+	if bytes.Equal(body, []byte(`\.`)) {
 		ct.done = true
+		return append(dst, line...), nil
+	}
+	if ct.header && ct.lines == 1 {
 		return append(dst, line...), nil
 	}
 	i := 0

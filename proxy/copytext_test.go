@@ -18,6 +18,18 @@ func unrot(_ *policyColumn, dst, v []byte) ([]byte, error) {
 	return append(dst, v[1:len(v)-1]...), nil
 }
 
+func TestCopyTextHeader(t *testing.T) {
+	pc := &policyColumn{}
+	ct, err := newCopyText("", "", true, []*policyColumn{nil, pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ct.in(nil, []byte("id\tfirst_name\n1\tAnn\n"), true, rot)
+	if err != nil || string(out) != "id\tfirst_name\n1\t[Ann]\n" {
+		t.Fatalf("got %q, %v", out, err)
+	}
+}
+
 func TestCopyTextIn(t *testing.T) {
 	pc := &policyColumn{}
 	tests := []struct {
@@ -32,13 +44,14 @@ func TestCopyTextIn(t *testing.T) {
 		{"row split across messages", []string{"1\tAn", "n\tx\n2\tB", "ob\ty\n"}, "1\t[Ann]\tx\n2\t[Bob]\ty\n"},
 		{"escaped delimiter is data", []string{"1\ta\\\tb\tx\n"}, "1\t[a\\tb]\tx\n"},
 		{"CRLF line ends", []string{"1\tAnn\tx\r\n"}, "1\t[Ann]\tx\r\n"},
-		{"end marker and beyond", []string{"1\tAnn\tx\n\\.\n"}, "1\t[Ann]\tx\n\\.\n"},
+		{"end marker", []string{"1\tAnn\tx\n\\.\n"}, "1\t[Ann]\tx\n\\.\n"},
+		{"after the end marker: dropped", []string{"1\tAnn\tx\n\\.\n2\tBob\ty\n"}, "1\t[Ann]\tx\n\\.\n"},
 		{"last row without newline", []string{"1\tAnn\tx"}, "1\t[Ann]\tx"},
 		{"fewer fields than columns", []string{"1\n"}, "1\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ct, err := newCopyText("", "", []*policyColumn{nil, pc, nil})
+			ct, err := newCopyText("", "", false, []*policyColumn{nil, pc, nil})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +75,7 @@ func TestCopyTextIn(t *testing.T) {
 
 func TestCopyTextRoundTrip(t *testing.T) {
 	pc := &policyColumn{}
-	ct, _ := newCopyText(",", "NULL", []*policyColumn{pc, nil})
+	ct, _ := newCopyText(",", "NULL", false, []*policyColumn{pc, nil})
 	in := []byte("a\\,b\\\\c\\nd,plain\nNULL,x\n")
 	enc, err := ct.in(nil, in, true, rot)
 	if err != nil {
@@ -92,12 +105,12 @@ func FuzzCopyText(f *testing.F) {
 			return
 		}
 		pc := &policyColumn{}
-		ct, err := newCopyText(string([]byte{delim}), "", []*policyColumn{pc, nil, pc})
+		ct, err := newCopyText(string([]byte{delim}), "", false, []*policyColumn{pc, nil, pc})
 		if err != nil {
 			return
 		}
 		ct.in(nil, data, true, rot)
-		ct2, _ := newCopyText(string([]byte{delim}), "", []*policyColumn{pc, nil, pc})
+		ct2, _ := newCopyText(string([]byte{delim}), "", false, []*policyColumn{pc, nil, pc})
 		ct2.out(nil, data, func(_ *policyColumn, dst, v []byte) ([]byte, error) { return append(dst, v...), nil })
 	})
 }

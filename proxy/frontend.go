@@ -351,8 +351,8 @@ func (s *session) copyPlan(p *rewrite.Plan) (copyCodec, bool, error) {
 	if copies > 1 {
 		return nil, false, errors.New("a query with several COPY statements cannot copy encrypted columns; send them one at a time")
 	}
-	if found.Format == rewrite.CopyCSV || found.Default != "" {
-		return nil, false, fmt.Errorf("COPY of encrypted columns works in the text and binary formats without DEFAULT, not %s: use FORMAT text or binary, or INSERT with parameters", found.Format)
+	if found.Default != "" || found.ForceNull {
+		return nil, false, errors.New("COPY of encrypted columns cannot take DEFAULT, FORCE_NULL or FORCE_NOT_NULL: the proxy would have to judge which values are NULL as the server does; leave them out, or use INSERT with parameters")
 	}
 	cols := make([]*policyColumn, len(found.Columns))
 	for i, c := range found.Columns {
@@ -360,10 +360,17 @@ func (s *session) copyPlan(p *rewrite.Plan) (copyCodec, bool, error) {
 			cols[i] = s.pol.p.column(c)
 		}
 	}
-	if found.Format == rewrite.CopyBinary {
+	switch found.Format {
+	case rewrite.CopyBinary:
 		return newCopyBinary(cols), found.From, nil
+	case rewrite.CopyCSV:
+		cc, err := newCopyCSV(found.Delimiter, found.Quote, found.Escape, found.Null, found.Header, cols)
+		if err != nil {
+			return nil, false, err
+		}
+		return cc, found.From, nil
 	}
-	ct, err := newCopyText(found.Delimiter, found.Null, cols)
+	ct, err := newCopyText(found.Delimiter, found.Null, found.Header, cols)
 	if err != nil {
 		return nil, false, err
 	}

@@ -104,6 +104,8 @@ func copyOptions(cp *Copy, opts []*pg_query.Node) {
 			cp.Encoding = arg
 		case "header":
 			cp.Header = de.Arg == nil || !isFalse(de.Arg)
+		case "force_null", "force_not_null":
+			cp.ForceNull = true
 		}
 	}
 }

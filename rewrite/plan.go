@@ -231,6 +231,8 @@ type Copy struct {
 	Delimiter, Null, Quote, Escape, Default, Encoding string
 	// Header is true for HEADER true or HEADER MATCH.
 	Header bool
+	// ForceNull is true when FORCE_NULL or FORCE_NOT_NULL is given.
+	ForceNull bool
 }
 
 // Plan is the outcome of analysing a statement against a policy and a

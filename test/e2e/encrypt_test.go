@@ -499,8 +499,8 @@ func TestEncryptSQLPrepareExecute(t *testing.T) {
 }
 
 // TestEncryptCopy: COPY FROM STDIN and TO STDOUT of policy columns, in the
-// text format, are encrypted and decrypted field by field; CSV COPY of
-// policy columns is refused; COPY of other tables is untouched.
+// text format, are encrypted and decrypted field by field; COPY with a
+// DEFAULT marker is refused; COPY of other tables is untouched.
 func TestEncryptCopy(t *testing.T) {
 	f := newEncFixture(t, false)
 	ctx := testCtx(t)
@@ -534,9 +534,9 @@ func TestEncryptCopy(t *testing.T) {
 		t.Fatalf("row 1 reads %q, %v", body, err)
 	}
 	var pgErr *pgconn.PgError
-	_, err = conn.PgConn().CopyFrom(ctx, strings.NewReader("x\n"), "copy legacy_notes (body) from stdin (format csv)")
+	_, err = conn.PgConn().CopyFrom(ctx, strings.NewReader("x\n"), "copy legacy_notes (body) from stdin (format csv, default 'D')")
 	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
-		t.Fatalf("CSV COPY: %v, want 0A000", err)
+		t.Fatalf("CSV COPY with DEFAULT: %v, want 0A000", err)
 	}
 	if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader("n\n"), "copy workspaces (name) from stdin"); err != nil {
 		t.Fatalf("COPY of a table without policy columns: %v", err)
