@@ -195,7 +195,8 @@ func (s *session) backend(typ byte, n int) error {
 		if err != nil {
 			return err
 		}
-		out, err := s.decryptRow(body, shape)
+		var out []byte
+		s.compute(false, len(body), func() { out, err = s.decryptRow(body, shape) })
 		if err != nil {
 			return s.decryptFailed(err)
 		}
@@ -249,16 +250,19 @@ func (s *session) backend(typ byte, n int) error {
 			return err
 		}
 		start := time.Now()
-		out, err := sp.copyOut.out(sp.rowBuf[:0], body, func(pc *policyColumn, dst, env []byte) ([]byte, error) {
-			plain, err := pc.c.Decrypt(dst, env)
-			switch {
-			case errors.Is(err, cipher.ErrNotEnvelope):
-				pc.plaintexts.Inc()
-				return append(dst, env...), nil
-			case err == nil:
-				pc.decrypted.Inc()
-			}
-			return plain, err
+		var out []byte
+		s.compute(false, len(body), func() {
+			out, err = sp.copyOut.out(sp.rowBuf[:0], body, func(pc *policyColumn, dst, env []byte) ([]byte, error) {
+				plain, err := pc.c.Decrypt(dst, env)
+				switch {
+				case errors.Is(err, cipher.ErrNotEnvelope):
+					pc.plaintexts.Inc()
+					return append(dst, env...), nil
+				case err == nil:
+					pc.decrypted.Inc()
+				}
+				return plain, err
+			})
 		})
 		s.srv.m.DecryptDuration.Observe(time.Since(start).Seconds())
 		if err != nil {

@@ -227,7 +227,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		return nil, nil, errors.New("standard_conforming_strings or client_encoding is being changed by an unanswered statement; wait for its answer, then send this one")
 	}
 	start := time.Now()
-	an, err := sp.p.analyzer.Analyze(sql)
+	var an *rewrite.Analysis
+	var err error
+	s.compute(true, len(sql), func() { an, err = sp.p.analyzer.Analyze(sql) })
 	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
 	if err != nil {
 		var pe *rewrite.ParseError
@@ -254,8 +256,12 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		return nil, nil, err
 	}
 	cat = sp.cat.Load()
-	p := an.Plan(cat.resolve)
-	if err := p.Check(sp.p.allowReads); err != nil {
+	var p *rewrite.Plan
+	s.compute(true, len(sql), func() {
+		p = an.Plan(cat.resolve)
+		err = p.Check(sp.p.allowReads)
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	return an, p, nil
@@ -314,7 +320,8 @@ func (s *session) frontendQuery(body []byte) error {
 			return s.rejectPlan(false, errors.New("a simple-protocol query cannot carry parameters"))
 		}
 		if len(lits) > 0 {
-			out, err := s.encryptLiterals(sql, lits)
+			var out string
+			s.compute(true, len(sql), func() { out, err = s.encryptLiterals(sql, lits) })
 			if err != nil {
 				return s.rejectPlan(false, err)
 			}
@@ -391,12 +398,15 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		return s.sw.Message(typ, body)
 	}
 	start := time.Now()
-	out, err := sp.copyIn.in(sp.copyBuf[:0], body, typ == 'c', func(pc *policyColumn, dst, plain []byte) ([]byte, error) {
-		out, err := pc.c.Encrypt(dst, plain)
-		if err == nil {
-			pc.encrypted.Inc()
-		}
-		return out, err
+	var out []byte
+	s.compute(true, len(body), func() {
+		out, err = sp.copyIn.in(sp.copyBuf[:0], body, typ == 'c', func(pc *policyColumn, dst, plain []byte) ([]byte, error) {
+			out, err := pc.c.Encrypt(dst, plain)
+			if err == nil {
+				pc.encrypted.Inc()
+			}
+			return out, err
+		})
 	})
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -612,7 +622,8 @@ func (s *session) frontendParse(body []byte) error {
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
 		if len(lits) > 0 {
-			out, err := s.encryptLiterals(msg.Query, lits)
+			var out string
+			s.compute(true, len(msg.Query), func() { out, err = s.encryptLiterals(msg.Query, lits) })
 			if err != nil {
 				return s.rejectPlan(true, err)
 			}
@@ -653,7 +664,8 @@ func (s *session) frontendBind(body []byte) error {
 		return s.rejectPlan(true, err)
 	}
 	if len(params) > 0 {
-		if body, err = s.encryptParams(body, params); err != nil {
+		s.compute(true, len(body), func() { body, err = s.encryptParams(body, params) })
+		if err != nil {
 			return s.rejectPlan(true, err)
 		}
 	}
@@ -767,8 +779,13 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 		return nil, err
 	}
 	cat := sp.cat.Load()
-	p := st.an.Plan(cat.resolve)
-	if err := p.Check(sp.p.allowReads); err != nil {
+	var p *rewrite.Plan
+	var err error
+	s.compute(true, len(st.an.SQL()), func() {
+		p = st.an.Plan(cat.resolve)
+		err = p.Check(sp.p.allowReads)
+	})
+	if err != nil {
 		return nil, err
 	}
 	var params []rewrite.Param

@@ -48,6 +48,7 @@ const (
 	waitWrite           // the conn to be writable
 	waitSignal          // the session's other direction to make progress
 	waitTurn            // its turn in the run queue, having used its budget
+	waitOffload         // a computation running on another goroutine
 )
 
 // turnBudget is how many reads and writes a coroutine makes in one turn
@@ -65,7 +66,8 @@ type eventLoop struct {
 
 	mu   sync.Mutex
 	cmds []func()
-	stop bool
+	stop bool // close was called: end once no session is left
+	dead bool // run has returned; its descriptors are closed
 
 	// Loop goroutine only.
 	conns map[int32]*loopConn
@@ -115,7 +117,8 @@ func (l *eventLoop) closeFDs() {
 	syscall.Close(l.wakefd)
 }
 
-// close stops the loop once its sessions have ended.
+// close stops the loop once its sessions have ended. It may be called
+// more than once.
 func (l *eventLoop) close() {
 	l.post(func() {
 		l.mu.Lock()
@@ -125,16 +128,29 @@ func (l *eventLoop) close() {
 	<-l.done
 }
 
-// post queues f to run on the loop goroutine.
+// alive reports whether the loop still runs sessions.
+func (l *eventLoop) alive() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.dead
+}
+
+// post queues f to run on the loop goroutine; it is dropped once the loop
+// has ended.
 func (l *eventLoop) post(f func()) {
 	l.mu.Lock()
+	if l.dead {
+		l.mu.Unlock()
+		return
+	}
 	first := len(l.cmds) == 0
 	l.cmds = append(l.cmds, f)
-	l.mu.Unlock()
 	if first {
+		// Under the lock, so that run cannot close wakefd meanwhile.
 		var one = [8]byte{1}
 		syscall.Write(l.wakefd, one[:])
 	}
+	l.mu.Unlock()
 }
 
 // wait returns the next batch of events, parking on the runtime poller
@@ -164,19 +180,22 @@ func (l *eventLoop) wait() (int, error) {
 }
 
 func (l *eventLoop) run() {
-	defer close(l.done)
-	defer l.ep.Close()
-	defer syscall.Close(l.wakefd)
+	defer func() {
+		l.mu.Lock()
+		l.dead = true
+		l.ep.Close()
+		syscall.Close(l.wakefd)
+		l.mu.Unlock()
+		close(l.done)
+	}()
 	for {
 		n, err := l.wait()
 		if err != nil {
-			// Only an unusable epoll descriptor gets here: end every
-			// session rather than leave it hanging.
-			for _, c := range l.conns {
-				c.closed.Store(true)
-				l.wake(c)
-			}
-			return
+			// epoll_wait fails only on arguments that are wrong, which
+			// ours are not; should it happen, retry rather than give up
+			// on the sessions.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		for _, ev := range l.events[:n] {
 			if ev.Fd == int32(l.wakefd) {
@@ -188,6 +207,11 @@ func (l *eventLoop) run() {
 			c := l.conns[ev.Fd]
 			if c == nil {
 				continue
+			}
+			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				// Data and the close can come in one edge: after a short
+				// read the end is still to be read, and no edge will say so.
+				c.hup = true
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 				c.readable = true
@@ -254,6 +278,7 @@ type loopConn struct {
 
 	// Loop goroutine only.
 	readable, writable bool
+	hup                bool // the peer closed or reset: read to the end, whatever its size
 	writeDeadline      time.Time
 	deadlineTimer      *time.Timer
 }
@@ -281,7 +306,7 @@ func (c *loopConn) Read(p []byte) (int, error) {
 		case n == 0:
 			return 0, io.EOF
 		default:
-			if n < len(p) {
+			if n < len(p) && !c.hup {
 				c.readable = false // drained: epoll reports the next arrival
 			}
 			c.reader.spend()
@@ -486,7 +511,9 @@ func detachFD(conn net.Conn) (int, error) {
 // adopt hands the session's two plain sockets to the loop; ok is false when
 // they cannot be (the session then runs on goroutines as before).
 func (l *eventLoop) adopt(s *session, c2s, s2c func()) (*loopSession, bool) {
-	if !loopable(s.client) || !loopable(s.server) || s.cw.Buffered() > 0 || s.sw.Buffered() > 0 {
+	// A loop ends only after Server.Shutdown has seen every session end,
+	// so it is alive here; checked all the same.
+	if !l.alive() || !loopable(s.client) || !loopable(s.server) || s.cw.Buffered() > 0 || s.sw.Buffered() > 0 {
 		return nil, false
 	}
 	ls := &loopSession{s: s, l: l, done: make(chan struct{})}
@@ -545,6 +572,28 @@ func (ls *loopSession) closeClient() { ls.client.close() }
 
 // setClientWriteDeadline: from the server-side direction only.
 func (ls *loopSession) setClientWriteDeadline(t time.Time) { ls.client.setWriteDeadline(t) }
+
+// offload runs f on a goroutine of its own while the direction (client:
+// the client side) yields, so that the loop's other sessions go on.
+func (ls *loopSession) offload(client bool, f func()) {
+	co := &ls.s2c
+	if client {
+		co = &ls.c2s
+	}
+	done := false
+	go func() {
+		f()
+		ls.l.post(func() {
+			done = true
+			if co.wait == waitOffload {
+				ls.resume(co)
+			}
+		})
+	}()
+	for !done {
+		co.block(waitOffload, nil)
+	}
+}
 
 // awaitSignal yields the client-side direction until the server side has
 // moved on.

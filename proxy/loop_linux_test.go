@@ -346,3 +346,70 @@ func TestLoopFairness(t *testing.T) {
 	waitDone(t, lsA)
 	waitDone(t, lsB)
 }
+
+// TestLoopDataThenClose: a peer's last bytes and its close can arrive in
+// one epoll edge; the short read of the bytes must not be taken to mean
+// the socket is drained, or the end is never read and the session hangs.
+// Both sides, many times, as the timing decides whether it happens.
+func TestLoopDataThenClose(t *testing.T) {
+	for i := range 30 {
+		fromClient := i%2 == 0
+		f := newLoopFixture(t)
+		ls := f.adoptCopiers(t)
+		time.Sleep(2 * time.Millisecond) // both directions wait to read
+		peer, other := f.serverPeer, f.clientPeer
+		if fromClient {
+			peer, other = f.clientPeer, f.serverPeer
+		}
+		peer.Write(frame('Q', []byte("select 1\x00")))
+		peer.Close()
+		other.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(other)
+		if err != nil {
+			t.Fatalf("round %d (close from the client: %v): after %d bytes: %v; want the message, then EOF", i, fromClient, len(got), err)
+		}
+		waitDone(t, ls)
+	}
+}
+
+// TestLoopOffload: a large computation (a big statement's parse or
+// encryption) runs off the loop, so the loop's other sessions go on
+// meanwhile. The computation here waits until the other session has been
+// served: run on the loop, it would wait forever.
+func TestLoopOffload(t *testing.T) {
+	a := newLoopFixture(t)
+	b := newLoopFixtureOn(t, a.l)
+	release := make(chan struct{})
+	computed := make(chan struct{})
+	sa := a.s
+	lsA, ok := a.l.adopt(sa, func() {
+		sa.compute(true, offloadBytes, func() { <-release })
+		close(computed)
+		copier(sa.cr, sa.sw)
+		sa.closeServer()
+	}, func() {
+		copier(sa.sr, sa.cw)
+		close(sa.serverDone)
+		sa.closeClient()
+	})
+	if !ok {
+		t.Fatal("adopt refused")
+	}
+	lsB := b.adoptCopiers(t)
+	b.clientPeer.Write(frame('Q', []byte("ping")))
+	b.serverPeer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(frame('Q', []byte("ping"))))
+	if _, err := io.ReadFull(b.serverPeer, got); err != nil {
+		t.Fatalf("the other session was not served while one computed: %v", err)
+	}
+	close(release)
+	select {
+	case <-computed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the computing direction did not resume")
+	}
+	a.clientPeer.Close()
+	b.clientPeer.Close()
+	waitDone(t, lsA)
+	waitDone(t, lsB)
+}
