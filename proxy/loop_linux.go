@@ -43,12 +43,12 @@ const epollET = 1 << 31
 type loopWait uint8
 
 const (
-	waitNone   loopWait = iota
-	waitRead            // the conn to be readable
-	waitWrite           // the conn to be writable
-	waitSignal          // the session's other direction to make progress
-	waitTurn            // its turn in the run queue, having used its budget
-	waitOffload         // a computation running on another goroutine
+	waitNone    loopWait = iota
+	waitRead             // the conn to be readable
+	waitWrite            // the conn to be writable
+	waitSignal           // the session's other direction to make progress
+	waitTurn             // its turn in the run queue, having used its budget
+	waitOffload          // a computation running on another goroutine
 )
 
 // turnBudget is how many reads and writes a coroutine makes in one turn
