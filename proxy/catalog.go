@@ -41,6 +41,7 @@ type relation struct {
 	schema, name string
 	kind         rewrite.RelKind
 	columns      []string // attnum order, dropped columns left out
+	generated    []bool   // parallel to columns: a generated column (not a COPY field)
 }
 
 type colKey struct {
@@ -60,7 +61,7 @@ func catalogQuery(names []string, tables [][2]string) string {
 	for i, t := range tables {
 		pairs[i] = "(" + rewrite.QuoteLiteral(t[0]) + ", " + rewrite.QuoteLiteral(t[1]) + ")"
 	}
-	return "SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname" +
+	return "SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.attgenerated <> ''" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
@@ -89,7 +90,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{},
 		views: map[string][]*relation{}, loaded: time.Now()}
 	for _, row := range res.sets[0] {
-		if len(row) != 6 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
+		if len(row) != 7 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
 			return nil, fmt.Errorf("catalog query returned a malformed row")
 		}
 		oid64, err := strconv.ParseUint(string(row[0]), 10, 32)
@@ -112,6 +113,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 		attname := string(row[5])
 		r.columns = append(r.columns, attname)
+		r.generated = append(r.generated, string(row[6]) == "t")
 		if r.kind == rewrite.RelTable {
 			if rc := p.analyzer.Policy().Lookup(r.schema, r.name, attname); rc != nil {
 				c.cols[colKey{oid, int16(attnum)}] = p.column(rc)
@@ -217,5 +219,5 @@ func (c *catalog) resolve(n rewrite.RelName) rewrite.Relation {
 	if r == nil {
 		return rewrite.Relation{Kind: rewrite.RelUnknown}
 	}
-	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns}
+	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns, Generated: r.generated}
 }

@@ -163,16 +163,17 @@ func (cc *copyCSV) record(dst, line []byte, out bool, field func(pc *policyColum
 		// sent at all.
 		return dst, nil
 	}
-	if bytes.Equal(body, []byte(`\.`)) {
+	if bytes.Equal(body, []byte(`\.`)) && len(eol) > 0 {
+		// Without a line end after it, PostgreSQL reads it as a value.
 		cc.done = true
-		return append(dst, line...), nil
-	}
-	if cc.header && cc.records == 1 {
 		return append(dst, line...), nil
 	}
 	fields, err := cc.split(body)
 	if err != nil {
 		return nil, err
+	}
+	if cc.header && cc.records == 1 {
+		return append(dst, line...), nil
 	}
 	if len(fields) != len(cc.cols) {
 		return nil, fmt.Errorf("a record has %d fields where the COPY lists %d columns", len(fields), len(cc.cols))

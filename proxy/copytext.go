@@ -35,7 +35,7 @@ type copyText struct {
 	done    bool // the end-of-data line was seen
 }
 
-func newCopyText(delimiter, null string, header bool, cols []*policyColumn) (*copyText, error) {
+func newCopyText(delimiter, null string, nullSet, header bool, cols []*policyColumn) (*copyText, error) {
 	ct := &copyText{delim: '\t', null: []byte(`\N`), header: header, cols: cols}
 	if delimiter != "" {
 		if len(delimiter) != 1 || delimiter[0] == '\\' || delimiter[0] == '\n' || delimiter[0] == '\r' {
@@ -43,7 +43,7 @@ func newCopyText(delimiter, null string, header bool, cols []*policyColumn) (*co
 		}
 		ct.delim = delimiter[0]
 	}
-	if null != "" {
+	if nullSet {
 		ct.null = []byte(null)
 	}
 	return ct, nil
@@ -59,7 +59,7 @@ func (ct *copyText) in(dst, data []byte, final bool, enc func(pc *policyColumn, 
 		buf = ct.pending
 	}
 	for len(buf) > 0 {
-		nl := bytes.IndexByte(buf, '\n')
+		nl := lineEnd(buf)
 		if nl < 0 && !final {
 			break
 		}
@@ -85,6 +85,21 @@ func (ct *copyText) in(dst, data []byte, final bool, enc func(pc *policyColumn, 
 	}
 	ct.pending = append(ct.pending[:0], buf...)
 	return dst, nil
+}
+
+// lineEnd returns the index of the newline that ends the first line of b,
+// or -1. A backslash makes the next byte data, newline included, as for
+// PostgreSQL.
+func lineEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '\n':
+			return i
+		}
+	}
+	return -1
 }
 
 // out rewrites one row that PostgreSQL sent (COPY TO sends a row per
@@ -121,6 +136,17 @@ func (ct *copyText) row(dst, line []byte, field func(pc *policyColumn, dst, fiel
 	if bytes.Equal(body, []byte(`\.`)) {
 		ct.done = true
 		return append(dst, line...), nil
+	}
+	// A carriage return not escaped ends the line for PostgreSQL when the
+	// data has CR line ends, and is an error otherwise: either way the
+	// proxy's lines would not be PostgreSQL's.
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '\\':
+			i++
+		case '\r':
+			return nil, errors.New("a carriage return that is not escaped (write \\r): use \\n or \\r\\n line ends")
+		}
 	}
 	if ct.header && ct.lines == 1 {
 		return append(dst, line...), nil

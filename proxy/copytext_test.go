@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -20,13 +21,27 @@ func unrot(_ *policyColumn, dst, v []byte) ([]byte, error) {
 
 func TestCopyTextHeader(t *testing.T) {
 	pc := &policyColumn{}
-	ct, err := newCopyText("", "", true, []*policyColumn{nil, pc})
+	ct, err := newCopyText("", "", false, true, []*policyColumn{nil, pc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := ct.in(nil, []byte("id\tfirst_name\n1\tAnn\n"), true, rot)
 	if err != nil || string(out) != "id\tfirst_name\n1\t[Ann]\n" {
 		t.Fatalf("got %q, %v", out, err)
+	}
+}
+
+func TestCopyTextRefusesCR(t *testing.T) {
+	pc := &policyColumn{}
+	for _, in := range []string{"1\tA\rB\tx\n", "1\tA\tx\r2\tB\ty\r", "id\tbody\r1\tA\r"} {
+		ct, _ := newCopyText("", "", false, true, []*policyColumn{nil, pc, nil})
+		if _, err := ct.in(nil, []byte(in), true, rot); err == nil || !strings.Contains(err.Error(), "carriage return") {
+			t.Errorf("%q: %v, want a carriage return error", in, err)
+		}
+	}
+	ct, _ := newCopyText("", "", false, false, []*policyColumn{nil, pc, nil})
+	if out, err := ct.in(nil, []byte("1\tA\\rB\\\rC\tx\r\n"), true, rot); err != nil || string(out) != "1\t[A\\rB\\rC]\tx\r\n" {
+		t.Errorf("escaped CRs and a CRLF line end: %q, %v", out, err)
 	}
 }
 
@@ -48,10 +63,12 @@ func TestCopyTextIn(t *testing.T) {
 		{"after the end marker: dropped", []string{"1\tAnn\tx\n\\.\n2\tBob\ty\n"}, "1\t[Ann]\tx\n\\.\n"},
 		{"last row without newline", []string{"1\tAnn\tx"}, "1\t[Ann]\tx"},
 		{"fewer fields than columns", []string{"1\n"}, "1\n"},
+		{"escaped newline is data", []string{"1\tA\\\nB\tx\n"}, "1\t[A\\nB]\tx\n"},
+		{"escaped newline split across messages", []string{"1\tA\\", "\nB\tx\n"}, "1\t[A\\nB]\tx\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ct, err := newCopyText("", "", false, []*policyColumn{nil, pc, nil})
+			ct, err := newCopyText("", "", false, false, []*policyColumn{nil, pc, nil})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +92,7 @@ func TestCopyTextIn(t *testing.T) {
 
 func TestCopyTextRoundTrip(t *testing.T) {
 	pc := &policyColumn{}
-	ct, _ := newCopyText(",", "NULL", false, []*policyColumn{pc, nil})
+	ct, _ := newCopyText(",", "NULL", true, false, []*policyColumn{pc, nil})
 	in := []byte("a\\,b\\\\c\\nd,plain\nNULL,x\n")
 	enc, err := ct.in(nil, in, true, rot)
 	if err != nil {
@@ -105,12 +122,12 @@ func FuzzCopyText(f *testing.F) {
 			return
 		}
 		pc := &policyColumn{}
-		ct, err := newCopyText(string([]byte{delim}), "", false, []*policyColumn{pc, nil, pc})
+		ct, err := newCopyText(string([]byte{delim}), "", false, false, []*policyColumn{pc, nil, pc})
 		if err != nil {
 			return
 		}
 		ct.in(nil, data, true, rot)
-		ct2, _ := newCopyText(string([]byte{delim}), "", false, []*policyColumn{pc, nil, pc})
+		ct2, _ := newCopyText(string([]byte{delim}), "", false, false, []*policyColumn{pc, nil, pc})
 		ct2.out(nil, data, func(_ *policyColumn, dst, v []byte) ([]byte, error) { return append(dst, v...), nil })
 	})
 }

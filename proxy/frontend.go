@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -63,6 +64,15 @@ func (s *session) frontend(typ byte, n int) error {
 		default:
 			sp.copyIn = nil // the COPY never started (it failed), or another message aborted it
 		}
+	}
+	if typ == 'd' || typ == 'c' || typ == 'f' {
+		if sp.copyRaw {
+			if typ != 'd' {
+				sp.copyRaw = false
+			}
+			return s.forward(s.cr, s.sw, typ, n)
+		}
+		return s.cr.CopyBody(discard{}, n)
 	}
 	switch typ {
 	case 'P', 'B', 'Q', 'D', 'E', 'C':
@@ -135,6 +145,7 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.srv.m.StatementsRejected.WithLabelValues(reason).Inc()
 	s.log.Info("statement rejected", "reason", reason)
 	e := errorMessage("ERROR", code, msg, hint)
+	s.pol.copyRaw = false
 	if !extended {
 		s.pol.group++
 		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
@@ -291,6 +302,7 @@ func (s *session) frontendQuery(body []byte) error {
 	if err != nil {
 		return err
 	}
+	s.pol.copyRaw = false
 	an, p, err := s.plan(sql)
 	if err != nil {
 		return s.rejectPlan(false, err)
@@ -332,6 +344,7 @@ func (s *session) frontendQuery(body []byte) error {
 	clear(s.pol.portals)
 	if rewrite.MentionsAny(sql, []string{"copy"}) && rewrite.MentionsAny(sql, []string{"stdin"}) {
 		s.pol.copyMaybe = true
+		s.pol.copyRaw = s.pol.copyIn == nil
 	}
 	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut})
 	return s.sw.Message('Q', body)
@@ -358,6 +371,12 @@ func (s *session) copyPlan(p *rewrite.Plan) (copyCodec, bool, error) {
 	if copies > 1 {
 		return nil, false, errors.New("a query with several COPY statements cannot copy encrypted columns; send them one at a time")
 	}
+	if found.Invalid != "" {
+		return nil, false, fmt.Errorf("COPY of encrypted columns with options PostgreSQL will refuse (%s): the proxy will not guess how the data reads", found.Invalid)
+	}
+	if !utf8Encoding(found.Encoding) {
+		return nil, false, errors.New("COPY of encrypted columns needs its data in UTF8, the session's encoding: leave out ENCODING or give UTF8")
+	}
 	if found.Default != "" || found.ForceNull {
 		return nil, false, errors.New("COPY of encrypted columns cannot take DEFAULT, FORCE_NULL or FORCE_NOT_NULL: the proxy would have to judge which values are NULL as the server does; leave them out, or use INSERT with parameters")
 	}
@@ -377,11 +396,18 @@ func (s *session) copyPlan(p *rewrite.Plan) (copyCodec, bool, error) {
 		}
 		return cc, found.From, nil
 	}
-	ct, err := newCopyText(found.Delimiter, found.Null, found.Header, cols)
+	ct, err := newCopyText(found.Delimiter, found.Null, found.NullSet, found.Header, cols)
 	if err != nil {
 		return nil, false, err
 	}
 	return ct, found.From, nil
+}
+
+// utf8Encoding reports whether a COPY ENCODING option ("" when not given)
+// names UTF8, however spelled.
+func utf8Encoding(name string) bool {
+	n := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(name))
+	return n == "" || n == "utf8" || n == "unicode"
 }
 
 // frontendCopy rewrites the client's COPY data for policy columns. A value
@@ -584,6 +610,9 @@ func (s *session) frontendParse(body []byte) error {
 	an, p, err := s.plan(msg.Query)
 	if err != nil {
 		return s.rejectPlan(true, err)
+	}
+	if rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"}) {
+		sp.copyRaw = true // a COPY of policy columns is refused below, which clears it
 	}
 	st := newStatement(nil, sp.syncs)
 	if p != nil {

@@ -48,7 +48,10 @@ func (p *planner) copyStmt(s *pg_query.CopyStmt) *Copy {
 				p.reject(ReasonColumnsUnknown, nil, target.desc, !s.IsFrom, s.Relation.Location)
 				return cp
 			}
-			for _, name := range target.rel.Columns {
+			for i, name := range target.rel.Columns {
+				if i < len(target.rel.Generated) && target.rel.Generated[i] {
+					continue // not a COPY field
+				}
 				cols = append(cols, target.ptable.cols[name])
 			}
 		}
@@ -73,27 +76,44 @@ func (p *planner) copyStmt(s *pg_query.CopyStmt) *Copy {
 	return cp
 }
 
+// copyOptions reads COPY's options as PostgreSQL's ProcessCopyOptions
+// does, as far as they decide how the data reads; anything it would refuse
+// sets cp.Invalid.
 func copyOptions(cp *Copy, opts []*pg_query.Node) {
+	seen := map[string]bool{}
+	invalid := func(why string) {
+		if cp.Invalid == "" {
+			cp.Invalid = why
+		}
+	}
 	for _, o := range opts {
 		de := o.GetDefElem()
 		if de == nil {
+			invalid("an option the proxy cannot read")
 			continue
 		}
+		name := de.Defname // the grammar folds unquoted names to lower case
+		if seen[name] {
+			invalid("option " + name + " is given twice")
+		}
+		seen[name] = true
 		arg := defElemString(de.Arg)
-		switch strings.ToLower(de.Defname) {
+		switch name {
 		case "format":
-			switch strings.ToLower(arg) {
+			switch arg { // compared as given, as PostgreSQL does
+			case "text":
+				cp.Format = CopyText
 			case "csv":
 				cp.Format = CopyCSV
 			case "binary":
 				cp.Format = CopyBinary
 			default:
-				cp.Format = CopyText
+				invalid("COPY format " + QuoteLiteral(arg) + " is not recognized")
 			}
 		case "delimiter":
 			cp.Delimiter = arg
 		case "null":
-			cp.Null = arg
+			cp.Null, cp.NullSet = arg, true
 		case "quote":
 			cp.Quote = arg
 		case "escape":
@@ -103,9 +123,31 @@ func copyOptions(cp *Copy, opts []*pg_query.Node) {
 		case "encoding":
 			cp.Encoding = arg
 		case "header":
-			cp.Header = de.Arg == nil || !isFalse(de.Arg)
+			switch {
+			case de.Arg == nil:
+				cp.Header = true
+			case de.Arg.GetInteger() != nil:
+				switch de.Arg.GetInteger().Ival {
+				case 0:
+				case 1:
+					cp.Header = true
+				default:
+					invalid("option header takes a Boolean value or match")
+				}
+			default:
+				switch strings.ToLower(arg) {
+				case "true", "on", "match":
+					cp.Header = true
+				case "false", "off":
+				default:
+					invalid("option header takes a Boolean value or match")
+				}
+			}
 		case "force_null", "force_not_null":
 			cp.ForceNull = true
+		case "force_quote", "freeze":
+		default:
+			invalid("COPY option " + name + " is not recognized")
 		}
 	}
 }
@@ -127,12 +169,4 @@ func defElemString(n *pg_query.Node) string {
 		return "1"
 	}
 	return ""
-}
-
-func isFalse(n *pg_query.Node) bool {
-	switch strings.ToLower(defElemString(n)) {
-	case "false", "off", "0", "no":
-		return true
-	}
-	return false
 }

@@ -83,3 +83,55 @@ func TestCopyOptions(t *testing.T) {
 		t.Errorf("HEADER false: Header %t From %t", c.Header, c.From)
 	}
 }
+
+// TestCopyOptionsInvalid: options PostgreSQL refuses are flagged, so the
+// proxy never reads the data under its own guess of them.
+func TestCopyOptionsInvalid(t *testing.T) {
+	a := newTestAnalyzer(t)
+	for sql, want := range map[string]string{
+		"COPY clients (email) FROM STDIN (FORMAT csv, FORMAT text)": "option format is given twice",
+		"COPY clients (email) FROM STDIN (FORMAT 'CSV')":            `COPY format 'CSV' is not recognized`,
+		"COPY clients (email) FROM STDIN (HEADER 'yes')":            "option header takes a Boolean value or match",
+		"COPY clients (email) FROM STDIN (HEADER 2)":                "option header takes a Boolean value or match",
+		"COPY clients (email) FROM STDIN (LOG_VERBOSITY verbose)":   "COPY option log_verbosity is not recognized",
+		"COPY clients (email) FROM STDIN (FORMAT csv, HEADER)":      "",
+		"COPY clients (email) FROM STDIN WITH CSV HEADER":           "",
+		"COPY clients (email) FROM STDIN (HEADER off, NULL '')":     "",
+	} {
+		c := plan(t, a, sql).Statements()[0].Copy
+		if c == nil || c.Invalid != want {
+			t.Errorf("%s: Invalid = %q, want %q", sql, c.Invalid, want)
+		}
+	}
+	c := plan(t, a, "COPY clients (email) FROM STDIN (NULL '')").Statements()[0].Copy
+	if !c.NullSet || c.Null != "" {
+		t.Errorf("NULL '': NullSet %t Null %q", c.NullSet, c.Null)
+	}
+}
+
+// TestResolutionChange: a policy table named after a statement of the same
+// text that may change what names mean is refused; the proxy resolved the
+// names before the text ran.
+func TestResolutionChange(t *testing.T) {
+	runCases(t, []planCase{
+		{"SET search_path first", "SET search_path = tenant; INSERT INTO clients (email) VALUES ($1)", []string{
+			"param $1 public.clients.email write",
+			"reject resolution_change",
+		}},
+		{"DDL first", "ALTER TABLE clients ADD COLUMN x text; COPY clients (email) FROM STDIN", []string{
+			"reject resolution_change",
+			"copy from stdio=true text [public.clients.email]",
+		}},
+		{"set_config first", "SELECT set_config('search_path', 'tenant', false); SELECT email FROM clients", []string{
+			"reject resolution_change",
+		}},
+		{"ROLLBACK first", "ROLLBACK; SELECT email FROM clients", []string{
+			"reject resolution_change",
+		}},
+		{"a transaction around it", "BEGIN; INSERT INTO clients (email) VALUES ($1); COMMIT", []string{
+			"param $1 public.clients.email write",
+		}},
+		{"other settings first", "SET statement_timeout = 0; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; SELECT email FROM clients", nil},
+		{"other tables after", "SET search_path = tenant; SELECT * FROM orders", nil},
+	})
+}

@@ -229,10 +229,16 @@ type Copy struct {
 	// Options as given (the server's defaults apply where empty):
 	// DELIMITER, NULL, QUOTE, ESCAPE, DEFAULT (the marker string), ENCODING.
 	Delimiter, Null, Quote, Escape, Default, Encoding string
+	// NullSet is true when NULL was given (possibly as the empty string).
+	NullSet bool
 	// Header is true for HEADER true or HEADER MATCH.
 	Header bool
 	// ForceNull is true when FORCE_NULL or FORCE_NOT_NULL is given.
 	ForceNull bool
+	// Invalid says why PostgreSQL will refuse the options (an option given
+	// twice, an unknown option or value); "" when it will not. The data of
+	// such a COPY must not be read with the proxy's guess of the options.
+	Invalid string
 }
 
 // Plan is the outcome of analysing a statement against a policy and a

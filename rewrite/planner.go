@@ -11,12 +11,15 @@ import (
 
 // planner holds the state of one plan computation.
 type planner struct {
-	az    *Analyzer
-	pol   *Policy
-	sql   string
-	rels  map[RelName]Relation
-	stmt  int // index of the statement being analysed
-	group int // 0: bind parameters of the text; i+1: those of PREPARE statement i
+	az   *Analyzer
+	pol  *Policy
+	sql  string
+	rels map[RelName]Relation
+	stmt int // index of the statement being analysed
+	// resolutionChanged: an earlier statement of the text may change what
+	// relation names refer to, or their columns.
+	resolutionChanged bool
+	group             int // 0: bind parameters of the text; i+1: those of PREPARE statement i
 
 	sites      []*site
 	siteAt     map[siteKey]*site
@@ -88,6 +91,11 @@ func buildPlan(an *Analysis, rels map[RelName]Relation) *Plan {
 		}
 		p.stmts = append(p.stmts, st)
 		p.topStmt(raw.Stmt, &p.stmts[i])
+		if !p.resolutionChanged && changesResolution(raw.Stmt, an.sql[st.Start:st.End]) {
+			// The proxy resolved every name of the text against the
+			// session as it was before the text ran.
+			p.resolutionChanged = true
+		}
 	}
 	return p.finish()
 }

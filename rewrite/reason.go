@@ -36,6 +36,7 @@ const (
 	ReasonOpaqueCode                // a DO block that mentions a policy table
 	ReasonUnresolvedRelation        // a relation named like a policy table did not resolve
 	ReasonCreateAs                  // CREATE TABLE AS or SELECT INTO a table named like a policy table
+	ReasonResolutionChange          // a policy table named after a statement of the same text that can change what names mean
 )
 
 var reasonNames = [...]string{
@@ -61,6 +62,7 @@ var reasonNames = [...]string{
 	ReasonOpaqueCode:         "opaque_code",
 	ReasonUnresolvedRelation: "unresolved_relation",
 	ReasonCreateAs:           "create_as",
+	ReasonResolutionChange:   "resolution_change",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -77,7 +79,7 @@ type Rejection struct {
 	Reason Reason
 	// Column is the policy column concerned, or nil when no single column
 	// is (ReasonColumnsUnknown, ReasonOpaqueCode, ReasonUnresolvedRelation,
-	// ReasonCreateAs).
+	// ReasonCreateAs, ReasonResolutionChange).
 	Column *Column
 	// Detail names the construct (an operator, a function, a clause, a
 	// column, a table). It never holds a value from the statement.
@@ -167,6 +169,8 @@ func (r *Rejection) message() string {
 		return "relation " + d + " has the name of a policy table but could not be resolved"
 	case ReasonCreateAs:
 		return d + " would store its rows unencrypted; create the table, then INSERT through the proxy"
+	case ReasonResolutionChange:
+		return "relation " + d + " is named after a statement of the same query that can change what it refers to or its columns (SET search_path, DDL, DISCARD, COMMIT, ROLLBACK); send that statement in a query of its own"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
 	}

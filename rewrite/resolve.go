@@ -63,11 +63,16 @@ type Relation struct {
 	// unqualified column name belongs to. Providing them for every table is
 	// recommended.
 	Columns []string
+	// Generated marks the Columns that are generated (parallel to Columns;
+	// nil when none are or it is not known). COPY without a column list
+	// leaves them out.
+	Generated []bool
 }
 
 func (r Relation) equal(o Relation) bool {
 	return r.Kind == o.Kind && r.Schema == o.Schema && r.Name == o.Name &&
-		(r.Columns == nil) == (o.Columns == nil) && slices.Equal(r.Columns, o.Columns)
+		(r.Columns == nil) == (o.Columns == nil) && slices.Equal(r.Columns, o.Columns) &&
+		slices.Equal(r.Generated, o.Generated)
 }
 
 // Resolver maps a relation name to what it denotes in the session. It is

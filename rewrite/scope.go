@@ -242,6 +242,9 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 		}
 	}
 	n := RelName{Schema: rv.Schemaname, Name: rv.Relname}
+	if _, watched := p.az.names[n.Name]; watched && p.resolutionChanged {
+		p.reject(ReasonResolutionChange, nil, quoteIdent(n.String()), false, rv.Location)
+	}
 	rel := p.rels[n]
 	it := &item{kind: itemTable, refname: rv.Relname, written: n, rel: rel}
 	switch rel.Kind {

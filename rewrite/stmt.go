@@ -183,3 +183,43 @@ func (p *planner) intoPolicyName(into *pg_query.IntoClause) {
 		p.reject(ReasonCreateAs, nil, "CREATE TABLE AS or SELECT INTO "+into.Rel.Relname, false, into.Rel.Location)
 	}
 }
+
+// changesResolution reports whether a statement may change, for the rest
+// of its text, what relation names refer to or which columns they have: a
+// SET or RESET of search_path or the role, DDL, DISCARD, the end of a
+// transaction or a savepoint (which undo SET LOCAL and SET), or a call of
+// set_config. Conservative: any statement not known to leave names alone.
+func changesResolution(n *pg_query.Node, text string) bool {
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
+		*pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt, *pg_query.Node_CopyStmt,
+		*pg_query.Node_ExplainStmt, *pg_query.Node_DeclareCursorStmt, *pg_query.Node_PrepareStmt,
+		*pg_query.Node_ExecuteStmt, *pg_query.Node_CallStmt, *pg_query.Node_DoStmt:
+		// Functions run by these are not seen (see the package
+		// documentation), but set_config written out is.
+		return containsFold(text, "set_config")
+	case *pg_query.Node_DeallocateStmt, *pg_query.Node_VariableShowStmt, *pg_query.Node_NotifyStmt,
+		*pg_query.Node_ListenStmt, *pg_query.Node_UnlistenStmt, *pg_query.Node_LockStmt,
+		*pg_query.Node_CheckPointStmt, *pg_query.Node_VacuumStmt, *pg_query.Node_ClosePortalStmt,
+		*pg_query.Node_FetchStmt:
+		return false
+	case *pg_query.Node_TransactionStmt:
+		switch x.TransactionStmt.Kind {
+		case pg_query.TransactionStmtKind_TRANS_STMT_BEGIN, pg_query.TransactionStmtKind_TRANS_STMT_START,
+			pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT, pg_query.TransactionStmtKind_TRANS_STMT_RELEASE:
+			return false
+		}
+		return true
+	case *pg_query.Node_VariableSetStmt:
+		switch x.VariableSetStmt.Kind {
+		case pg_query.VariableSetKind_VAR_RESET_ALL:
+			return true
+		}
+		switch x.VariableSetStmt.Name {
+		case "search_path", "role", "session_authorization":
+			return true
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,245 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
+)
+
+// Regression tests for COPY data the proxy read differently from
+// PostgreSQL (found by review): each sends a value marked SECRET and checks
+// that it is neither stored in a policy column nor even sent to PostgreSQL,
+// which a tap between the proxy and the server records.
+
+// wireTap records what the proxy sends to PostgreSQL.
+type wireTap struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *wireTap) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *wireTap) has(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Contains(w.b.Bytes(), []byte(s))
+}
+
+// startTap relays connections to PostgreSQL, recording the upstream bytes.
+func startTap(t *testing.T) (string, *wireTap) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	w := &wireTap{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", pg.Addr())
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(up, io.TeeReader(c, w)); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), w
+}
+
+// newTapFixture is newEncFixture with the upstream traffic recorded; ddl
+// runs after the seed schema.
+func newTapFixture(t *testing.T, ddl string) (*encFixture, *wireTap) {
+	t.Helper()
+	pg.Require(t)
+	db := pg.NewDatabase(t)
+	direct := pg.SuperConn(t, db)
+	ctx := testCtx(t)
+	schema, err := os.ReadFile("../../examples/clients.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.Exec(ctx, string(schema)+encSchema+ddl+"; insert into workspaces(name) values ('w')"); err != nil {
+		t.Fatal(err)
+	}
+	keys := seedVectorKeys(t)
+	kr, err := cipher.NewKeyring("v1", keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, w := startTap(t)
+	f := &encFixture{db: db, direct: direct, keys: keys}
+	f.p = startProxy(t, func(o *proxy.Options) {
+		pol, err := proxy.NewPolicy(seedColumns(), kr, false, o.Metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Policy = pol
+		o.Upstream = addr
+	})
+	return f, w
+}
+
+func (f *encFixture) workspace(t *testing.T) string {
+	t.Helper()
+	var ws string
+	if err := f.direct.QueryRow(testCtx(t), "select id::text from workspaces limit 1").Scan(&ws); err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// noLeak fails when a policy column holds anything but envelopes and NULLs,
+// or when secret reached PostgreSQL at all.
+func noLeak(t *testing.T, f *encFixture, w *wireTap, secret string) {
+	t.Helper()
+	for _, q := range []string{
+		"select body from legacy_notes where body is not null",
+		"select unnest(array[first_name, last_name]) from clients",
+	} {
+		vals, err := pgx.CollectRows(must(f.direct.Query(testCtx(t), q)), pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vals {
+			if !cipher.LooksLikeEnvelope([]byte(v)) {
+				t.Errorf("PLAINTEXT stored in a policy column: %q", v)
+			}
+		}
+	}
+	if w.has(secret) {
+		t.Errorf("PLAINTEXT %q was sent to PostgreSQL", secret)
+	}
+}
+
+func TestFailClosedCopyData(t *testing.T) {
+	// legacy_notes gets a generated column, which COPY without a column
+	// list leaves out.
+	f, w := newTapFixture(t, "; DROP TABLE legacy_notes; CREATE TABLE legacy_notes (id int, g int GENERATED ALWAYS AS (id * 2) STORED, note text, body text)")
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	ws := f.workspace(t)
+	cases := []struct{ name, sql, data string }{
+		{"text, CR line ends", "copy legacy_notes (body, id) from stdin", "first\t1\rSECRET\t2\r"},
+		{"text HEADER, CR line ends", "copy legacy_notes (id, body) from stdin (header)", "id\tbody\r1\tSECRET\r"},
+		{"CSV HEADER, CR line ends", "copy legacy_notes (id, body) from stdin with csv header", "id,body\r1,SECRET\r"},
+		{"text, escaped newline", "copy clients (workspace_id, notes, first_name, last_name) from stdin",
+			ws + "\tc\\\nx\tSECRET\tSmith\n"},
+		{"ENCODING SJIS, text", "copy clients (workspace_id, notes, first_name, last_name) from stdin (encoding 'SJIS')",
+			ws + "\t\x81\x5c\tSECRET\tSmith\n"},
+		{"ENCODING SJIS, CSV", "copy clients (notes, first_name, last_name, workspace_id) from stdin (format csv, escape '\\', encoding 'SJIS')",
+			"\"\x81\\\",SECRET,Smith," + ws + "\n"},
+		{"CSV end marker without a line end", "copy legacy_notes (body) from stdin (format csv)", "a\n\\."},
+		{"text NULL ''", "copy legacy_notes (body) from stdin (null '')", "\\N\n\n"},
+		{"FORMAT given twice", "copy legacy_notes (id, body) from stdin (format csv, format text)", "9,SECRET\n"},
+		{"HEADER 'yes'", "copy legacy_notes (id, body) from stdin (header 'yes')", "9\tSECRET\n"},
+		{"refused: WHERE on the column", "copy legacy_notes (id, body) from stdin where body = 'x'", "1\tSECRET\n"},
+		{"refused: FORCE_NULL", "copy legacy_notes (id, body) from stdin (format csv, force_null (body))", "1,SECRET\n"},
+		{"refused: two-byte DELIMITER", "copy legacy_notes (id, body) from stdin (format csv, delimiter ';;')", "1;;SECRET\n"},
+		{"no column list, generated column", "copy legacy_notes from stdin", "1\tnote\tSECRET\n"},
+		{"after the end marker", "copy legacy_notes (id, body) from stdin", "18\tx\n\\.\n19\tSECRET\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			// pgx streams the data without waiting for CopyInResponse, so
+			// it arrives even when the COPY is refused.
+			_, err := conn.PgConn().CopyFrom(testCtx(t), strings.NewReader(c.data), c.sql)
+			t.Logf("%s: %v", c.sql, err)
+			noLeak(t, f, w, "SECRET")
+			if err := conn.Ping(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// COPY TO without a column list leaves the generated column out too,
+	// and decrypts body.
+	var out strings.Builder
+	if _, err := conn.PgConn().CopyTo(testCtx(t), &out, "copy legacy_notes to stdout"); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\t' || r == '\n' }) {
+		if cipher.LooksLikeEnvelope([]byte(field)) {
+			t.Errorf("COPY TO returned an envelope: %q", out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "1\tnote\tSECRET\n") {
+		t.Errorf("COPY TO gave %q", out.String())
+	}
+}
+
+// TestFailClosedCopyAfterFail: once the proxy has failed a COPY (data it
+// cannot read), the client's further CopyData is dropped, not relayed.
+func TestFailClosedCopyAfterFail(t *testing.T) {
+	for _, c := range []struct{ sql, bad string }{
+		{"copy legacy_notes (body) from stdin (format csv)", "a,b\n"},
+		{"copy legacy_notes (body) from stdin", "x\\\n\\"},
+		{"copy legacy_notes (body) from stdin (format binary)", "nope"},
+	} {
+		t.Run(c.sql, func(t *testing.T) {
+			f, w := newTapFixture(t, "")
+			fe, _ := failRaw(t, f)
+			fe.Send(&pgproto3.Query{String: c.sql})
+			fe.Flush()
+			if m, err := fe.Receive(); err != nil {
+				t.Fatal(err)
+			} else if _, ok := m.(*pgproto3.CopyInResponse); !ok {
+				t.Fatalf("got %T, want CopyInResponse", m)
+			}
+			fe.Send(&pgproto3.CopyData{Data: []byte(c.bad)})
+			fe.Send(&pgproto3.CopyData{Data: []byte("SECRET\n")})
+			fe.Send(&pgproto3.CopyDone{})
+			fe.Flush()
+			failUntilZ(t, fe)
+			noLeak(t, f, w, "SECRET")
+		})
+	}
+}
+
+// TestFailClosedSameQueryResolution: a policy table named after a
+// statement of the same query that changes the search_path is refused: the
+// proxy resolved the name before the query ran.
+func TestFailClosedSameQueryResolution(t *testing.T) {
+	f, w := newTapFixture(t, "; CREATE TABLE tenant.legacy_notes (id int, body text)")
+	conn := f.connect(t, pgx.QueryExecModeSimpleProtocol)
+	ctx := testCtx(t)
+	if _, err := conn.Exec(ctx, "set search_path = tenant, public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "set search_path = public; insert into legacy_notes (body) values ('SECRET')"); err == nil {
+		t.Error("INSERT after SET search_path in the same query ran")
+	}
+	if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader("SECRET\n"), "set search_path = public; copy legacy_notes (body) from stdin"); err == nil {
+		t.Error("COPY after SET search_path in the same query ran")
+	}
+	noLeak(t, f, w, "SECRET")
+	// Sent on its own, the change is seen.
+	if _, err := conn.Exec(ctx, "set search_path = public"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ('SECRET')"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.direct.QueryRow(ctx, "select count(*) from public.legacy_notes").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("public.legacy_notes has %d rows, %v", n, err)
+	}
+	noLeak(t, f, w, "no plaintext stored")
+}
