@@ -96,6 +96,7 @@ func (s *session) frontend(typ byte, n int) error {
 	}
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
+	sp.catalogReadNow = false
 	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
 		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
 			sp.catalogStale = true
@@ -278,6 +279,38 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	return an, p, nil
 }
 
+// planNamed is plan, with the column lists of INSERTs and COPYs that use a
+// policy table's columns by position written into the text first (see
+// rewrite.ColumnList). It returns the text to send, which the plan is of.
+func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Plan, error) {
+	an, p, err := s.plan(sql)
+	if err != nil || p == nil || len(p.ColumnLists()) == 0 {
+		return sql, an, p, err
+	}
+	// The client means the columns' order on the server now; the catalog
+	// may be up to catalogMaxAge old, and another connection may have
+	// changed the table since. Read it again, which needs a point between
+	// groups.
+	if !s.pol.catalogReadNow {
+		if !s.pol.atBoundary {
+			return sql, nil, nil, errors.New("an INSERT or COPY without a column list on a table with encrypted columns must start its own pipeline (the proxy reads the column order first), or list the columns")
+		}
+		s.pol.catalogStale = true
+		if err := s.freshCatalog(); err != nil {
+			return sql, nil, nil, err
+		}
+		if an, p, err = s.plan(sql); err != nil || p == nil || len(p.ColumnLists()) == 0 {
+			return sql, an, p, err
+		}
+	}
+	named := rewrite.WithColumnLists(sql, p.ColumnLists())
+	an, p, err = s.plan(named)
+	if err == nil && p != nil && len(p.ColumnLists()) > 0 {
+		err = errors.New("the proxy could not name the columns of an INSERT or COPY without a column list; list them")
+	}
+	return named, an, p, err
+}
+
 // freshCatalog re-reads the catalog when DDL or a search_path change made
 // it stale. That needs a point between groups, where the proxy's own query
 // cannot disturb the client's.
@@ -303,9 +336,12 @@ func (s *session) frontendQuery(body []byte) error {
 		return err
 	}
 	s.pol.copyRaw = false
-	an, p, err := s.plan(sql)
+	named, an, p, err := s.planNamed(sql)
 	if err != nil {
 		return s.rejectPlan(false, err)
+	}
+	if named != sql {
+		sql, body = named, append([]byte(named), 0)
 	}
 	var made []*statement
 	if an != nil {
@@ -607,10 +643,12 @@ func (s *session) frontendParse(body []byte) error {
 	if err := msg.Decode(body); err != nil {
 		return &wire.ProtocolError{Type: 'P', Length: len(body) + 4, Reason: err.Error()}
 	}
-	an, p, err := s.plan(msg.Query)
+	named, an, p, err := s.planNamed(msg.Query)
 	if err != nil {
 		return s.rejectPlan(true, err)
 	}
+	renamed := named != msg.Query
+	msg.Query = named
 	if rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"}) {
 		sp.copyRaw = true // a COPY of policy columns is refused below, which clears it
 	}
@@ -656,7 +694,9 @@ func (s *session) frontendParse(body []byte) error {
 			if err != nil {
 				return s.rejectPlan(true, err)
 			}
-			msg.Query = out
+			msg.Query, renamed = out, true
+		}
+		if renamed {
 			if body, err = msg.Encode(nil); err != nil {
 				return err
 			}
@@ -954,5 +994,6 @@ func (s *session) loadCatalog() error {
 		return fmt.Errorf("reading the catalog: %w", err)
 	}
 	s.pol.cat.Store(cat)
+	s.pol.catalogReadNow = true
 	return nil
 }

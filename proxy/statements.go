@@ -45,10 +45,12 @@ type sessionPolicy struct {
 	lexTouched  bool   // the session has changed a lexing setting
 	pathTouched bool   // the session has changed its search_path or schema
 	atBoundary  bool   // the current message starts a group (no extended-protocol message since Sync)
-	scratch     []byte
-	bindBuf     []byte    // a Bind rewritten with envelopes, reused
-	copyIn      copyCodec // a COPY FROM STDIN of policy columns is under way
-	copyBuf     []byte
+	// catalogReadNow: the catalog was read for the current message.
+	catalogReadNow bool
+	scratch        []byte
+	bindBuf        []byte    // a Bind rewritten with envelopes, reused
+	copyIn         copyCodec // a COPY FROM STDIN of policy columns is under way
+	copyBuf        []byte
 
 	// server
 	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations

@@ -48,12 +48,15 @@ func (p *planner) copyStmt(s *pg_query.CopyStmt) *Copy {
 				p.reject(ReasonColumnsUnknown, nil, target.desc, !s.IsFrom, s.Relation.Location)
 				return cp
 			}
+			var names []string
 			for i, name := range target.rel.Columns {
 				if i < len(target.rel.Generated) && target.rel.Generated[i] {
 					continue // not a COPY field
 				}
 				cols = append(cols, target.ptable.cols[name])
+				names = append(names, name)
 			}
+			p.nameColumns(s.Relation, names, false)
 		}
 		// COPY FROM ... WHERE filters incoming (already encrypted) rows.
 		p.useOpaque(p.expr(s.WhereClause, sc), ReasonOperator, "a COPY WHERE condition", -1)

@@ -135,3 +135,26 @@ func TestResolutionChange(t *testing.T) {
 		{"other tables after", "SET search_path = tenant; SELECT * FROM orders", nil},
 	})
 }
+
+// TestColumnLists: INSERTs and COPYs of a policy table without a column
+// list get the columns they use written in, after the name and alias.
+func TestColumnLists(t *testing.T) {
+	a := newTestAnalyzer(t)
+	for sql, want := range map[string]string{
+		"INSERT INTO legacy_notes AS n VALUES (1), (2)":               `INSERT INTO legacy_notes AS n ("id") VALUES (1), (2)`,
+		`INSERT INTO "Mixed Case"."Patients" VALUES (1, $1)`:          `INSERT INTO "Mixed Case"."Patients" ("id", "SSN") VALUES (1, $1)`,
+		"INSERT INTO legacy_notes VALUES (1, $1)":                     `INSERT INTO legacy_notes ("id", "body") VALUES (1, $1)`,
+		"INSERT INTO legacy_notes SELECT 1, 'x' RETURNING id":         `INSERT INTO legacy_notes ("id", "body") SELECT 1, 'x' RETURNING id`,
+		"COPY legacy_notes FROM STDIN":                                `COPY legacy_notes ("id", "body") FROM STDIN`,
+		"COPY legacy_notes TO STDOUT (FORMAT csv)":                    `COPY legacy_notes ("id", "body") TO STDOUT (FORMAT csv)`,
+		"INSERT INTO legacy_notes (body) VALUES ($1)":                 `INSERT INTO legacy_notes (body) VALUES ($1)`,
+		"INSERT INTO orders VALUES (1)":                               `INSERT INTO orders VALUES (1)`,
+		"INSERT INTO legacy_notes DEFAULT VALUES":                     `INSERT INTO legacy_notes DEFAULT VALUES`,
+		"SELECT 1; INSERT INTO legacy_notes VALUES (2, $1); SELECT 2": `SELECT 1; INSERT INTO legacy_notes ("id", "body") VALUES (2, $1); SELECT 2`,
+	} {
+		p := plan(t, a, sql)
+		if got := WithColumnLists(sql, p.ColumnLists()); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", sql, got, want)
+		}
+	}
+}

@@ -62,6 +62,15 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 			if !known {
 				p.columnsUnknown(target, s.Relation.Location)
 			}
+			if len(s.Cols) == 0 && target.ptable != nil && known {
+				n := 0
+				for _, rn := range sel.ValuesLists {
+					n = max(n, len(rn.GetList().GetItems()))
+				}
+				if n <= len(target.rel.Columns) {
+					p.nameColumns(s.Relation, target.rel.Columns[:n], true)
+				}
+			}
 			for _, rn := range sel.ValuesLists {
 				lst := rn.GetList()
 				if lst == nil {
@@ -91,6 +100,9 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 					if c != nil && i < len(out.cols) {
 						p.write(c, out.cols[i].v, s.Relation.Location)
 					}
+				}
+				if len(s.Cols) == 0 && target.ptable != nil && !out.open && len(out.cols) <= len(target.rel.Columns) {
+					p.nameColumns(s.Relation, target.rel.Columns[:len(out.cols)], true)
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Use says how a parameter or literal meets its policy column.
@@ -250,6 +251,34 @@ type Plan struct {
 	literals   []Literal
 	rejections []Rejection
 	notes      []Note
+	columns    []ColumnList
+}
+
+// ColumnList is a column list to write into the statement text: an INSERT
+// or COPY of a policy table without one maps values to columns by
+// position, which is the position the proxy's catalog knew. Written out,
+// the names make PostgreSQL map them by name, so a column dropped or added
+// since (on another connection, say) fails the statement instead of
+// shifting a plaintext into a policy column or ciphertext out of one.
+type ColumnList struct {
+	At   int    // byte offset in the SQL text: after the relation name (and alias)
+	Text string // " (a, b, c)"
+}
+
+// ColumnLists returns the column lists to write in, by offset.
+func (p *Plan) ColumnLists() []ColumnList { return p.columns }
+
+// WithColumnLists returns sql with the lists written in (see ColumnList).
+func WithColumnLists(sql string, lists []ColumnList) string {
+	var b strings.Builder
+	last := 0
+	for _, l := range lists {
+		b.WriteString(sql[last:l.At])
+		b.WriteString(l.Text)
+		last = l.At
+	}
+	b.WriteString(sql[last:])
+	return b.String()
 }
 
 // Statements returns one entry per statement of the SQL text.

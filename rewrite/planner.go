@@ -3,6 +3,7 @@ package rewrite
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,7 @@ type planner struct {
 	// resolutionChanged: an earlier statement of the text may change what
 	// relation names refer to, or their columns.
 	resolutionChanged bool
+	columnLists       []ColumnList
 	group             int // 0: bind parameters of the text; i+1: those of PREPARE statement i
 
 	sites      []*site
@@ -152,7 +154,8 @@ func (p *planner) bindSites(v val, c *Column, use Use, relaxable bool, loc int32
 // finish turns bound sites into parameters and literals and assembles the
 // plan.
 func (p *planner) finish() *Plan {
-	plan := &Plan{stmts: p.stmts, notes: p.notes}
+	plan := &Plan{stmts: p.stmts, notes: p.notes, columns: p.columnLists}
+	sort.Slice(plan.columns, func(i, j int) bool { return plan.columns[i].At < plan.columns[j].At })
 	type pkey struct{ group, n int }
 	byParam := make(map[pkey][]*site)
 	var pkeys []pkey
@@ -297,4 +300,33 @@ func quoteIdent(s string) string {
 		return s
 	}
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// nameColumns records a column list for the first n columns of a policy
+// table that an INSERT or COPY at relation rv uses by position (see
+// ColumnList). alias: the relation may be followed by AS alias (INSERT).
+func (p *planner) nameColumns(rv *pg_query.RangeVar, names []string, alias bool) {
+	if len(names) == 0 {
+		return
+	}
+	toks := p.scan()
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].Start >= rv.Location })
+	if i == len(toks) || toks[i].Start != rv.Location {
+		p.reject(ReasonColumnsUnknown, nil, "the column order of "+quoteIdent(rv.Relname), false, rv.Location)
+		return
+	}
+	end := toks[i].End
+	for i+2 < len(toks) && toks[i+1].Token == pg_query.Token_ASCII_46 { // schema.name
+		i += 2
+		end = toks[i].End
+	}
+	if alias && i+2 < len(toks) && toks[i+1].Token == pg_query.Token_AS {
+		i += 2
+		end = toks[i].End
+	}
+	quoted := make([]string, len(names))
+	for j, n := range names {
+		quoted[j] = `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
+	}
+	p.columnLists = append(p.columnLists, ColumnList{At: int(end), Text: " (" + strings.Join(quoted, ", ") + ")"})
 }

@@ -243,3 +243,42 @@ func TestFailClosedSameQueryResolution(t *testing.T) {
 	}
 	noLeak(t, f, w, "no plaintext stored")
 }
+
+// TestFailClosedPositionalAfterDDL: an INSERT or COPY without a column
+// list, after another connection has changed the table's columns within
+// the proxy's catalog age. The proxy writes the column list it knows into
+// the statement, so PostgreSQL maps values by name: the statement fails,
+// or stores each value where the proxy encrypted it for. Also for a
+// statement prepared before the change.
+func TestFailClosedPositionalAfterDDL(t *testing.T) {
+	f, w := newTapFixture(t, "; ALTER TABLE legacy_notes ADD COLUMN extra text")
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	const insert = "insert into legacy_notes values ($1, $2, $3)"
+	if _, err := conn.Exec(ctx, insert, 1, "secret one", "z"); err != nil {
+		t.Fatal(err)
+	}
+	// Another connection swaps the columns' positions: id, body, extra
+	// becomes body, extra, id.
+	if _, err := f.direct.Exec(ctx, "alter table legacy_notes drop column id; alter table legacy_notes add column id int"); err != nil {
+		t.Fatal(err)
+	}
+	// The cached prepared statement: PostgreSQL re-plans it by name.
+	_, err := conn.Exec(ctx, insert, 2, "SECRET", "z")
+	t.Logf("prepared INSERT after the change: %v", err)
+	// New positional statements.
+	_, err = conn.Exec(ctx, "insert into legacy_notes values ('SECRET', 'z', 3)")
+	t.Logf("INSERT after the change: %v", err)
+	_, err = conn.PgConn().CopyFrom(ctx, strings.NewReader("SECRET\tz\t4\n"), "copy legacy_notes from stdin")
+	t.Logf("COPY after the change: %v", err)
+	noLeak(t, f, w, "SECRET")
+	// What reads back through the proxy is never an envelope.
+	var out strings.Builder
+	if _, err := conn.PgConn().CopyTo(ctx, &out, "copy legacy_notes to stdout"); err == nil {
+		for _, field := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == '\t' || r == '\n' }) {
+			if cipher.LooksLikeEnvelope([]byte(field)) {
+				t.Errorf("COPY TO returned an envelope: %q", out.String())
+			}
+		}
+	}
+}
