@@ -7,6 +7,8 @@
 #
 #   ./scripts/bench.sh                  # 3 rounds of 10 s per workload and target
 #   ./scripts/bench.sh -T 5 -r 5 -c 8   # shorter runs, more rounds, 8 clients
+#   ./scripts/bench.sh -g               # also the proxy with event_loops: -1
+#                                       # (two goroutines per session)
 #
 # Workloads: select-only with the simple protocol, select-only with prepared
 # statements, and pgbench's TPC-B-like write transaction (7 statements).
@@ -14,12 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pgbin.sh
 
-duration=10 rounds=3 clients=8 threads=2 scale=10
-while getopts "T:r:c:j:s:h" opt; do
+duration=10 rounds=3 clients=8 threads=2 scale=10 goroutines=""
+while getopts "T:r:c:j:s:gh" opt; do
 	case $opt in
 	T) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) clients=$OPTARG ;;
-	j) threads=$OPTARG ;; s) scale=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	j) threads=$OPTARG ;; s) scale=$OPTARG ;; g) goroutines=1 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 
@@ -72,6 +74,16 @@ PGCRYPT_KEY_V1=$(bin/pgcrypt-proxy keygen) bin/pgcrypt-proxy serve --config "$wo
 policypid=$!
 pids+=("$policypid")
 
+gopid=""
+if [ -n "$goroutines" ]; then
+	goport=$(free_port) goadmin=$(free_port)
+	sed -e "s/^listen: .*/listen: 127.0.0.1:$goport/" -e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$goadmin/" "$work/proxy.yaml" >"$work/goroutines.yaml"
+	echo "event_loops: -1" >>"$work/goroutines.yaml"
+	PGCRYPT_KEY_V1=$(bin/pgcrypt-proxy keygen) bin/pgcrypt-proxy serve --config "$work/goroutines.yaml" 2>"$work/goroutines.log" &
+	gopid=$!
+	pids+=("$gopid")
+fi
+
 bouncerpid=""
 if [ -n "$pgbouncer" ]; then
 	echo "==> PgBouncer on $bouncerport ($($pgbouncer --version | head -1)), session pooling"
@@ -112,7 +124,7 @@ run() {
 	select-prepared) args="-S -M prepared" stmts=1 ;;
 	tpcb-write) args="-M prepared" stmts=7 ;;
 	esac
-	case $target in proxy) pid=$proxypid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
+	case $target in proxy) pid=$proxypid ;; goroutines) pid=$gopid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
 	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
 	out=$("$pgbench" $args -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
 		{ echo "$out" >&2; exit 1; }
@@ -129,7 +141,11 @@ run() {
 }
 
 for _ in $(seq 100); do port_free "$policyport" || break; sleep 0.1; done
+if [ -n "$gopid" ]; then
+	for _ in $(seq 100); do port_free "$goport" || break; sleep 0.1; done
+fi
 targets="direct:$pgport proxy:$proxyport policy:$policyport"
+[ -n "$gopid" ] && targets="$targets goroutines:$goport"
 [ -n "$bouncerpid" ] && targets="$targets pgbouncer:$bouncerport"
 echo "==> $rounds rounds x ${duration}s, $clients clients, $threads threads"
 printf '%-16s %-10s %10s %8s %8s\n' workload target tps lat_ms cpu_us
@@ -143,7 +159,8 @@ done
 
 echo
 echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip;"
-echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch)"
+echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch;"
+echo "    goroutines: the proxy with event_loops: -1)"
 python3 - "$work/results" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -156,7 +173,7 @@ med = lambda xs: statistics.median(xs) if xs else None
 print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
 for w in ["select-simple", "select-prepared", "tpcb-write"]:
     d = med(res[(w, "direct")]["tps"])
-    for t in ["direct", "proxy", "policy", "pgbouncer"]:
+    for t in ["direct", "proxy", "policy", "goroutines", "pgbouncer"]:
         if (w, t) not in res: continue
         r = res[(w, t)]
         cpu = med(r["cpu"])
