@@ -93,12 +93,25 @@ func copier(r *wire.Reader, w *wire.Writer) error {
 
 func (f *loopFixture) adoptCopiers(t *testing.T) *loopSession {
 	t.Helper()
+	return f.adoptWith(t, nil, nil)
+}
+
+// adoptWith hands the session to the loop with c2s and s2c as the bodies
+// of its directions (nil: a copier), each ended as the session's are.
+func (f *loopFixture) adoptWith(t *testing.T, c2s, s2c func()) *loopSession {
+	t.Helper()
 	s := f.s
+	if c2s == nil {
+		c2s = func() { copier(s.cr, s.sw) }
+	}
+	if s2c == nil {
+		s2c = func() { copier(s.sr, s.cw) }
+	}
 	ls, ok := f.l.adopt(s, func() {
-		copier(s.cr, s.sw)
+		c2s()
 		s.closeServer()
 	}, func() {
-		copier(s.sr, s.cw)
+		s2c()
 		close(s.serverDone)
 		s.closeClient()
 	})
@@ -211,10 +224,7 @@ func TestLoopWriteDeadline(t *testing.T) {
 	f := newLoopFixture(t)
 	s := f.s
 	werr := make(chan error, 1)
-	ls, ok := f.l.adopt(s, func() {
-		copier(s.cr, s.sw)
-		s.closeServer()
-	}, func() {
+	ls := f.adoptWith(t, nil, func() {
 		s.lp.Load().setClientWriteDeadline(time.Now().Add(200 * time.Millisecond))
 		chunk := make([]byte, 1<<20)
 		var err error
@@ -222,12 +232,7 @@ func TestLoopWriteDeadline(t *testing.T) {
 			_, err = s.cw.Write(chunk)
 		}
 		werr <- err
-		close(s.serverDone)
-		s.closeClient()
 	})
-	if !ok {
-		t.Fatal("adopt refused")
-	}
 	select {
 	case err := <-werr:
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -246,21 +251,15 @@ func TestLoopAwait(t *testing.T) {
 	s := f.s
 	known := make(chan struct{})
 	result := make(chan bool, 1)
-	ls, ok := f.l.adopt(s, func() {
+	ls := f.adoptWith(t, func() {
 		result <- s.await(known)
 		copier(s.cr, s.sw)
-		s.closeServer()
 	}, func() {
 		if _, _, err := s.sr.Next(); err == nil {
 			close(known)
 		}
 		copier(s.sr, s.cw)
-		close(s.serverDone)
-		s.closeClient()
 	})
-	if !ok {
-		t.Fatal("adopt refused")
-	}
 	select {
 	case <-result:
 		t.Fatal("await returned before the signal")
@@ -296,7 +295,7 @@ func TestLoopFairness(t *testing.T) {
 	bServed := make(chan struct{})
 	bFirst := make(chan bool, 1)
 	sa := a.s
-	lsA, ok := a.l.adopt(sa, func() {
+	lsA := a.adoptWith(t, func() {
 		one := make([]byte, 1)
 		conn := sa.lp.Load().client
 		for range n { // one byte per read: never a short read, never a wait
@@ -310,30 +309,14 @@ func TestLoopFairness(t *testing.T) {
 		default:
 			bFirst <- false
 		}
-		sa.closeServer()
-	}, func() {
-		copier(sa.sr, sa.cw)
-		close(sa.serverDone)
-		sa.closeClient()
-	})
-	if !ok {
-		t.Fatal("adopt refused")
-	}
+	}, nil)
 	sb := b.s
-	lsB, ok := b.l.adopt(sb, func() {
+	lsB := b.adoptWith(t, func() {
 		if _, _, err := sb.cr.Next(); err == nil {
 			close(bServed)
 		}
 		copier(sb.cr, sb.sw)
-		sb.closeServer()
-	}, func() {
-		copier(sb.sr, sb.cw)
-		close(sb.serverDone)
-		sb.closeClient()
-	})
-	if !ok {
-		t.Fatal("adopt refused")
-	}
+	}, nil)
 	select {
 	case first := <-bFirst:
 		if !first {
@@ -382,19 +365,11 @@ func TestLoopOffload(t *testing.T) {
 	release := make(chan struct{})
 	computed := make(chan struct{})
 	sa := a.s
-	lsA, ok := a.l.adopt(sa, func() {
+	lsA := a.adoptWith(t, func() {
 		sa.compute(true, offloadBytes, func() { <-release })
 		close(computed)
 		copier(sa.cr, sa.sw)
-		sa.closeServer()
-	}, func() {
-		copier(sa.sr, sa.cw)
-		close(sa.serverDone)
-		sa.closeClient()
-	})
-	if !ok {
-		t.Fatal("adopt refused")
-	}
+	}, nil)
 	lsB := b.adoptCopiers(t)
 	b.clientPeer.Write(frame('Q', []byte("ping")))
 	b.serverPeer.SetReadDeadline(time.Now().Add(10 * time.Second))

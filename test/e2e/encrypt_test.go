@@ -65,6 +65,13 @@ func proxyColumn(schema, table, column string) proxy.ColumnSpec {
 
 func newEncFixtureOpts(t *testing.T, specs []proxy.ColumnSpec, allowReads bool) *encFixture {
 	t.Helper()
+	return newEncFixtureWith(t, specs, allowReads, "", "")
+}
+
+// newEncFixtureWith is newEncFixtureOpts with ddl run after the seed schema
+// and, when upstream is set, the proxy's PostgreSQL address replaced.
+func newEncFixtureWith(t *testing.T, specs []proxy.ColumnSpec, allowReads bool, ddl, upstream string) *encFixture {
+	t.Helper()
 	pg.Require(t)
 	db := pg.NewDatabase(t)
 	direct := pg.SuperConn(t, db)
@@ -73,7 +80,7 @@ func newEncFixtureOpts(t *testing.T, specs []proxy.ColumnSpec, allowReads bool) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := direct.Exec(ctx, string(schema)+encSchema); err != nil {
+	if _, err := direct.Exec(ctx, string(schema)+encSchema+ddl); err != nil {
 		t.Fatal(err)
 	}
 	keys := seedVectorKeys(t)
@@ -88,6 +95,9 @@ func newEncFixtureOpts(t *testing.T, specs []proxy.ColumnSpec, allowReads bool) 
 			t.Fatal(err)
 		}
 		o.Policy = pol
+		if upstream != "" {
+			o.Upstream = upstream
+		}
 	})
 	var ws string
 	if err := direct.QueryRow(ctx, "insert into workspaces(name) values ('w') returning id::text").Scan(&ws); err != nil {

@@ -1,19 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"io"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
 
 // Regression tests for COPY data the proxy read differently from
@@ -22,22 +18,9 @@ import (
 // which a tap between the proxy and the server records.
 
 // wireTap records what the proxy sends to PostgreSQL.
-type wireTap struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type wireTap struct{ syncBuffer }
 
-func (w *wireTap) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *wireTap) has(s string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return bytes.Contains(w.b.Bytes(), []byte(s))
-}
+func (w *wireTap) has(s string) bool { return strings.Contains(w.String(), s) }
 
 // startTap relays connections to PostgreSQL, recording the upstream bytes.
 func startTap(t *testing.T) (string, *wireTap) {
@@ -71,32 +54,8 @@ func startTap(t *testing.T) (string, *wireTap) {
 func newTapFixture(t *testing.T, ddl string) (*encFixture, *wireTap) {
 	t.Helper()
 	pg.Require(t)
-	db := pg.NewDatabase(t)
-	direct := pg.SuperConn(t, db)
-	ctx := testCtx(t)
-	schema, err := os.ReadFile("../../examples/clients.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := direct.Exec(ctx, string(schema)+encSchema+ddl+"; insert into workspaces(name) values ('w')"); err != nil {
-		t.Fatal(err)
-	}
-	keys := seedVectorKeys(t)
-	kr, err := cipher.NewKeyring("v1", keys)
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr, w := startTap(t)
-	f := &encFixture{db: db, direct: direct, keys: keys}
-	f.p = startProxy(t, func(o *proxy.Options) {
-		pol, err := proxy.NewPolicy(seedColumns(), kr, false, o.Metrics)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Policy = pol
-		o.Upstream = addr
-	})
-	return f, w
+	return newEncFixtureWith(t, seedColumns(), false, ddl, addr), w
 }
 
 func (f *encFixture) workspace(t *testing.T) string {
