@@ -65,14 +65,14 @@ func (s *session) frontend(typ byte, n int) error {
 			sp.copyIn = nil // the COPY never started (it failed), or another message aborted it
 		}
 	}
-	if typ == 'd' || typ == 'c' || typ == 'f' {
-		if sp.copyRaw {
-			if typ != 'd' {
-				sp.copyRaw = false
-			}
-			return s.forward(s.cr, s.sw, typ, n)
+	switch typ {
+	case 'd', 'c', 'f':
+		if sp.copyDrop {
+			return s.cr.CopyBody(discard{}, n)
 		}
-		return s.cr.CopyBody(discard{}, n)
+		return s.forward(s.cr, s.sw, typ, n)
+	case 'Q', 'P', 'B', 'E', 'D', 'C', 'F':
+		sp.copyDrop = false
 	}
 	switch typ {
 	case 'P', 'B', 'Q', 'D', 'E', 'C':
@@ -146,7 +146,7 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.srv.m.StatementsRejected.WithLabelValues(reason).Inc()
 	s.log.Info("statement rejected", "reason", reason)
 	e := errorMessage("ERROR", code, msg, hint)
-	s.pol.copyRaw = false
+	s.pol.copyDrop = true
 	if !extended {
 		s.pol.group++
 		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
@@ -335,7 +335,6 @@ func (s *session) frontendQuery(body []byte) error {
 	if err != nil {
 		return err
 	}
-	s.pol.copyRaw = false
 	named, an, p, err := s.planNamed(sql)
 	if err != nil {
 		return s.rejectPlan(false, err)
@@ -380,7 +379,6 @@ func (s *session) frontendQuery(body []byte) error {
 	clear(s.pol.portals)
 	if rewrite.MentionsAny(sql, []string{"copy"}) && rewrite.MentionsAny(sql, []string{"stdin"}) {
 		s.pol.copyMaybe = true
-		s.pol.copyRaw = s.pol.copyIn == nil
 	}
 	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut})
 	return s.sw.Message('Q', body)
@@ -473,6 +471,7 @@ func (s *session) frontendCopy(typ byte, n int) error {
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		sp.copyIn = nil
+		sp.copyDrop = true // what the client sends of this COPY from now on
 		msg := "pgcrypt-proxy: cannot encrypt COPY data: " + err.Error()
 		return s.sw.Message('f', append([]byte(msg), 0))
 	}
@@ -649,9 +648,6 @@ func (s *session) frontendParse(body []byte) error {
 	}
 	renamed := named != msg.Query
 	msg.Query = named
-	if rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"}) {
-		sp.copyRaw = true // a COPY of policy columns is refused below, which clears it
-	}
 	st := newStatement(nil, sp.syncs)
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the

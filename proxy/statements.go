@@ -34,12 +34,12 @@ type sessionPolicy struct {
 	// no expectation. Decided on the client side only, as the client may
 	// send them before the server's CopyInResponse has crossed the proxy.
 	copyMaybe bool
-	// copyRaw: COPY data from the client belongs to a COPY the proxy
-	// analysed and found free of policy fields, so it is relayed as is.
-	// Otherwise COPY data without a copyIn is dropped: its COPY was refused
-	// or failed by the proxy (PostgreSQL would ignore it) and it may hold
-	// plaintext.
-	copyRaw     bool
+	// copyDrop: the proxy refused the current statement or failed its
+	// COPY, so COPY data the client still sends for it (pgx streams without
+	// waiting for CopyInResponse) is dropped: PostgreSQL would ignore it,
+	// and it may hold plaintext. Other COPY data without a copyIn belongs
+	// to a COPY without policy fields and is relayed as is.
+	copyDrop    bool
 	syncs       uint64 // Syncs sent to the server
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting

@@ -241,3 +241,58 @@ func TestFailClosedPositionalAfterDDL(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyWithoutPolicyFields: COPY data of tables without policy columns
+// is relayed, however the COPYs come: two in one query, and a prepared
+// COPY executed twice.
+func TestCopyWithoutPolicyFields(t *testing.T) {
+	f, _ := newTapFixture(t, "; CREATE TABLE plain1 (a text); CREATE TABLE plain2 (a text)")
+	fe, _ := failRaw(t, f)
+	copyIn := func(data string) {
+		t.Helper()
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.(*pgproto3.CopyInResponse); !ok {
+			t.Fatalf("got %T, want CopyInResponse", m)
+		}
+		fe.Send(&pgproto3.CopyData{Data: []byte(data)})
+		fe.Send(&pgproto3.CopyDone{})
+		fe.Flush()
+	}
+	fe.Send(&pgproto3.Query{String: "copy plain1 from stdin; copy plain2 from stdin"})
+	fe.Flush()
+	copyIn("one\n")
+	if m, err := fe.Receive(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*pgproto3.CommandComplete); !ok {
+		t.Fatalf("got %T after the first COPY", m)
+	}
+	copyIn("two\n")
+	failUntilZ(t, fe)
+
+	fe.Send(&pgproto3.Parse{Name: "c", Query: "copy plain1 from stdin"})
+	fe.Send(&pgproto3.Sync{})
+	fe.Flush()
+	failUntilZ(t, fe)
+	for _, v := range []string{"three\n", "four\n"} {
+		fe.Send(&pgproto3.Bind{PreparedStatement: "c"})
+		fe.Send(&pgproto3.Execute{})
+		fe.Send(&pgproto3.Flush{})
+		fe.Flush()
+		if m, err := fe.Receive(); err != nil {
+			t.Fatal(err)
+		} else if _, ok := m.(*pgproto3.BindComplete); !ok {
+			t.Fatalf("got %T, want BindComplete", m)
+		}
+		copyIn(v)
+		fe.Send(&pgproto3.Sync{})
+		fe.Flush()
+		failUntilZ(t, fe)
+	}
+	var n int
+	if err := f.direct.QueryRow(testCtx(t), "select (select count(*) from plain1) + (select count(*) from plain2)").Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d rows copied, %v; want 4", n, err)
+	}
+}
