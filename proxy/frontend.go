@@ -221,6 +221,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		sp.pathTouched = true
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
+		if rewrite.DefersPathChange(sql) {
+			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
+		}
 		// Cannot name a policy table: relay without parsing.
 		if rewrite.MayChangeResolution(sql) {
 			sp.catalogStale = true
@@ -649,6 +652,7 @@ func (s *session) frontendParse(body []byte) error {
 	renamed := named != msg.Query
 	msg.Query = named
 	st := newStatement(nil, sp.syncs)
+	st.changesPath = rewrite.ChangesPathWhenRun(msg.Query)
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
 		// statement is executed, which the proxy would have to follow;
@@ -727,6 +731,12 @@ func (s *session) frontendBind(body []byte) error {
 	params, err := s.currentParams(st)
 	if err != nil {
 		return s.rejectPlan(true, err)
+	}
+	if st.changesPath {
+		// Every run may move the search_path (a per-request
+		// set_config('search_path', $1, false), say): what follows is
+		// resolved again.
+		sp.catalogStale, sp.pathTouched = true, true
 	}
 	if len(params) > 0 {
 		s.compute(true, len(body), func() { body, err = s.encryptParams(body, params) })

@@ -84,6 +84,7 @@ type statement struct {
 	lits         []litSig   // the literals encrypted into a Parse's text
 	prev         *statement // what the name held before, in case the server refuses this one
 	describeSent bool       // client: a Describe of it reached the server
+	changesPath  bool       // running it may change the search_path (rewrite.ChangesPathWhenRun)
 	syncAt       uint64     // client: Syncs sent before its Parse or PREPARE
 	shape        atomic.Pointer[rowShape]
 	outcome      atomic.Int32  // one of the outcome constants

@@ -133,12 +133,35 @@ func (a *Analyzer) MayMention(sql string) bool {
 // alters or drops relations or schemas. It errs on the side of yes; a
 // caller re-reads its catalog after such a statement.
 func MayChangeResolution(sql string) bool {
-	for _, w := range [...]string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create", "drop", "alter"} {
+	for _, w := range [...]string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", `u&"`} {
 		if containsFold(sql, w) {
 			return true
 		}
 	}
 	return false
+}
+
+// ChangesPathWhenRun reports whether running sql may change the search_path
+// or the role (which "$user" in the search_path follows): SET or RESET of
+// them, set_config, a write to pg_settings, DISCARD. The proxy checks it
+// each time a prepared statement is run; unlike MayChangeResolution it
+// leaves out DDL words, which column names often contain.
+func ChangesPathWhenRun(sql string) bool {
+	s := strings.ToLower(sql)
+	for _, w := range [...]string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard"} {
+		if containsWord(s, w) {
+			return true
+		}
+	}
+	return strings.Contains(s, `u&"`)
+}
+
+// DefersPathChange reports whether sql may prepare a change of the
+// search_path that runs later, out of the proxy's sight: a PREPARE, a
+// DECLARE (cursors and DO blocks) around what ChangesPathWhenRun finds.
+func DefersPathChange(sql string) bool {
+	s := strings.ToLower(sql)
+	return (containsWord(s, "prepare") || containsWord(s, "declare") || containsWord(s, "do")) && ChangesPathWhenRun(sql)
 }
 
 // MentionsAny reports whether sql contains any of the lower-case names,

@@ -158,3 +158,30 @@ func TestColumnLists(t *testing.T) {
 		}
 	}
 }
+
+func TestPositionalMergeRefused(t *testing.T) {
+	runCases(t, []planCase{
+		{"positional", "MERGE INTO legacy_notes n USING (SELECT 1 AS id) s ON n.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (1, $1)", []string{
+			"param $1 public.legacy_notes.body write",
+			"reject columns_unknown",
+		}},
+		{"named", "MERGE INTO legacy_notes n USING (SELECT 1 AS id) s ON n.id = s.id WHEN NOT MATCHED THEN INSERT (id, body) VALUES (1, $1)", []string{
+			"param $1 public.legacy_notes.body write",
+		}},
+	})
+}
+
+func TestOpaqueBodies(t *testing.T) {
+	runCases(t, []planCase{
+		{"rule", "CREATE RULE r AS ON INSERT TO orders DO ALSO INSERT INTO legacy_notes VALUES (1, 'x')", []string{
+			"reject opaque_code",
+		}},
+		{"function, BEGIN ATOMIC", "CREATE FUNCTION f() RETURNS void LANGUAGE sql BEGIN ATOMIC INSERT INTO legacy_notes VALUES (1, 'x'); END", []string{
+			"reject opaque_code",
+		}},
+		{"function, string body", "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT email FROM clients $$", []string{
+			"reject opaque_code",
+		}},
+		{"function on other tables", "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM orders $$", nil},
+	})
+}

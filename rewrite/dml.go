@@ -67,9 +67,10 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 				for _, rn := range sel.ValuesLists {
 					n = max(n, len(rn.GetList().GetItems()))
 				}
-				if n <= len(target.rel.Columns) {
-					p.nameColumns(s.Relation, target.rel.Columns[:n], true)
-				}
+				// More values than columns: name them all, so that the
+				// proxy reads the columns again and PostgreSQL refuses if
+				// there are still more.
+				p.nameColumns(s.Relation, target.rel.Columns[:min(n, len(target.rel.Columns))], true)
 			}
 			for _, rn := range sel.ValuesLists {
 				lst := rn.GetList()
@@ -101,8 +102,8 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 						p.write(c, out.cols[i].v, s.Relation.Location)
 					}
 				}
-				if len(s.Cols) == 0 && target.ptable != nil && !out.open && len(out.cols) <= len(target.rel.Columns) {
-					p.nameColumns(s.Relation, target.rel.Columns[:len(out.cols)], true)
+				if len(s.Cols) == 0 && target.ptable != nil && !out.open {
+					p.nameColumns(s.Relation, target.rel.Columns[:min(len(out.cols), len(target.rel.Columns))], true)
 				}
 			}
 		}
@@ -258,6 +259,11 @@ func (p *planner) mergeStmt(s *pg_query.MergeStmt, parent *scope) relOut {
 			}
 			if hasCol(tcols) && starInList(w.Values) {
 				p.reject(ReasonColumnsUnknown, nil, "a * expansion in MERGE's INSERT VALUES", false, s.Relation.Location)
+			}
+			if len(w.TargetList) == 0 && len(w.Values) > 0 && target.ptable != nil {
+				// By position, in an order another connection may have
+				// changed; the clause has no location to write a list at.
+				p.reject(ReasonColumnsUnknown, nil, "MERGE's INSERT", false, s.Relation.Location)
 			}
 			for i, e := range w.Values {
 				v := p.expr(e, sc)

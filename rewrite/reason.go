@@ -164,13 +164,13 @@ func (r *Rejection) message() string {
 	case ReasonCopyServerSide:
 		return "COPY FROM a server file or program bypasses the proxy, so values would be stored unencrypted; use COPY FROM STDIN"
 	case ReasonOpaqueCode:
-		return "a DO block mentions " + d + "; its statements cannot be analysed"
+		return d + "; its statements run inside PostgreSQL, where the proxy cannot encrypt: create it directly on the server"
 	case ReasonUnresolvedRelation:
 		return "relation " + d + " has the name of a policy table but could not be resolved"
 	case ReasonCreateAs:
 		return d + " would store its rows unencrypted; create the table, then INSERT through the proxy"
 	case ReasonResolutionChange:
-		return "relation " + d + " is named after a statement of the same query that can change what it refers to or its columns (SET search_path, DDL, DISCARD, COMMIT, ROLLBACK); send that statement in a query of its own"
+		return d + "; send statements that change the search_path, role, settings or schema (SET, set_config, pg_settings, DDL, DISCARD, COMMIT, ROLLBACK) as queries of their own, so the proxy reads the catalog again after them"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
 	}

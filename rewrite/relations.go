@@ -96,6 +96,18 @@ func (a *Analyzer) doMentionsPolicy(d *pg_query.DoStmt) string {
 	return ""
 }
 
+// textMentionsPolicy returns a policy table name that text contains as a
+// word, or "".
+func (a *Analyzer) textMentionsPolicy(text string) string {
+	s := strings.ToLower(text)
+	for _, n := range a.lower {
+		if containsWord(s, n) {
+			return n
+		}
+	}
+	return ""
+}
+
 // containsWord reports whether w occurs in s not preceded or followed by an
 // identifier character.
 func containsWord(s, w string) bool {

@@ -51,6 +51,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_DeclareCursorStmt:
 		st.Kind = StmtSelect
 		p.outputs(p.query(x.DeclareCursorStmt.Query, root))
+		p.settingsLater(st)
 	case *pg_query.Node_PrepareStmt:
 		st.Kind, st.Name = StmtPrepare, x.PrepareStmt.Name
 		p.group = p.stmt + 1
@@ -58,6 +59,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		var inner Statement
 		p.topStmt(x.PrepareStmt.Query, &inner)
 		p.group = 0
+		p.settingsLater(st)
 	case *pg_query.Node_ExecuteStmt:
 		st.Kind, st.Name = StmtExecute, x.ExecuteStmt.Name
 		st.Execute = p.executeArgs(x.ExecuteStmt)
@@ -73,7 +75,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_DoStmt:
 		st.Kind = StmtDo
 		if name := p.az.doMentionsPolicy(x.DoStmt); name != "" {
-			p.reject(ReasonOpaqueCode, nil, "table "+name, false, int32(st.Start))
+			p.reject(ReasonOpaqueCode, nil, "a DO block mentions table "+name, false, int32(st.Start))
 		}
 	case *pg_query.Node_CallStmt:
 		// The procedure's body is not analysed (see the package
@@ -81,6 +83,14 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		st.Kind = StmtCall
 		if fc := x.CallStmt.Funccall; fc != nil {
 			p.funcCall(fc, root)
+		}
+	case *pg_query.Node_CreateFunctionStmt, *pg_query.Node_RuleStmt:
+		// A function, procedure or rule body runs its statements inside
+		// the server, unseen: with a policy table in it, literals would
+		// be stored in the catalog and values written unencrypted.
+		st.Kind = StmtOther
+		if name := p.az.textMentionsPolicy(p.sql[st.Start:st.End]); name != "" {
+			p.reject(ReasonOpaqueCode, nil, "a function, procedure or rule body mentions table "+name, false, int32(st.Start))
 		}
 	default:
 		st.Kind = StmtOther
@@ -184,6 +194,20 @@ func (p *planner) intoPolicyName(into *pg_query.IntoClause) {
 	}
 }
 
+// settingsLater refuses a prepared statement or cursor that may change
+// settings when it runs (EXECUTE, FETCH), where the proxy would not see it.
+func (p *planner) settingsLater(st *Statement) {
+	if touchesSettings(p.sql[st.Start:st.End]) {
+		p.reject(ReasonResolutionChange, nil, "a prepared statement or cursor that calls set_config or writes pg_settings would change the search_path unseen when it runs", false, int32(st.Start))
+	}
+}
+
+// touchesSettings reports whether a statement's text may call set_config or
+// write pg_settings, which can change the search_path.
+func touchesSettings(text string) bool {
+	return containsFold(text, "set_config") || containsFold(text, "pg_settings") || containsFold(text, `u&"`)
+}
+
 // changesResolution reports whether a statement may change, for the rest
 // of its text, what relation names refer to or which columns they have: a
 // SET or RESET of search_path or the role, DDL, DISCARD, the end of a
@@ -196,8 +220,9 @@ func changesResolution(n *pg_query.Node, text string) bool {
 		*pg_query.Node_ExplainStmt, *pg_query.Node_DeclareCursorStmt, *pg_query.Node_PrepareStmt,
 		*pg_query.Node_ExecuteStmt, *pg_query.Node_CallStmt, *pg_query.Node_DoStmt:
 		// Functions run by these are not seen (see the package
-		// documentation), but set_config written out is.
-		return containsFold(text, "set_config")
+		// documentation), but set_config and pg_settings written out are
+		// (U& escapes could spell them).
+		return touchesSettings(text)
 	case *pg_query.Node_DeallocateStmt, *pg_query.Node_VariableShowStmt, *pg_query.Node_NotifyStmt,
 		*pg_query.Node_ListenStmt, *pg_query.Node_UnlistenStmt, *pg_query.Node_LockStmt,
 		*pg_query.Node_CheckPointStmt, *pg_query.Node_VacuumStmt, *pg_query.Node_ClosePortalStmt,

@@ -188,6 +188,17 @@ func TestFailClosedSameQueryResolution(t *testing.T) {
 	if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader("SECRET\n"), "set search_path = public; copy legacy_notes (body) from stdin"); err == nil {
 		t.Error("COPY after SET search_path in the same query ran")
 	}
+	for _, q := range []string{
+		"update pg_settings set setting = 'public' where name = 'search_path'; insert into legacy_notes (body) values ('SECRET')",
+		`select U&"set\005fconfig"('search_path', 'public', false); insert into legacy_notes (body) values ('SECRET')`,
+		"prepare sp as select set_config('search_path', 'public', false)",
+		"begin; declare c cursor for select set_config('search_path', 'public', false)",
+	} {
+		if _, err := conn.Exec(ctx, q); err == nil {
+			t.Errorf("%s: ran", q)
+		}
+		conn.Exec(ctx, "rollback")
+	}
 	noLeak(t, f, w, "SECRET")
 	// Sent on its own, the change is seen.
 	if _, err := conn.Exec(ctx, "set search_path = public"); err != nil {
@@ -201,6 +212,36 @@ func TestFailClosedSameQueryResolution(t *testing.T) {
 		t.Fatalf("public.legacy_notes has %d rows, %v", n, err)
 	}
 	noLeak(t, f, w, "no plaintext stored")
+}
+
+// TestFailClosedPreparedSetConfig: a prepared set_config of the
+// search_path, run again with another path (a per-request tenant switch),
+// makes the proxy resolve names again before the next statement.
+func TestFailClosedPreparedSetConfig(t *testing.T) {
+	f, w := newTapFixture(t, "; CREATE TABLE tenant.legacy_notes (id int, body text)")
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	ctx := testCtx(t)
+	for _, path := range []string{"tenant, public", "public"} {
+		if _, err := conn.Exec(ctx, "select set_config('search_path', $1, false)", path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "SECRET"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := f.direct.QueryRow(ctx, "select count(*) from public.legacy_notes").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("public.legacy_notes has %d rows, %v; want 1", n, err)
+	}
+	// tenant.legacy_notes is not a policy table: its row is plaintext by
+	// design; the one in public must not be.
+	vals, _ := pgx.CollectRows(must(f.direct.Query(ctx, "select body from public.legacy_notes")), pgx.RowTo[string])
+	for _, v := range vals {
+		if !cipher.LooksLikeEnvelope([]byte(v)) {
+			t.Errorf("PLAINTEXT stored in public.legacy_notes: %q", v)
+		}
+	}
+	_ = w
 }
 
 // TestFailClosedPositionalAfterDDL: an INSERT or COPY without a column
@@ -230,6 +271,18 @@ func TestFailClosedPositionalAfterDDL(t *testing.T) {
 	t.Logf("INSERT after the change: %v", err)
 	_, err = conn.PgConn().CopyFrom(ctx, strings.NewReader("SECRET\tz\t4\n"), "copy legacy_notes from stdin")
 	t.Logf("COPY after the change: %v", err)
+	noLeak(t, f, w, "SECRET")
+	// More values than the proxy's catalog had columns, after another
+	// change; and MERGE's INSERT by position.
+	if _, err := f.direct.Exec(ctx, "alter table legacy_notes add column more text"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "insert into legacy_notes values ('SECRET', 'z', 5, 'w')")
+	t.Logf("INSERT with a value for a new column: %v", err)
+	_, err = conn.Exec(ctx, "merge into legacy_notes n using (select 6 as id) s on n.id = s.id when not matched then insert values ('SECRET', 'z', 6, 'w')")
+	if err == nil {
+		t.Error("MERGE INSERT without a column list ran")
+	}
 	noLeak(t, f, w, "SECRET")
 	// What reads back through the proxy is never an envelope.
 	var out strings.Builder
