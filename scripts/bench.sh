@@ -11,7 +11,10 @@
 #                                       # (two goroutines per session)
 #
 # Workloads: select-only with the simple protocol, select-only with prepared
-# statements, and pgbench's TPC-B-like write transaction (7 statements).
+# statements, pgbench's TPC-B-like write transaction (7 statements), and the
+# seed's encrypted workload (insert a client with a 1 KB medical history and
+# read a random client by id; 2 statements): through the proxy with the seed
+# policy, and direct on an unencrypted copy of the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pgbin.sh
@@ -67,6 +70,18 @@ pids+=("$proxypid")
 policyport=$(free_port) policyadmin=$(free_port)
 psql_bin=$(command -v psql || echo "$bindir/psql")
 "$psql_bin" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres -f examples/clients.sql
+"$psql_bin" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres \
+	-c "insert into workspaces (name) values ('bench'); create table clients_plain (like clients including all)"
+history=$(python3 -c "print(('Type 2 diabetes, hypertension; metformin 500 mg. ' * 21)[:1024])")
+for table in clients clients_plain; do
+	cat >"$work/insert-$table.sql" <<SQL
+\set n random(1, 1000000000)
+insert into $table (workspace_id, first_name, last_name, email, phone, medical_history)
+  values ((select id from workspaces limit 1), :n, :n, :n, :n, :h);
+SQL
+	{ cat "$work/insert-$table.sql"; echo "\set k random(1, 200)"
+	  echo "select first_name, last_name, email, phone, medical_history from $table where id = (select id from ${table}_ids where k = :k);"; } >"$work/encrypted-$table.sql"
+done
 sed -e "s/^listen: .*/listen: 127.0.0.1:$policyport/" -e "s/^upstream: .*/upstream: 127.0.0.1:$pgport/" \
 	-e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$policyadmin/" -e "s/^  mode: prefer .*/  mode: disable/" \
 	config.example.yaml >"$work/policy.yaml"
@@ -123,10 +138,14 @@ run() {
 	select-simple) args="-S -M simple" stmts=1 ;;
 	select-prepared) args="-S -M prepared" stmts=1 ;;
 	tpcb-write) args="-M prepared" stmts=7 ;;
+	encrypted)
+		table=clients_plain
+		[ "$target" = policy ] && table=clients
+		args="-M prepared -f $work/encrypted-$table.sql" stmts=2 ;;
 	esac
 	case $target in proxy) pid=$proxypid ;; goroutines) pid=$gopid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
 	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
-	out=$("$pgbench" $args -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
+	out=$("$pgbench" $args -D h="$history" -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
 		{ echo "$out" >&2; exit 1; }
 	[ -n "$pid" ] && after=$(cpu_ticks "$pid")
 	local tps lat tx cpu="-"
@@ -141,6 +160,13 @@ run() {
 }
 
 for _ in $(seq 100); do port_free "$policyport" || break; sleep 0.1; done
+# 200 clients to read in each table: through the proxy (encrypted) and direct.
+for tp in clients:$policyport clients_plain:$pgport; do
+	"$pgbench" -M prepared -n -c 8 -t 25 -D h="$history" -f "$work/insert-${tp%%:*}.sql" -h 127.0.0.1 -p "${tp##*:}" -U postgres postgres >"$work/preload.log" 2>&1 ||
+		{ cat "$work/preload.log"; exit 1; }
+	"$psql_bin" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres \
+		-c "create table ${tp%%:*}_ids as select row_number() over () as k, id from ${tp%%:*}; create index on ${tp%%:*}_ids (k)"
+done
 if [ -n "$gopid" ]; then
 	for _ in $(seq 100); do port_free "$goport" || break; sleep 0.1; done
 fi
@@ -155,11 +181,14 @@ for r in $(seq "$rounds"); do
 			run "$w" "${t%%:*}" "${t##*:}"
 		done
 	done
+	run encrypted direct "$pgport"
+	run encrypted policy "$policyport"
 done
 
 echo
 echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip;"
-echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch;"
+echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch,"
+echo "    and which encrypts the 'encrypted' workload's five columns; direct runs that on a plain copy;"
 echo "    goroutines: the proxy with event_loops: -1)"
 python3 - "$work/results" <<'PY'
 import statistics, sys
@@ -171,7 +200,7 @@ for w, t, tps, lat, cpu in rows:
     if cpu != "-": r["cpu"].append(float(cpu))
 med = lambda xs: statistics.median(xs) if xs else None
 print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
-for w in ["select-simple", "select-prepared", "tpcb-write"]:
+for w in ["select-simple", "select-prepared", "tpcb-write", "encrypted"]:
     d = med(res[(w, "direct")]["tps"])
     for t in ["direct", "proxy", "policy", "goroutines", "pgbouncer"]:
         if (w, t) not in res: continue
