@@ -221,11 +221,11 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		sp.pathTouched = true
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
-		if rewrite.DefersPathChange(sql) {
+		if sp.p.analyzer.DefersPathChange(sql) {
 			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
 		}
 		// Cannot name a policy table: relay without parsing.
-		if rewrite.MayChangeResolution(sql) {
+		if sp.p.analyzer.ChangesNames(sql) {
 			sp.catalogStale = true
 		}
 		return nil, nil, nil
@@ -457,7 +457,7 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		return err
 	}
 	if typ == 'f' {
-		sp.copyIn = nil
+		sp.copyIn, sp.copyDrop = nil, true // COPY data after the end goes nowhere
 		return s.sw.Message(typ, body)
 	}
 	start := time.Now()
@@ -485,7 +485,7 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		}
 	}
 	if typ == 'c' {
-		sp.copyIn = nil
+		sp.copyIn, sp.copyDrop = nil, true // COPY data after the end goes nowhere
 		return s.sw.Message(typ, body)
 	}
 	return nil
@@ -498,7 +498,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	if p == nil {
 		// Cannot involve a policy table by name; it may still change
 		// what names resolve to.
-		if rewrite.MayChangeResolution(an.SQL()) {
+		if sp.p.analyzer.ChangesNames(an.SQL()) {
 			sp.catalogStale = true
 		}
 		return nil, nil
@@ -521,7 +521,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 			sp.catalogStale = true
 		}
 	}
-	if rewrite.MayChangeResolution(an.SQL()) {
+	if sp.p.analyzer.ChangesNames(an.SQL()) {
 		sp.catalogStale = true
 	}
 	return made, nil
@@ -652,7 +652,7 @@ func (s *session) frontendParse(body []byte) error {
 	renamed := named != msg.Query
 	msg.Query = named
 	st := newStatement(nil, sp.syncs)
-	st.changesPath = rewrite.ChangesPathWhenRun(msg.Query)
+	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
 		// statement is executed, which the proxy would have to follow;
@@ -660,6 +660,11 @@ func (s *session) frontendParse(body []byte) error {
 		for _, x := range p.Statements() {
 			if x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate {
 				return s.rejectPlan(true, errors.New("PREPARE and DEALLOCATE on encrypted columns must be sent as simple queries, not through Parse"))
+			}
+			if x.Kind == rewrite.StmtCopy {
+				// Run later, it could resolve to a policy table (after a
+				// search_path change) with no codec for its data.
+				return s.rejectPlan(true, errors.New("COPY of a table named like one with encrypted columns works through the simple query protocol only (as psql's \\copy and pgx's CopyFrom send it)"))
 			}
 		}
 		if _, err := s.noteStatements(an, p); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	pgparser "github.com/pganalyze/pg_query_go/v6/parser"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Options tune an Analyzer.
@@ -133,22 +134,45 @@ func (a *Analyzer) MayMention(sql string) bool {
 // alters or drops relations or schemas. It errs on the side of yes; a
 // caller re-reads its catalog after such a statement.
 func MayChangeResolution(sql string) bool {
-	for _, w := range [...]string{"search_path", "role", "session authorization", "discard", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", `u&"`} {
-		if containsFold(sql, w) {
+	s := strings.ToLower(sql)
+	for _, w := range [...]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings"} {
+		if containsWord(s, w) { // keywords are words: created_at is not CREATE
+			return true
+		}
+	}
+	return strings.Contains(s, `u&"`)
+}
+
+// ChangesNames reports whether running sql may change, for later
+// statements, what names refer to or which columns relations have: DDL,
+// SET or RESET of the search_path or role, DISCARD, set_config, a write to
+// pg_settings. MayChangeResolution filters; the parse tree decides, so a
+// column named role or a created_at does not count. Transaction ends are
+// left to the caller. Text that cannot be parsed counts as changing.
+func (a *Analyzer) ChangesNames(sql string) bool {
+	if !MayChangeResolution(sql) {
+		return false
+	}
+	an, err := a.Analyze(sql)
+	if err != nil {
+		return true
+	}
+	for _, raw := range an.tree.Stmts {
+		if _, ok := raw.Stmt.GetNode().(*pg_query.Node_TransactionStmt); ok {
+			continue
+		}
+		if changesResolution(raw.Stmt) {
 			return true
 		}
 	}
 	return false
 }
 
-// ChangesPathWhenRun reports whether running sql may change the search_path
-// or the role (which "$user" in the search_path follows): SET or RESET of
-// them, set_config, a write to pg_settings, DISCARD. The proxy checks it
-// each time a prepared statement is run; unlike MayChangeResolution it
-// leaves out DDL words, which column names often contain.
-func ChangesPathWhenRun(sql string) bool {
+// mayChangePathText is the cheap filter in front of the parse-tree checks
+// below: words a statement that changes the search_path or role contains.
+func mayChangePathText(sql string) bool {
 	s := strings.ToLower(sql)
-	for _, w := range [...]string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard"} {
+	for _, w := range [...]string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard", "schema", "reset"} {
 		if containsWord(s, w) {
 			return true
 		}
@@ -156,13 +180,112 @@ func ChangesPathWhenRun(sql string) bool {
 	return strings.Contains(s, `u&"`)
 }
 
-// DefersPathChange reports whether sql may prepare a change of the
-// search_path that runs later, out of the proxy's sight: a PREPARE, a
-// DECLARE (cursors and DO blocks) around what ChangesPathWhenRun finds.
-func DefersPathChange(sql string) bool {
-	s := strings.ToLower(sql)
-	return (containsWord(s, "prepare") || containsWord(s, "declare") || containsWord(s, "do")) && ChangesPathWhenRun(sql)
+// ChangesPathWhenRun reports whether running sql may change the search_path
+// or the role (which "$user" in the search_path follows): SET or RESET of
+// them (SET SCHEMA, RESET ALL), DISCARD, a call of set_config, a write to
+// pg_settings. The proxy asks it of each prepared statement and notes the
+// change at every run. Text that cannot be parsed counts as changing.
+func (a *Analyzer) ChangesPathWhenRun(sql string) bool {
+	if !mayChangePathText(sql) {
+		return false
+	}
+	an, err := a.Analyze(sql)
+	if err != nil {
+		return true
+	}
+	for _, raw := range an.tree.Stmts {
+		if stmtChangesPath(raw.Stmt) {
+			return true
+		}
+	}
+	return false
 }
+
+// DefersPathChange reports whether sql prepares a change of the search_path
+// that would run later, out of the proxy's sight: a PREPARE or DECLARE
+// CURSOR of such a statement, or a DO block that may make one.
+func (a *Analyzer) DefersPathChange(sql string) bool {
+	if !mayChangePathText(sql) {
+		return false
+	}
+	an, err := a.Analyze(sql)
+	if err != nil {
+		return false // PostgreSQL refuses it too
+	}
+	for _, raw := range an.tree.Stmts {
+		switch x := raw.Stmt.GetNode().(type) {
+		case *pg_query.Node_PrepareStmt:
+			if stmtChangesPath(x.PrepareStmt.Query) {
+				return true
+			}
+		case *pg_query.Node_DeclareCursorStmt:
+			if stmtChangesPath(x.DeclareCursorStmt.Query) {
+				return true
+			}
+		case *pg_query.Node_DoStmt:
+			if mayChangePathText(doBody(x.DoStmt)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stmtChangesPath reports whether running a statement may change the
+// search_path or the role.
+func stmtChangesPath(n *pg_query.Node) bool {
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_VariableSetStmt:
+		if x.VariableSetStmt.Kind == pg_query.VariableSetKind_VAR_RESET_ALL {
+			return true
+		}
+		switch x.VariableSetStmt.Name {
+		case "search_path", "role", "session_authorization":
+			return true
+		}
+		return false
+	case *pg_query.Node_DiscardStmt:
+		return true
+	}
+	return callsSettings(n)
+}
+
+// callsSettings reports whether a statement calls set_config or names
+// pg_settings anywhere (names as the parser decoded them).
+func callsSettings(n *pg_query.Node) bool {
+	var walk func(m protoreflect.Message) bool
+	walk = func(m protoreflect.Message) bool {
+		switch m.Descriptor() {
+		case rangeVarDesc:
+			if m.Interface().(*pg_query.RangeVar).Relname == "pg_settings" {
+				return true
+			}
+		case funcCallDesc:
+			if names := m.Interface().(*pg_query.FuncCall).Funcname; len(names) > 0 && names[len(names)-1].GetString_().GetSval() == "set_config" {
+				return true
+			}
+		}
+		found := false
+		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() != protoreflect.MessageKind || fd.IsMap() {
+				return true
+			}
+			if fd.IsList() {
+				l := v.List()
+				for i := 0; i < l.Len() && !found; i++ {
+					found = walk(l.Get(i).Message())
+				}
+			} else {
+				found = walk(v.Message())
+			}
+			return !found
+		})
+		return found
+	}
+	return walk(n.ProtoReflect())
+}
+
+var funcCallDesc = (&pg_query.FuncCall{}).ProtoReflect().Descriptor()
 
 // MentionsAny reports whether sql contains any of the lower-case names,
 // ASCII-case-insensitively (a conservative test for "may reference").

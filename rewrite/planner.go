@@ -93,7 +93,7 @@ func buildPlan(an *Analysis, rels map[RelName]Relation) *Plan {
 		}
 		p.stmts = append(p.stmts, st)
 		p.topStmt(raw.Stmt, &p.stmts[i])
-		if !p.resolutionChanged && changesResolution(raw.Stmt, an.sql[st.Start:st.End]) {
+		if !p.resolutionChanged && i < len(an.tree.Stmts)-1 && changesResolution(raw.Stmt) {
 			// The proxy resolved every name of the text against the
 			// session as it was before the text ran.
 			p.resolutionChanged = true

@@ -32,9 +32,10 @@ func collect(tree *pg_query.ParseResult, az *Analyzer) *collected {
 }
 
 var (
-	rangeVarDesc = (&pg_query.RangeVar{}).ProtoReflect().Descriptor()
-	executeDesc  = (&pg_query.ExecuteStmt{}).ProtoReflect().Descriptor()
-	doDesc       = (&pg_query.DoStmt{}).ProtoReflect().Descriptor()
+	rangeVarDesc       = (&pg_query.RangeVar{}).ProtoReflect().Descriptor()
+	executeDesc        = (&pg_query.ExecuteStmt{}).ProtoReflect().Descriptor()
+	doDesc             = (&pg_query.DoStmt{}).ProtoReflect().Descriptor()
+	createFunctionDesc = (&pg_query.CreateFunctionStmt{}).ProtoReflect().Descriptor()
 )
 
 func (c *collected) walk(m protoreflect.Message) {
@@ -56,6 +57,19 @@ func (c *collected) walk(m protoreflect.Message) {
 	case doDesc:
 		if c.az.doMentionsPolicy(m.Interface().(*pg_query.DoStmt)) != "" {
 			c.mayInvolve = true
+		}
+	case createFunctionDesc:
+		// A body given as a string (AS $$ … $$) is not parsed: the
+		// planner checks its text (see topStmt). BEGIN ATOMIC bodies are
+		// walked like any statement.
+		for _, o := range m.Interface().(*pg_query.CreateFunctionStmt).Options {
+			if de := o.GetDefElem(); de != nil && de.Defname == "as" {
+				for _, part := range de.Arg.GetList().GetItems() {
+					if c.az.textMentionsPolicy(part.GetString_().GetSval()) != "" {
+						c.mayInvolve = true
+					}
+				}
+			}
 		}
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -100,6 +114,9 @@ func (a *Analyzer) doMentionsPolicy(d *pg_query.DoStmt) string {
 // word, or "".
 func (a *Analyzer) textMentionsPolicy(text string) string {
 	s := strings.ToLower(text)
+	if strings.Contains(s, `u&"`) {
+		return `(spelled with U&"…" escapes)`
+	}
 	for _, n := range a.lower {
 		if containsWord(s, n) {
 			return n

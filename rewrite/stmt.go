@@ -51,7 +51,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 	case *pg_query.Node_DeclareCursorStmt:
 		st.Kind = StmtSelect
 		p.outputs(p.query(x.DeclareCursorStmt.Query, root))
-		p.settingsLater(st)
+		p.settingsLater(x.DeclareCursorStmt.Query, st)
 	case *pg_query.Node_PrepareStmt:
 		st.Kind, st.Name = StmtPrepare, x.PrepareStmt.Name
 		p.group = p.stmt + 1
@@ -59,7 +59,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		var inner Statement
 		p.topStmt(x.PrepareStmt.Query, &inner)
 		p.group = 0
-		p.settingsLater(st)
+		p.settingsLater(x.PrepareStmt.Query, st)
 	case *pg_query.Node_ExecuteStmt:
 		st.Kind, st.Name = StmtExecute, x.ExecuteStmt.Name
 		st.Execute = p.executeArgs(x.ExecuteStmt)
@@ -195,17 +195,12 @@ func (p *planner) intoPolicyName(into *pg_query.IntoClause) {
 }
 
 // settingsLater refuses a prepared statement or cursor that may change
-// settings when it runs (EXECUTE, FETCH), where the proxy would not see it.
-func (p *planner) settingsLater(st *Statement) {
-	if touchesSettings(p.sql[st.Start:st.End]) {
+// the search_path when it runs (EXECUTE, FETCH), where the proxy would not
+// see it.
+func (p *planner) settingsLater(query *pg_query.Node, st *Statement) {
+	if stmtChangesPath(query) {
 		p.reject(ReasonResolutionChange, nil, "a prepared statement or cursor that calls set_config or writes pg_settings would change the search_path unseen when it runs", false, int32(st.Start))
 	}
-}
-
-// touchesSettings reports whether a statement's text may call set_config or
-// write pg_settings, which can change the search_path.
-func touchesSettings(text string) bool {
-	return containsFold(text, "set_config") || containsFold(text, "pg_settings") || containsFold(text, `u&"`)
 }
 
 // changesResolution reports whether a statement may change, for the rest
@@ -213,16 +208,15 @@ func touchesSettings(text string) bool {
 // SET or RESET of search_path or the role, DDL, DISCARD, the end of a
 // transaction or a savepoint (which undo SET LOCAL and SET), or a call of
 // set_config. Conservative: any statement not known to leave names alone.
-func changesResolution(n *pg_query.Node, text string) bool {
+func changesResolution(n *pg_query.Node) bool {
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
 		*pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt, *pg_query.Node_CopyStmt,
 		*pg_query.Node_ExplainStmt, *pg_query.Node_DeclareCursorStmt, *pg_query.Node_PrepareStmt,
 		*pg_query.Node_ExecuteStmt, *pg_query.Node_CallStmt, *pg_query.Node_DoStmt:
 		// Functions run by these are not seen (see the package
-		// documentation), but set_config and pg_settings written out are
-		// (U& escapes could spell them).
-		return touchesSettings(text)
+		// documentation), but set_config and pg_settings written out are.
+		return callsSettings(n)
 	case *pg_query.Node_DeallocateStmt, *pg_query.Node_VariableShowStmt, *pg_query.Node_NotifyStmt,
 		*pg_query.Node_ListenStmt, *pg_query.Node_UnlistenStmt, *pg_query.Node_LockStmt,
 		*pg_query.Node_CheckPointStmt, *pg_query.Node_VacuumStmt, *pg_query.Node_ClosePortalStmt,
