@@ -209,7 +209,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		sp.lexGroup = sp.group + 1 // this statement's group
 		sp.lexTouched = true
 	}
-	if (sp.lexTouched || sp.pathTouched) && rewrite.MentionsAny(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
+	if (sp.lexTouched || sp.pathTouched) && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
 		if sp.lexTouched {
 			sp.lexGroup = sp.group + 1
 		}
@@ -217,7 +217,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			sp.catalogStale = true
 		}
 	}
-	if rewrite.MayChangeResolution(sql) {
+	if sp.p.analyzer.ChangesNames(sql) {
 		sp.pathTouched = true
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {

@@ -135,7 +135,7 @@ func (a *Analyzer) MayMention(sql string) bool {
 // caller re-reads its catalog after such a statement.
 func MayChangeResolution(sql string) bool {
 	s := strings.ToLower(sql)
-	for _, w := range [...]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings"} {
+	for _, w := range [...]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"} {
 		if containsWord(s, w) { // keywords are words: created_at is not CREATE
 			return true
 		}
@@ -203,7 +203,7 @@ func (a *Analyzer) ChangesPathWhenRun(sql string) bool {
 
 // DefersPathChange reports whether sql prepares a change of the search_path
 // that would run later, out of the proxy's sight: a PREPARE or DECLARE
-// CURSOR of such a statement, or a DO block that may make one.
+// CURSOR of such a statement. (A DO block runs at once: ChangesNames.)
 func (a *Analyzer) DefersPathChange(sql string) bool {
 	if !mayChangePathText(sql) {
 		return false
@@ -222,10 +222,6 @@ func (a *Analyzer) DefersPathChange(sql string) bool {
 			if stmtChangesPath(x.DeclareCursorStmt.Query) {
 				return true
 			}
-		case *pg_query.Node_DoStmt:
-			if mayChangePathText(doBody(x.DoStmt)) {
-				return true
-			}
 		}
 	}
 	return false
@@ -239,13 +235,13 @@ func stmtChangesPath(n *pg_query.Node) bool {
 		if x.VariableSetStmt.Kind == pg_query.VariableSetKind_VAR_RESET_ALL {
 			return true
 		}
-		switch x.VariableSetStmt.Name {
+		switch strings.ToLower(x.VariableSetStmt.Name) { // "Search_Path" is the same setting
 		case "search_path", "role", "session_authorization":
 			return true
 		}
 		return false
-	case *pg_query.Node_DiscardStmt:
-		return true
+	case *pg_query.Node_DiscardStmt, *pg_query.Node_DoStmt, *pg_query.Node_CallStmt:
+		return true // DO and procedures may run anything, dynamic SQL included
 	}
 	return callsSettings(n)
 }
@@ -286,6 +282,17 @@ func callsSettings(n *pg_query.Node) bool {
 }
 
 var funcCallDesc = (&pg_query.FuncCall{}).ProtoReflect().Descriptor()
+
+// MentionsAnyWord is MentionsAny for whole words: "end" is not in "pending".
+func MentionsAnyWord(sql string, lowerWords []string) bool {
+	s := strings.ToLower(sql)
+	for _, w := range lowerWords {
+		if containsWord(s, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // MentionsAny reports whether sql contains any of the lower-case names,
 // ASCII-case-insensitively (a conservative test for "may reference").

@@ -1,6 +1,8 @@
 package rewrite
 
 import (
+	"strings"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -213,7 +215,7 @@ func changesResolution(n *pg_query.Node) bool {
 	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
 		*pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt, *pg_query.Node_CopyStmt,
 		*pg_query.Node_ExplainStmt, *pg_query.Node_DeclareCursorStmt, *pg_query.Node_PrepareStmt,
-		*pg_query.Node_ExecuteStmt, *pg_query.Node_CallStmt, *pg_query.Node_DoStmt:
+		*pg_query.Node_ExecuteStmt:
 		// Functions run by these are not seen (see the package
 		// documentation), but set_config and pg_settings written out are.
 		return callsSettings(n)
@@ -234,7 +236,7 @@ func changesResolution(n *pg_query.Node) bool {
 		case pg_query.VariableSetKind_VAR_RESET_ALL:
 			return true
 		}
-		switch x.VariableSetStmt.Name {
+		switch strings.ToLower(x.VariableSetStmt.Name) { // "Search_Path" is the same setting
 		case "search_path", "role", "session_authorization":
 			return true
 		}

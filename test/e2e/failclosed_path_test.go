@@ -152,3 +152,50 @@ func TestPathChecksLeaveOrdinarySQLAlone(t *testing.T) {
 func catalogReads(w *wireTap) int {
 	return strings.Count(w.String(), "SELECT c.oid, n.nspname, c.relname")
 }
+
+// TestFailClosedPathSpellings: a quoted, mixed-case setting name and a DO
+// block running dynamic SQL change the search_path like SET does; the
+// proxy reads the catalog again before the next statement.
+func TestFailClosedPathSpellings(t *testing.T) {
+	for _, change := range []string{
+		`SET "Search_Path" TO public`,
+		`DO $$ BEGIN EXECUTE 'SET sea' || 'rch_path = public'; END $$`,
+	} {
+		t.Run(change, func(t *testing.T) {
+			f, _ := newTapFixture(t, looseClients)
+			fe, _ := failRaw(t, f)
+			rawQuery(t, fe, "set search_path = tenant")
+			rawQuery(t, fe, "select first_name from clients")
+			rawQuery(t, fe, change)
+			rawQuery(t, fe, "insert into clients (first_name) values ('SECRET1')")
+			// The same, prepared; and in the same text as the write.
+			rawQuery(t, fe, "set search_path = tenant")
+			rawSync(t, fe, &pgproto3.Parse{Name: "ch", Query: change})
+			rawSync(t, fe, &pgproto3.Bind{PreparedStatement: "ch"}, &pgproto3.Execute{})
+			rawQuery(t, fe, "insert into clients (first_name) values ('SECRET2')")
+			rawQuery(t, fe, "set search_path = tenant")
+			rawQuery(t, fe, change+"; insert into clients (first_name) values ('SECRET3')")
+			noPlainClients(t, f)
+		})
+	}
+}
+
+// TestPathChecksAfterPathTouched: once the session has changed a setting
+// (or run a statement that merely mentions one), ordinary words such as
+// 'pending' or 'committed' do not make pipelines fail.
+func TestPathChecksAfterPathTouched(t *testing.T) {
+	f, _ := newTapFixture(t, "; CREATE TABLE users (id int primary key, role text, status text)")
+	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
+	ctx := testCtx(t)
+	if _, err := conn.Exec(ctx, "select id from users where role = $1", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []string{"pending", "committed", "release_2"} {
+		b := &pgx.Batch{}
+		b.Queue("select id from users where status = '" + status + "'")
+		b.Queue("insert into legacy_notes (body) values ($1)", "x")
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			t.Errorf("batch with %q: %v", status, err)
+		}
+	}
+}
