@@ -35,8 +35,8 @@ func failRaw(t *testing.T, f *encFixture) (*pgproto3.Frontend, net.Conn) {
 	return fe, c
 }
 
-// untilZ reads up to ReadyForQuery, copying DataRows (their bytes are only
-// valid until the next Receive).
+// untilZ reads up to ReadyForQuery, copying DataRows and CopyData (their
+// bytes are only valid until the next Receive).
 func untilZ(t *testing.T, fe *pgproto3.Frontend) ([]pgproto3.BackendMessage, error) {
 	var out []pgproto3.BackendMessage
 	for {
@@ -54,6 +54,8 @@ func untilZ(t *testing.T, fe *pgproto3.Frontend) ([]pgproto3.BackendMessage, err
 				cp.Values = append(cp.Values, append([]byte(nil), v...))
 			}
 			out = append(out, cp)
+		case *pgproto3.CopyData:
+			out = append(out, &pgproto3.CopyData{Data: append([]byte(nil), m.Data...)})
 		default:
 			out = append(out, m)
 		}
