@@ -39,6 +39,7 @@ func TestEncryptCopyCSV(t *testing.T) {
 			"8,\"\\.\"\n" +
 			"9,Zoë 日本\n"},
 		{"(format csv)", "14,crlf\r\n15,\"in\r\nside\"\r\n"},
+		{`(format csv, quote 'v', escape '+')`, "16,vwith +v and ++ and, commav\n"},
 		{semicolons, `10;'it\'s; \\ fine'` + "\n" +
 			"11;NULL\n" +
 			"12;'NULL'\n" +
@@ -70,7 +71,7 @@ func TestEncryptCopyCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) || len(got) != 15 {
+	if len(got) != len(want) || len(got) != 16 {
 		t.Fatalf("%d rows through the proxy, %d plain", len(got), len(want))
 	}
 	for i := range got {
@@ -79,7 +80,10 @@ func TestEncryptCopyCSV(t *testing.T) {
 			t.Fatalf("row %d: proxy %s, PostgreSQL %s", want[i].ID, deref(g), deref(w))
 		}
 	}
-	for _, opts := range []string{"(format csv, header)", semicolons} {
+	// A QUOTE and an ESCAPE that occur in envelopes (base64, "v1:"): the
+	// proxy must quote and escape its envelopes, and read PostgreSQL's.
+	const envelopeChars = `(format csv, quote 'v', escape '+')`
+	for _, opts := range []string{"(format csv, header)", semicolons, envelopeChars} {
 		var viaProxy, plain strings.Builder
 		if _, err := conn.PgConn().CopyTo(ctx, &viaProxy, "copy (select id, body from legacy_notes order by id) to stdout "+opts); err != nil {
 			t.Fatal(err)
