@@ -134,13 +134,12 @@ func (a *Analyzer) MayMention(sql string) bool {
 // alters or drops relations or schemas. It errs on the side of yes; a
 // caller re-reads its catalog after such a statement.
 func MayChangeResolution(sql string) bool {
-	s := strings.ToLower(sql)
 	for _, w := range [...]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"} {
-		if containsWord(s, w) { // keywords are words: created_at is not CREATE
+		if containsWordFold(sql, w) { // keywords are words: created_at is not CREATE
 			return true
 		}
 	}
-	return strings.Contains(s, `u&"`)
+	return containsFold(sql, `u&"`)
 }
 
 // ChangesNames reports whether running sql may change, for later
@@ -171,13 +170,12 @@ func (a *Analyzer) ChangesNames(sql string) bool {
 // mayChangePathText is the cheap filter in front of the parse-tree checks
 // below: words a statement that changes the search_path or role contains.
 func mayChangePathText(sql string) bool {
-	s := strings.ToLower(sql)
 	for _, w := range [...]string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard", "schema", "reset"} {
-		if containsWord(s, w) {
+		if containsWordFold(sql, w) {
 			return true
 		}
 	}
-	return strings.Contains(s, `u&"`)
+	return containsFold(sql, `u&"`)
 }
 
 // ChangesPathWhenRun reports whether running sql may change the search_path
@@ -285,9 +283,8 @@ var funcCallDesc = (&pg_query.FuncCall{}).ProtoReflect().Descriptor()
 
 // MentionsAnyWord is MentionsAny for whole words: "end" is not in "pending".
 func MentionsAnyWord(sql string, lowerWords []string) bool {
-	s := strings.ToLower(sql)
 	for _, w := range lowerWords {
-		if containsWord(s, w) {
+		if containsWordFold(sql, w) {
 			return true
 		}
 	}
@@ -321,6 +318,28 @@ func containsFold(s, lowerNeedle string) bool {
 			}
 		}
 		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// containsWordFold is containsWord, ASCII-case-insensitive, for a
+// lower-case word, without allocating.
+func containsWordFold(s, lowerWord string) bool {
+	n := len(lowerWord)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lowerWord[j] {
+				break
+			}
+		}
+		if j == n && (i == 0 || !isIdentByte(s[i-1])) && (i+n == len(s) || !isIdentByte(s[i+n])) {
 			return true
 		}
 	}

@@ -185,3 +185,22 @@ func TestOpaqueBodies(t *testing.T) {
 		{"function on other tables", "CREATE FUNCTION f() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM orders $$", nil},
 	})
 }
+
+func TestContainsWordFold(t *testing.T) {
+	for _, tc := range []struct {
+		s, w string
+		want bool
+	}{
+		{"CREATE TABLE t (a int)", "create", true},
+		{"insert into t (created_at) values (now())", "create", false},
+		{"select x.Role from users x", "role", true},
+		{"select user_role, roles from t", "role", false},
+		{"/*c*/DROP table t", "drop", true},
+		{"select 'pending'", "end", false},
+		{"END", "end", true},
+	} {
+		if got := containsWordFold(tc.s, tc.w); got != tc.want {
+			t.Errorf("containsWordFold(%q, %q) = %v", tc.s, tc.w, got)
+		}
+	}
+}
