@@ -217,7 +217,8 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			sp.catalogStale = true
 		}
 	}
-	if sp.p.analyzer.ChangesNames(sql) {
+	changesNames := sp.p.analyzer.ChangesNames(sql)
+	if changesNames {
 		sp.pathTouched = true
 	}
 	if !viewHit && !sp.p.analyzer.MayMention(sql) {
@@ -225,7 +226,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
 		}
 		// Cannot name a policy table: relay without parsing.
-		if sp.p.analyzer.ChangesNames(sql) {
+		if changesNames {
 			sp.catalogStale = true
 		}
 		return nil, nil, nil

@@ -134,13 +134,11 @@ func (a *Analyzer) MayMention(sql string) bool {
 // alters or drops relations or schemas. It errs on the side of yes; a
 // caller re-reads its catalog after such a statement.
 func MayChangeResolution(sql string) bool {
-	for _, w := range [...]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"} {
-		if containsWordFold(sql, w) { // keywords are words: created_at is not CREATE
-			return true
-		}
-	}
-	return containsFold(sql, `u&"`)
+	// Keywords are words: created_at is not CREATE.
+	return anyWord(sql, resolutionWords) || containsFold(sql, `u&"`)
 }
+
+var resolutionWords = []string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"}
 
 // ChangesNames reports whether running sql may change, for later
 // statements, what names refer to or which columns relations have: DDL,
@@ -170,13 +168,10 @@ func (a *Analyzer) ChangesNames(sql string) bool {
 // mayChangePathText is the cheap filter in front of the parse-tree checks
 // below: words a statement that changes the search_path or role contains.
 func mayChangePathText(sql string) bool {
-	for _, w := range [...]string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard", "schema", "reset"} {
-		if containsWordFold(sql, w) {
-			return true
-		}
-	}
-	return containsFold(sql, `u&"`)
+	return anyWord(sql, pathWords) || containsFold(sql, `u&"`)
 }
+
+var pathWords = []string{"search_path", "set_config", "pg_settings", "role", "authorization", "discard", "schema", "reset"}
 
 // ChangesPathWhenRun reports whether running sql may change the search_path
 // or the role (which "$user" in the search_path follows): SET or RESET of
@@ -283,10 +278,37 @@ var funcCallDesc = (&pg_query.FuncCall{}).ProtoReflect().Descriptor()
 
 // MentionsAnyWord is MentionsAny for whole words: "end" is not in "pending".
 func MentionsAnyWord(sql string, lowerWords []string) bool {
-	for _, w := range lowerWords {
-		if containsWordFold(sql, w) {
-			return true
+	return anyWord(sql, lowerWords)
+}
+
+// anyWord reports whether sql holds one of the lower-case words as a whole
+// word, ASCII-case-insensitively. One pass over sql, without allocating.
+func anyWord(sql string, lowerWords []string) bool {
+	var buf [32]byte
+	for i := 0; i < len(sql); {
+		if !isIdentByte(sql[i]) {
+			i++
+			continue
 		}
+		j := i
+		for j < len(sql) && isIdentByte(sql[j]) {
+			j++
+		}
+		if n := j - i; n <= len(buf) {
+			for k := 0; k < n; k++ {
+				c := sql[i+k]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf[k] = c
+			}
+			for _, w := range lowerWords {
+				if len(w) == n && string(buf[:n]) == w {
+					return true
+				}
+			}
+		}
+		i = j
 	}
 	return false
 }
@@ -318,28 +340,6 @@ func containsFold(s, lowerNeedle string) bool {
 			}
 		}
 		if j == n {
-			return true
-		}
-	}
-	return false
-}
-
-// containsWordFold is containsWord, ASCII-case-insensitive, for a
-// lower-case word, without allocating.
-func containsWordFold(s, lowerWord string) bool {
-	n := len(lowerWord)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lowerWord[j] {
-				break
-			}
-		}
-		if j == n && (i == 0 || !isIdentByte(s[i-1])) && (i+n == len(s) || !isIdentByte(s[i+n])) {
 			return true
 		}
 	}

@@ -186,7 +186,7 @@ func TestOpaqueBodies(t *testing.T) {
 	})
 }
 
-func TestContainsWordFold(t *testing.T) {
+func TestAnyWord(t *testing.T) {
 	for _, tc := range []struct {
 		s, w string
 		want bool
@@ -199,8 +199,8 @@ func TestContainsWordFold(t *testing.T) {
 		{"select 'pending'", "end", false},
 		{"END", "end", true},
 	} {
-		if got := containsWordFold(tc.s, tc.w); got != tc.want {
-			t.Errorf("containsWordFold(%q, %q) = %v", tc.s, tc.w, got)
+		if got := anyWord(tc.s, []string{tc.w}); got != tc.want {
+			t.Errorf("anyWord(%q, %q) = %v", tc.s, tc.w, got)
 		}
 	}
 }
