@@ -206,5 +206,5 @@ for w in ["select-simple", "select-prepared", "tpcb-write", "encrypted"]:
         if (w, t) not in res: continue
         r = res[(w, t)]
         cpu = med(r["cpu"])
-        print(f"{w:16} {t:10} {med(r['tps']):10.0f} {med(r['lat']):8.3f} {f"{cpu:.1f}" if cpu is not None else '-':>7} {med(r['tps'])/d:9.3f}")
+        print(f"{w:16} {t:10} {med(r['tps']):10.0f} {med(r['lat']):8.3f} {f'{cpu:.1f}' if cpu is not None else '-':>7} {med(r['tps'])/d:9.3f}")
 PY
