@@ -671,12 +671,6 @@ func (s *session) frontendParse(body []byte) error {
 		if _, err := s.noteStatements(an, p); err != nil {
 			return s.rejectPlan(true, err)
 		}
-		if ct, _, err := s.copyPlan(p); err != nil || ct != nil {
-			if err == nil {
-				err = errors.New("COPY of encrypted columns works through the simple query protocol only (as psql's \\copy sends it)")
-			}
-			return s.rejectPlan(true, err)
-		}
 		lits, params, err := s.statementValues(p)
 		if err != nil {
 			return s.rejectPlan(true, err)
