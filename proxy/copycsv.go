@@ -95,9 +95,9 @@ func (cc *copyCSV) rewrite(dst, data []byte, final, out bool, field func(pc *pol
 		buf = cc.pending
 	}
 	for len(buf) > 0 {
-		n, complete := cc.recordLen(buf)
-		if !complete && !(final && !cc.inQuote(buf)) {
-			break
+		n, complete, open := cc.recordLen(buf)
+		if !complete && (!final || open) {
+			break // the record goes on in the next message (or never ends)
 		}
 		var err error
 		if dst, err = cc.record(dst, buf[:n], out, field); err != nil {
@@ -110,8 +110,10 @@ func (cc *copyCSV) rewrite(dst, data []byte, final, out bool, field func(pc *pol
 }
 
 // recordLen returns the length of the record at the start of b, its line
-// end included, and whether a line end outside quotes ended it.
-func (cc *copyCSV) recordLen(b []byte) (int, bool) {
+// end included, whether a line end outside quotes ended it, and, when not,
+// whether b ends inside a quoted field. Quotes and escapes are tracked as
+// PostgreSQL's CSV line reader does.
+func (cc *copyCSV) recordLen(b []byte) (n int, complete, open bool) {
 	in, esc := false, false
 	for i, c := range b {
 		if in && c == cc.escape && cc.escape != cc.quote {
@@ -121,42 +123,16 @@ func (cc *copyCSV) recordLen(b []byte) (int, bool) {
 		if c == cc.quote && !esc {
 			in = !in
 		} else if c == '\n' && !in {
-			return i + 1, true
+			return i + 1, true, false
 		}
 		esc = false
 	}
-	return len(b), false
-}
-
-// inQuote reports whether b ends inside a quoted field.
-func (cc *copyCSV) inQuote(b []byte) bool {
-	n, complete := cc.recordLen(b)
-	if complete {
-		return false
-	}
-	in, esc := false, false
-	for _, c := range b[:n] {
-		if in && c == cc.escape && cc.escape != cc.quote {
-			esc = !esc
-			continue
-		}
-		if c == cc.quote && !esc {
-			in = !in
-		}
-		esc = false
-	}
-	return in
+	return len(b), false, in
 }
 
 // record rewrites one record (with its line end, if any).
 func (cc *copyCSV) record(dst, line []byte, out bool, field func(pc *policyColumn, dst, v []byte) ([]byte, error)) ([]byte, error) {
-	body, eol := line, []byte(nil)
-	if n := len(body); n > 0 && body[n-1] == '\n' {
-		body, eol = body[:n-1], body[n-1:]
-		if n := len(body); n > 0 && body[n-1] == '\r' {
-			body, eol = body[:n-1], line[n-1:]
-		}
-	}
+	body, eol := cutLineEnd(line)
 	cc.records++
 	if cc.done {
 		// PostgreSQL ignores what follows the end marker: so it is not

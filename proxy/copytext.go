@@ -87,6 +87,18 @@ func (ct *copyText) in(dst, data []byte, final bool, enc func(pc *policyColumn, 
 	return dst, nil
 }
 
+// cutLineEnd splits a line into its body and its "\n" or "\r\n" end.
+func cutLineEnd(line []byte) (body, eol []byte) {
+	body = line
+	if n := len(body); n > 0 && body[n-1] == '\n' {
+		body, eol = body[:n-1], body[n-1:]
+		if n := len(body); n > 0 && body[n-1] == '\r' {
+			body, eol = body[:n-1], line[n-1:]
+		}
+	}
+	return body, eol
+}
+
 // lineEnd returns the index of the newline that ends the first line of b,
 // or -1. A backslash makes the next byte data, newline included, as for
 // PostgreSQL.
@@ -120,13 +132,7 @@ func (ct *copyText) out(dst, row []byte, dec func(pc *policyColumn, dst, env []b
 
 // row rewrites the policy fields of one line (with its line end, if any).
 func (ct *copyText) row(dst, line []byte, field func(pc *policyColumn, dst, field []byte) ([]byte, error)) ([]byte, error) {
-	body, eol := line, []byte(nil)
-	if n := len(body); n > 0 && body[n-1] == '\n' {
-		body, eol = body[:n-1], body[n-1:]
-		if n := len(body); n > 0 && body[n-1] == '\r' {
-			body, eol = body[:n-1], line[n-1:]
-		}
-	}
+	body, eol := cutLineEnd(line)
 	ct.lines++
 	if ct.done {
 		// PostgreSQL ignores what follows the end marker: so it is not
