@@ -147,18 +147,21 @@ var resolutionWords = []string{"search_path", "role", "authorization", "discard"
 // column named role or a created_at does not count. Transaction ends are
 // left to the caller. Text that cannot be parsed counts as changing.
 func (a *Analyzer) ChangesNames(sql string) bool {
-	if !MayChangeResolution(sql) {
-		return false
-	}
+	return MayChangeResolution(sql) && a.anyStatement(sql, true, func(n *pg_query.Node) bool {
+		_, txn := n.GetNode().(*pg_query.Node_TransactionStmt)
+		return !txn && changesResolution(n)
+	})
+}
+
+// anyStatement reports whether one of sql's statements satisfies pred;
+// unparsable text gives ifUnparsable.
+func (a *Analyzer) anyStatement(sql string, ifUnparsable bool, pred func(*pg_query.Node) bool) bool {
 	an, err := a.Analyze(sql)
 	if err != nil {
-		return true
+		return ifUnparsable
 	}
 	for _, raw := range an.tree.Stmts {
-		if _, ok := raw.Stmt.GetNode().(*pg_query.Node_TransactionStmt); ok {
-			continue
-		}
-		if changesResolution(raw.Stmt) {
+		if pred(raw.Stmt) {
 			return true
 		}
 	}
@@ -179,45 +182,23 @@ var pathWords = []string{"search_path", "set_config", "pg_settings", "role", "au
 // pg_settings. The proxy asks it of each prepared statement and notes the
 // change at every run. Text that cannot be parsed counts as changing.
 func (a *Analyzer) ChangesPathWhenRun(sql string) bool {
-	if !mayChangePathText(sql) {
-		return false
-	}
-	an, err := a.Analyze(sql)
-	if err != nil {
-		return true
-	}
-	for _, raw := range an.tree.Stmts {
-		if stmtChangesPath(raw.Stmt) {
-			return true
-		}
-	}
-	return false
+	return mayChangePathText(sql) && a.anyStatement(sql, true, stmtChangesPath)
 }
 
 // DefersPathChange reports whether sql prepares a change of the search_path
 // that would run later, out of the proxy's sight: a PREPARE or DECLARE
 // CURSOR of such a statement. (A DO block runs at once: ChangesNames.)
 func (a *Analyzer) DefersPathChange(sql string) bool {
-	if !mayChangePathText(sql) {
-		return false
-	}
-	an, err := a.Analyze(sql)
-	if err != nil {
-		return false // PostgreSQL refuses it too
-	}
-	for _, raw := range an.tree.Stmts {
-		switch x := raw.Stmt.GetNode().(type) {
+	// Unparsable text: PostgreSQL refuses it too, with its own error.
+	return mayChangePathText(sql) && a.anyStatement(sql, false, func(n *pg_query.Node) bool {
+		switch x := n.GetNode().(type) {
 		case *pg_query.Node_PrepareStmt:
-			if stmtChangesPath(x.PrepareStmt.Query) {
-				return true
-			}
+			return stmtChangesPath(x.PrepareStmt.Query)
 		case *pg_query.Node_DeclareCursorStmt:
-			if stmtChangesPath(x.DeclareCursorStmt.Query) {
-				return true
-			}
+			return stmtChangesPath(x.DeclareCursorStmt.Query)
 		}
-	}
-	return false
+		return false
+	})
 }
 
 // stmtChangesPath reports whether running a statement may change the

@@ -1,8 +1,6 @@
 package rewrite
 
 import (
-	"strings"
-
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -232,15 +230,7 @@ func changesResolution(n *pg_query.Node) bool {
 		}
 		return true
 	case *pg_query.Node_VariableSetStmt:
-		switch x.VariableSetStmt.Kind {
-		case pg_query.VariableSetKind_VAR_RESET_ALL:
-			return true
-		}
-		switch strings.ToLower(x.VariableSetStmt.Name) { // "Search_Path" is the same setting
-		case "search_path", "role", "session_authorization":
-			return true
-		}
-		return false
+		return stmtChangesPath(n)
 	}
 	return true
 }
