@@ -195,8 +195,7 @@ func (s *session) backend(typ byte, n int) error {
 		if err != nil {
 			return err
 		}
-		var out []byte
-		s.compute(false, len(body), func() { out, err = s.decryptRow(body, shape) })
+		out, err := s.decryptRowOff(body, shape)
 		if err != nil {
 			return s.decryptFailed(err)
 		}
@@ -250,20 +249,7 @@ func (s *session) backend(typ byte, n int) error {
 			return err
 		}
 		start := time.Now()
-		var out []byte
-		s.compute(false, len(body), func() {
-			out, err = sp.copyOut.out(sp.rowBuf[:0], body, func(pc *policyColumn, dst, env []byte) ([]byte, error) {
-				plain, err := pc.c.Decrypt(dst, env)
-				switch {
-				case errors.Is(err, cipher.ErrNotEnvelope):
-					pc.plaintexts.Inc()
-					return append(dst, env...), nil
-				case err == nil:
-					pc.decrypted.Inc()
-				}
-				return plain, err
-			})
-		})
+		out, err := s.copyOutOff(sp.rowBuf[:0], body)
 		s.srv.m.DecryptDuration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			sp.copyOut = nil

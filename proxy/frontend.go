@@ -243,9 +243,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		return nil, nil, errors.New("standard_conforming_strings or client_encoding is being changed by an unanswered statement; wait for its answer, then send this one")
 	}
 	start := time.Now()
-	var an *rewrite.Analysis
-	var err error
-	s.compute(true, len(sql), func() { an, err = sp.p.analyzer.Analyze(sql) })
+	an, err := s.analyzeOff(sql)
 	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
 	if err != nil {
 		var pe *rewrite.ParseError
@@ -271,12 +269,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if err := s.freshCatalog(); err != nil {
 		return nil, nil, err
 	}
-	cat = sp.cat.Load()
-	var p *rewrite.Plan
-	s.compute(true, len(sql), func() {
-		p = an.Plan(cat.resolve)
-		err = p.Check(sp.p.allowReads)
-	})
+	p, err := s.planOff(an, sp.cat.Load())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -371,8 +364,7 @@ func (s *session) frontendQuery(body []byte) error {
 			return s.rejectPlan(false, errors.New("a simple-protocol query cannot carry parameters"))
 		}
 		if len(lits) > 0 {
-			var out string
-			s.compute(true, len(sql), func() { out, err = s.encryptLiterals(sql, lits) })
+			out, err := s.encryptLiteralsOff(sql, lits)
 			if err != nil {
 				return s.rejectPlan(false, err)
 			}
@@ -462,16 +454,7 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		return s.sw.Message(typ, body)
 	}
 	start := time.Now()
-	var out []byte
-	s.compute(true, len(body), func() {
-		out, err = sp.copyIn.in(sp.copyBuf[:0], body, typ == 'c', func(pc *policyColumn, dst, plain []byte) ([]byte, error) {
-			out, err := pc.c.Encrypt(dst, plain)
-			if err == nil {
-				pc.encrypted.Inc()
-			}
-			return out, err
-		})
-	})
+	out, err := s.copyInOff(sp.copyBuf[:0], body, typ == 'c')
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		sp.copyIn = nil
@@ -689,8 +672,7 @@ func (s *session) frontendParse(body []byte) error {
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
 		if len(lits) > 0 {
-			var out string
-			s.compute(true, len(msg.Query), func() { out, err = s.encryptLiterals(msg.Query, lits) })
+			out, err := s.encryptLiteralsOff(msg.Query, lits)
 			if err != nil {
 				return s.rejectPlan(true, err)
 			}
@@ -739,8 +721,7 @@ func (s *session) frontendBind(body []byte) error {
 		sp.catalogStale, sp.pathTouched = true, true
 	}
 	if len(params) > 0 {
-		s.compute(true, len(body), func() { body, err = s.encryptParams(body, params) })
-		if err != nil {
+		if body, err = s.encryptParamsOff(body, params); err != nil {
 			return s.rejectPlan(true, err)
 		}
 	}
@@ -854,12 +835,7 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 		return nil, err
 	}
 	cat := sp.cat.Load()
-	var p *rewrite.Plan
-	var err error
-	s.compute(true, len(st.an.SQL()), func() {
-		p = st.an.Plan(cat.resolve)
-		err = p.Check(sp.p.allowReads)
-	})
+	p, err := s.planOff(st.an, cat)
 	if err != nil {
 		return nil, err
 	}

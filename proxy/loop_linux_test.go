@@ -366,7 +366,7 @@ func TestLoopOffload(t *testing.T) {
 	computed := make(chan struct{})
 	sa := a.s
 	lsA := a.adoptWith(t, func() {
-		sa.compute(true, offloadBytes, func() { <-release })
+		sa.lp.Load().offload(true, func() { <-release })
 		close(computed)
 		copier(sa.cr, sa.sw)
 	}, nil)

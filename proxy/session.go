@@ -88,26 +88,6 @@ func (s *session) closeClient() {
 	}
 }
 
-// offloadBytes is the size of a statement or message above which its
-// parsing, planning, encryption or decryption runs off the session's event
-// loop: that work costs time in proportion to the size, and the loop's
-// other sessions would wait for it. Below it, a hand-off costs more than
-// the work.
-const offloadBytes = 32 << 10
-
-// compute runs f, which does no I/O on the session's connections, for the
-// client side (client) or the server side of the relay: off the event
-// loop when there is one and size is at least offloadBytes, else inline.
-func (s *session) compute(client bool, size int, f func()) {
-	if size >= offloadBytes {
-		if ls := s.lp.Load(); ls != nil {
-			ls.offload(client, f)
-			return
-		}
-	}
-	f()
-}
-
 // await waits, on the client side, for ch to close; false means the
 // server-side loop ended first.
 func (s *session) await(ch <-chan struct{}) bool {

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// Work the proxy does on a statement or message (parsing, planning,
+// encryption, decryption) costs time in proportion to its size. On an
+// event loop the loop's other sessions wait for it, so from offloadBytes
+// up it runs on a goroutine of its own while the direction yields (see
+// loopSession.offload). Each wrapper below builds its closure only on that
+// path: a closure built for every message would put the message's
+// variables on the heap each time.
+
+// offloadBytes: below it, a hand-off costs more than the work.
+const offloadBytes = 32 << 10
+
+// offloader returns the loop to hand work of size bytes to, or nil to do
+// it inline.
+func (s *session) offloader(size int) *loopSession {
+	if size < offloadBytes {
+		return nil
+	}
+	return s.lp.Load()
+}
+
+func (s *session) analyzeOff(sql string) (*rewrite.Analysis, error) {
+	if ls := s.offloader(len(sql)); ls != nil {
+		var an *rewrite.Analysis
+		var err error
+		ls.offload(true, func() { an, err = s.pol.p.analyzer.Analyze(sql) })
+		return an, err
+	}
+	return s.pol.p.analyzer.Analyze(sql)
+}
+
+// planOff plans an against cat and checks the plan.
+func (s *session) planOff(an *rewrite.Analysis, cat *catalog) (*rewrite.Plan, error) {
+	plan := func() (*rewrite.Plan, error) {
+		p := an.Plan(cat.resolve)
+		return p, p.Check(s.pol.p.allowReads)
+	}
+	if ls := s.offloader(len(an.SQL())); ls != nil {
+		var p *rewrite.Plan
+		var err error
+		ls.offload(true, func() { p, err = plan() })
+		return p, err
+	}
+	return plan()
+}
+
+func (s *session) encryptLiteralsOff(sql string, lits []rewrite.Literal) (string, error) {
+	if ls := s.offloader(len(sql)); ls != nil {
+		var out string
+		var err error
+		ls.offload(true, func() { out, err = s.encryptLiterals(sql, lits) })
+		return out, err
+	}
+	return s.encryptLiterals(sql, lits)
+}
+
+func (s *session) encryptParamsOff(body []byte, params []rewrite.Param) ([]byte, error) {
+	if ls := s.offloader(len(body)); ls != nil {
+		var out []byte
+		var err error
+		ls.offload(true, func() { out, err = s.encryptParams(body, params) })
+		return out, err
+	}
+	return s.encryptParams(body, params)
+}
+
+func (s *session) decryptRowOff(body []byte, shape *rowShape) ([]byte, error) {
+	if ls := s.offloader(len(body)); ls != nil {
+		var out []byte
+		var err error
+		ls.offload(false, func() { out, err = s.decryptRow(body, shape) })
+		return out, err
+	}
+	return s.decryptRow(body, shape)
+}
+
+// copyInOff rewrites client COPY data into dst (final: CopyDone).
+func (s *session) copyInOff(dst, body []byte, final bool) ([]byte, error) {
+	c := s.pol.copyIn
+	if ls := s.offloader(len(body)); ls != nil {
+		var out []byte
+		var err error
+		ls.offload(true, func() { out, err = c.in(dst, body, final, encryptField) })
+		return out, err
+	}
+	return c.in(dst, body, final, encryptField)
+}
+
+// copyOutOff rewrites a CopyData from PostgreSQL into dst.
+func (s *session) copyOutOff(dst, body []byte) ([]byte, error) {
+	c := s.pol.copyOut
+	if ls := s.offloader(len(body)); ls != nil {
+		var out []byte
+		var err error
+		ls.offload(false, func() { out, err = c.out(dst, body, decryptField) })
+		return out, err
+	}
+	return c.out(dst, body, decryptField)
+}
+
+// encryptField and decryptField are the COPY codecs' value functions.
+func encryptField(pc *policyColumn, dst, plain []byte) ([]byte, error) {
+	out, err := pc.c.Encrypt(dst, plain)
+	if err == nil {
+		pc.encrypted.Inc()
+	}
+	return out, err
+}
+
+// decryptField passes a stored plaintext (before a backfill) through and
+// counts it.
+func decryptField(pc *policyColumn, dst, env []byte) ([]byte, error) {
+	plain, err := pc.c.Decrypt(dst, env)
+	switch {
+	case errors.Is(err, cipher.ErrNotEnvelope):
+		pc.plaintexts.Inc()
+		return append(dst, env...), nil
+	case err == nil:
+		pc.decrypted.Inc()
+	}
+	return plain, err
+}
