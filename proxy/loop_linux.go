@@ -465,18 +465,20 @@ func (ls *loopSession) start(c2s, s2c func()) {
 	if ls.s.abortWhy.Load() != abortNone { // aborted while being handed over
 		ls.server.closed.Store(true)
 	}
-	ls.c2s.next, _ = pull(&ls.c2s, c2s)
-	ls.s2c.next, _ = pull(&ls.s2c, s2c)
+	ls.c2s.next = pull(&ls.c2s, c2s)
+	ls.s2c.next = pull(&ls.s2c, s2c)
 	ls.resume(&ls.c2s)
 	ls.resume(&ls.s2c)
 }
 
-// pull makes body a coroutine.
-func pull(co *coro, body func()) (func() (struct{}, bool), func()) {
-	return iter.Pull(func(yield func(struct{}) bool) {
+// pull makes body a coroutine. It is never stopped from outside: each
+// body runs until its session's connections end.
+func pull(co *coro, body func()) func() (struct{}, bool) {
+	next, _ := iter.Pull(func(yield func(struct{}) bool) {
 		co.yield = yield
 		body()
 	})
+	return next
 }
 
 // detachFD takes the socket out of conn, and out of the runtime poller,
