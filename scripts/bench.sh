@@ -9,22 +9,38 @@
 #   ./scripts/bench.sh -T 5 -r 5 -c 8   # shorter runs, more rounds, 8 clients
 #   ./scripts/bench.sh -g               # also the proxy with event_loops: -1
 #                                       # (two goroutines per session)
+#   ./scripts/bench.sh -w encrypted     # only the listed workloads
+#   ./scripts/bench.sh -d               # durable commits (fsync and
+#                                       # synchronous_commit on, PostgreSQL's
+#                                       # defaults) instead of both off
 #
-# Workloads: select-only with the simple protocol, select-only with prepared
-# statements, pgbench's TPC-B-like write transaction (7 statements), and the
-# seed's encrypted workload (insert a client with a 1 KB medical history and
-# read a random client by id; 2 statements): through the proxy with the seed
-# policy, and direct on an unencrypted copy of the table.
+# Workloads: select-only with the simple protocol (select-simple), select-only
+# with prepared statements (select-prepared), pgbench's TPC-B-like write
+# transaction (tpcb-write, 7 statements), and the seed's encrypted workload
+# (encrypted: insert a client with a 1 KB medical history and read a random
+# client by id; 2 statements). The encrypted workload runs through the proxy
+# with the seed policy ("policy") and, on an unencrypted copy of the table,
+# direct, through the proxy without a policy ("proxy") and through
+# PgBouncer; "sized" runs it direct with plaintext as long as the envelopes,
+# which is what storing ciphertext costs PostgreSQL without any proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pgbin.sh
 
 duration=10 rounds=3 clients=8 threads=2 scale=10 goroutines=""
-while getopts "T:r:c:j:s:gh" opt; do
+workloads="select-simple select-prepared tpcb-write encrypted"
+durability="-c fsync=off -c synchronous_commit=off"
+while getopts "T:r:c:j:s:w:gdh" opt; do
 	case $opt in
 	T) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) clients=$OPTARG ;;
 	j) threads=$OPTARG ;; s) scale=$OPTARG ;; g) goroutines=1 ;;
-	*) sed -n '2,15p' "$0"; exit 2 ;;
+	w) workloads=$(echo "$OPTARG" | tr , ' ') ;; d) durability="" ;;
+	*) sed -n '2,29p' "$0"; exit 2 ;;
+	esac
+done
+for w in $workloads; do
+	case $w in select-simple | select-prepared | tpcb-write | encrypted) ;;
+	*) echo "unknown workload $w (select-simple, select-prepared, tpcb-write, encrypted)" >&2; exit 2 ;;
 	esac
 done
 
@@ -45,11 +61,11 @@ cleanup() {
 trap cleanup EXIT
 
 pgport=$(free_port) proxyport=$(free_port) adminport=$(free_port) bouncerport=$(free_port)
-echo "==> PostgreSQL on $pgport ($bindir), scale $scale"
+echo "==> PostgreSQL on $pgport ($bindir), scale $scale, ${durability:-fsync and synchronous_commit on}"
 as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
 	{ cat "$work/initdb.log"; exit 1; }
 as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
-	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off" \
+	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB $durability" \
 	start >/dev/null
 "$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >"$work/init.log" 2>&1
 
@@ -82,6 +98,8 @@ SQL
 	{ cat "$work/insert-$table.sql"; echo "\set k random(1, 200)"
 	  echo "select first_name, last_name, email, phone, medical_history from $table where id = (select id from ${table}_ids where k = :k);"; } >"$work/encrypted-$table.sql"
 done
+# "sized": the plain table, with values as long as the policy's envelopes.
+sed -e 's/:n, :n, :n, :n, :h/:fn, :ln, :em, :ph, :mh/' "$work/encrypted-clients_plain.sql" >"$work/encrypted-sized.sql"
 sed -e "s/^listen: .*/listen: 127.0.0.1:$policyport/" -e "s/^upstream: .*/upstream: 127.0.0.1:$pgport/" \
 	-e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$policyadmin/" -e "s/^  mode: prefer .*/  mode: disable/" \
 	config.example.yaml >"$work/policy.yaml"
@@ -141,11 +159,12 @@ run() {
 	encrypted)
 		table=clients_plain
 		[ "$target" = policy ] && table=clients
+		[ "$target" = sized ] && table=sized
 		args="-M prepared -f $work/encrypted-$table.sql" stmts=2 ;;
 	esac
 	case $target in proxy) pid=$proxypid ;; goroutines) pid=$gopid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
 	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
-	out=$("$pgbench" $args -D h="$history" -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
+	out=$("$pgbench" $args -D h="$history" "${sized[@]}" -n -c "$clients" -j "$threads" -T "$duration" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
 		{ echo "$out" >&2; exit 1; }
 	[ -n "$pid" ] && after=$(cpu_ticks "$pid")
 	local tps lat tx cpu="-"
@@ -167,6 +186,13 @@ for tp in clients:$policyport clients_plain:$pgport; do
 	"$psql_bin" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres \
 		-c "create table ${tp%%:*}_ids as select row_number() over () as k, id from ${tp%%:*}; create index on ${tp%%:*}_ids (k)"
 done
+# Random base64 text as long as each column's envelopes, for "sized".
+mapfile -t sized < <("$psql_bin" -X -A -t -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres \
+	-c "select max(length(first_name)), max(length(last_name)), max(length(email)), max(length(phone)), max(length(medical_history)) from clients" |
+	python3 -c '
+import base64, os, sys
+for var, n in zip(["fn", "ln", "em", "ph", "mh"], map(int, sys.stdin.read().strip().split("|"))):
+    print("-D"); print(var + "=" + base64.b64encode(os.urandom(n))[:n].decode())')
 if [ -n "$gopid" ]; then
 	for _ in $(seq 100); do port_free "$goport" || break; sleep 0.1; done
 fi
@@ -176,19 +202,20 @@ targets="direct:$pgport proxy:$proxyport policy:$policyport"
 echo "==> $rounds rounds x ${duration}s, $clients clients, $threads threads"
 printf '%-16s %-10s %10s %8s %8s\n' workload target tps lat_ms cpu_us
 for r in $(seq "$rounds"); do
-	for w in select-simple select-prepared tpcb-write; do
-		for t in $targets; do
+	for w in $workloads; do
+		wt=$targets
+		[ "$w" = encrypted ] && wt=$(echo "$targets sized:$pgport" | tr ' ' '\n' | grep -v '^goroutines:')
+		for t in $wt; do
 			run "$w" "${t%%:*}" "${t##*:}"
 		done
 	done
-	run encrypted direct "$pgport"
-	run encrypted policy "$policyport"
 done
 
 echo
 echo "==> medians over $rounds rounds (cpu_us: the proxy's own CPU time per statement round trip;"
 echo "    policy: the proxy with the seed's clients policy, which pgbench's tables do not touch,"
-echo "    and which encrypts the 'encrypted' workload's five columns; direct runs that on a plain copy;"
+echo "    and which encrypts the 'encrypted' workload's five columns; direct, proxy and pgbouncer run that"
+echo "    on a plain copy; sized: direct on the plain copy with values as long as the envelopes;"
 echo "    goroutines: the proxy with event_loops: -1)"
 python3 - "$work/results" <<'PY'
 import statistics, sys
@@ -201,8 +228,9 @@ for w, t, tps, lat, cpu in rows:
 med = lambda xs: statistics.median(xs) if xs else None
 print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
 for w in ["select-simple", "select-prepared", "tpcb-write", "encrypted"]:
+    if (w, "direct") not in res: continue
     d = med(res[(w, "direct")]["tps"])
-    for t in ["direct", "proxy", "policy", "goroutines", "pgbouncer"]:
+    for t in ["direct", "sized", "pgbouncer", "proxy", "policy", "goroutines"]:
         if (w, t) not in res: continue
         r = res[(w, t)]
         cpu = med(r["cpu"])
