@@ -73,6 +73,12 @@ type eventLoop struct {
 	conns map[int32]*loopConn
 	runq  []*coro // coroutines that used their budget, to resume next
 	done  chan struct{}
+
+	// poll is l.pollOnce, bound once so that parking allocates nothing;
+	// it leaves its result in polled and pollErr.
+	poll    func(uintptr) bool
+	polled  int
+	pollErr error
 }
 
 func newEventLoop() (*eventLoop, error) {
@@ -92,6 +98,7 @@ func newEventLoop() (*eventLoop, error) {
 		conns:  map[int32]*loopConn{},
 		done:   make(chan struct{}),
 	}
+	l.poll = l.pollOnce
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wakefd, &ev); err != nil {
 		l.closeFDs()
@@ -163,20 +170,21 @@ func (l *eventLoop) wait() (int, error) {
 		}
 		return n, err
 	}
-	var n int
-	var werr error
-	err := l.raw.Read(func(uintptr) bool {
-		n, werr = syscall.EpollWait(l.epfd, l.events, 0)
-		if werr == syscall.EINTR {
-			n, werr = 0, nil
-			return true
-		}
-		return n != 0 || werr != nil
-	})
-	if err != nil {
+	if err := l.raw.Read(l.poll); err != nil {
 		return 0, err
 	}
-	return n, werr
+	return l.polled, l.pollErr
+}
+
+// pollOnce is the RawConn.Read callback of wait: it reports done when
+// epoll_wait returned events or failed, and asks to park otherwise.
+func (l *eventLoop) pollOnce(uintptr) bool {
+	l.polled, l.pollErr = syscall.EpollWait(l.epfd, l.events, 0)
+	if l.pollErr == syscall.EINTR {
+		l.polled, l.pollErr = 0, nil
+		return true
+	}
+	return l.polled != 0 || l.pollErr != nil
 }
 
 func (l *eventLoop) run() {

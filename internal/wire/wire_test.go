@@ -124,3 +124,21 @@ func TestReadStartup(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterMessageAllocatesNothing guards the relay's per-message cost: a
+// header built on the stack used to escape through bufio's io.Writer.
+func TestWriterMessageAllocatesNothing(t *testing.T) {
+	w := NewWriter(io.Discard)
+	body := []byte("SELECT 1\x00")
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := w.Message('Q', body); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Message+Flush allocates %.1f times per call, want 0", allocs)
+	}
+}

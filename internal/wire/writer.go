@@ -25,10 +25,11 @@ func NewWriter(dst io.Writer) *Writer {
 // Header writes a message's type and length for a body of n bytes that the
 // caller writes next (Write or a Reader's CopyBody).
 func (w *Writer) Header(typ byte, n int) error {
-	var hdr [5]byte
-	hdr[0] = typ
-	binary.BigEndian.PutUint32(hdr[1:], uint32(n+4))
-	_, err := w.Write(hdr[:])
+	// Built in the buffer's free space: a local array would escape
+	// through bufio's io.Writer and cost an allocation per message.
+	hdr := append(w.bw.AvailableBuffer(), typ)
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(n+4))
+	_, err := w.Write(hdr)
 	return err
 }
 
