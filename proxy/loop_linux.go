@@ -164,7 +164,7 @@ func (l *eventLoop) post(f func()) {
 // when there are none and no coroutine waits for its turn.
 func (l *eventLoop) wait() (int, error) {
 	if len(l.runq) > 0 {
-		n, err := syscall.EpollWait(l.epfd, l.events, 0)
+		n, err := rawPollEvents(l.epfd, l.events)
 		if err == syscall.EINTR {
 			return 0, nil
 		}
@@ -179,7 +179,7 @@ func (l *eventLoop) wait() (int, error) {
 // pollOnce is the RawConn.Read callback of wait: it reports done when
 // epoll_wait returned events or failed, and asks to park otherwise.
 func (l *eventLoop) pollOnce(uintptr) bool {
-	l.polled, l.pollErr = syscall.EpollWait(l.epfd, l.events, 0)
+	l.polled, l.pollErr = rawPollEvents(l.epfd, l.events)
 	if l.pollErr == syscall.EINTR {
 		l.polled, l.pollErr = 0, nil
 		return true
@@ -304,7 +304,7 @@ func (c *loopConn) Read(p []byte) (int, error) {
 			c.reader.block(waitRead, c)
 			continue
 		}
-		n, err := syscall.Read(c.fd, p)
+		n, err := rawRead(c.fd, p)
 		switch {
 		case err == syscall.EAGAIN:
 			c.readable = false
@@ -337,7 +337,7 @@ func (c *loopConn) Write(p []byte) (int, error) {
 			c.writer.block(waitWrite, c)
 			continue
 		}
-		n, err := syscall.Write(c.fd, p[done:])
+		n, err := rawWrite(c.fd, p[done:])
 		switch {
 		case err == syscall.EAGAIN:
 			c.writable = false
