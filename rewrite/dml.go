@@ -1,6 +1,8 @@
 package rewrite
 
 import (
+	"slices"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
@@ -241,17 +243,30 @@ func (p *planner) mergeStmt(s *pg_query.MergeStmt, parent *scope) relOut {
 	p.withClause(s.WithClause, sc)
 	target := p.rangeVarItem(sc, s.Relation, true)
 	sc.items = append(sc.items, target)
-	p.fromItem(s.SourceRelation, sc)
+	source := p.fromItem(s.SourceRelation, sc)
 	p.useOpaque(p.expr(s.JoinCondition, sc), ReasonOperator, "a join condition", -1)
+	// What a WHEN clause sees: both sides when matched; only the source
+	// in NOT MATCHED [BY TARGET], where an unqualified column is the
+	// source's even if the target has one of that name; only the target
+	// in NOT MATCHED BY SOURCE (PostgreSQL 17).
+	onlySource := &scope{parent: parent, ctes: sc.ctes, items: slices.Clip(source)}
+	onlyTarget := &scope{parent: parent, ctes: sc.ctes, items: []*item{target}}
 	for _, wn := range s.MergeWhenClauses {
 		w := wn.GetMergeWhenClause()
 		if w == nil {
 			continue
 		}
-		p.useOpaque(p.expr(w.Condition, sc), ReasonOperator, "a WHEN condition", -1)
+		wsc := sc
+		switch w.MatchKind {
+		case pg_query.MergeMatchKind_MERGE_WHEN_NOT_MATCHED_BY_TARGET:
+			wsc = onlySource
+		case pg_query.MergeMatchKind_MERGE_WHEN_NOT_MATCHED_BY_SOURCE:
+			wsc = onlyTarget
+		}
+		p.useOpaque(p.expr(w.Condition, wsc), ReasonOperator, "a WHEN condition", -1)
 		switch w.CommandType {
 		case pg_query.CmdType_CMD_UPDATE:
-			p.setList(w.TargetList, target, sc)
+			p.setList(w.TargetList, target, wsc)
 		case pg_query.CmdType_CMD_INSERT:
 			tcols, known := p.targetColumns(target, w.TargetList)
 			if !known && len(w.Values) > 0 {
@@ -266,7 +281,7 @@ func (p *planner) mergeStmt(s *pg_query.MergeStmt, parent *scope) relOut {
 				p.reject(ReasonColumnsUnknown, nil, "MERGE's INSERT", false, s.Relation.Location)
 			}
 			for i, e := range w.Values {
-				v := p.expr(e, sc)
+				v := p.expr(e, wsc)
 				if i < len(tcols) && tcols[i] != nil && e.GetSetToDefault() == nil {
 					p.write(tcols[i], v, exprLocation(e))
 				}

@@ -223,6 +223,20 @@ func TestDeleteAndMerge(t *testing.T) {
 		{"MERGE from a plain table", "MERGE INTO clients c USING staging s ON c.id = 1 WHEN NOT MATCHED THEN INSERT (email) VALUES (s.email)", []string{
 			"reject plaintext_write public.clients.email",
 		}},
+		// NOT MATCHED hides the target: an unqualified name is the
+		// source's column, never a copy of the target's.
+		{"NOT MATCHED, unqualified source literal", "MERGE INTO clients c USING (SELECT 'x'::text AS email) s ON false WHEN NOT MATCHED THEN INSERT (email) VALUES (email)", []string{
+			`literal 'x'="x" public.clients.email write`,
+		}},
+		{"NOT MATCHED, unqualified source parameter", "MERGE INTO clients c USING (SELECT $1::text AS phone) s ON false WHEN NOT MATCHED THEN INSERT (phone) VALUES (COALESCE(phone, NULL))", []string{
+			"param $1 public.clients.phone write",
+		}},
+		{"NOT MATCHED, unqualified plain column", "MERGE INTO clients c USING staging s ON c.id = s.id WHEN NOT MATCHED THEN INSERT (email) VALUES (email)", []string{
+			"reject plaintext_write public.clients.email",
+		}},
+		{"NOT MATCHED condition on the source", "MERGE INTO clients c USING (SELECT 'x'::text AS email, 'y'::text AS phone) s ON false WHEN NOT MATCHED AND phone = 'y' THEN INSERT (email) VALUES (s.email)", []string{
+			`literal 'x'="x" public.clients.email write`,
+		}},
 	})
 }
 
