@@ -21,11 +21,12 @@ type catalog struct {
 	cols       map[colKey]*policyColumn // table OID and attnum of policy columns
 	// views are the relations that reach a policy table's columns under
 	// another name: views and materialized views that read it (directly or
-	// through other views), and its partitions and inheritance children.
-	// The proxy cannot see through them, so statements that name them are
-	// refused.
+	// through other views), its partitions and inheritance children, and
+	// the tables it is a partition or child of (their rows include its
+	// rows). The proxy cannot see through them, so statements that name
+	// them are refused.
 	views     map[string][]*relation
-	viewNames []string  // their bare names, lower-cased, for the text scan
+	viewNames []string  // their names as statement text spells them (rewrite.TextSpellings)
 	loaded    time.Time // when the proxy read it
 	maxOID    uint32    // the highest relation OID when it was read
 }
@@ -42,7 +43,18 @@ type relation struct {
 	kind         rewrite.RelKind
 	columns      []string // attnum order, dropped columns left out
 	generated    []bool   // parallel to columns: a generated column (not a COPY field)
+	// reach is, for a relation in catalog.views, how it reaches a policy
+	// table: reachView, reachChild or reachParent.
+	reach string
 }
+
+// How a relation in catalog.views reaches a policy table's rows; the
+// values are the ones catalogQuery returns.
+const (
+	reachView   = "v" // a view or materialized view reading it
+	reachChild  = "d" // a partition or inheritance child (descendant)
+	reachParent = "u" // a table it is a partition or child of (ancestor)
+)
 
 type colKey struct {
 	table  uint32
@@ -67,16 +79,23 @@ func catalogQuery(names []string, tables [][2]string) string {
 		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
 		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text;" +
-		" WITH RECURSIVE dep(oid, seed) AS (" +
-		"  SELECT c.oid, true FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
+		// From the policy tables: views over anything reached, children
+		// downwards and parents upwards (not a parent's other children,
+		// which hold none of the policy table's rows).
+		" WITH RECURSIVE dep(oid, reach) AS (" +
+		"  SELECT c.oid, 's'::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		"   WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" +
-		"  UNION SELECT k.child, false FROM dep, LATERAL (" +
-		"   SELECT r.ev_class AS child FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid" +
+		"  UNION SELECT k.oid, k.reach FROM dep, LATERAL (" +
+		"   SELECT r.ev_class AS oid, 'v'::text AS reach FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid" +
 		"    WHERE d.refobjid = dep.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass" +
 		"    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND r.ev_class <> d.refobjid" +
-		"   UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = dep.oid) k)" +
-		" SELECT DISTINCT v.oid, n.nspname, v.relname, v.relkind FROM dep JOIN pg_catalog.pg_class v ON v.oid = dep.oid" +
-		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE NOT dep.seed"
+		"   UNION ALL SELECT i.inhrelid, 'd' FROM pg_catalog.pg_inherits i WHERE i.inhparent = dep.oid AND dep.reach IN ('s', 'd')" +
+		"   UNION ALL SELECT i.inhparent, 'u' FROM pg_catalog.pg_inherits i WHERE i.inhrelid = dep.oid AND dep.reach IN ('s', 'u')) k)" +
+		" SELECT DISTINCT ON (v.oid) v.oid, n.nspname, v.relname, v.relkind, dep.reach FROM dep JOIN pg_catalog.pg_class v ON v.oid = dep.oid" +
+		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE dep.reach <> 's'" +
+		// A policy table that is the parent of another keeps working: rows
+		// written through it are encrypted for it.
+		"  AND NOT (dep.reach = 'u' AND v.oid IN (SELECT oid FROM dep WHERE reach = 's')) ORDER BY v.oid, dep.reach"
 }
 
 // buildCatalog turns the rows of catalogQuery into a catalog.
@@ -132,12 +151,12 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		c.searchPath = strings.Split(sp, ",")
 	}
 	for _, row := range res.sets[2] {
-		if len(row) != 4 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil {
+		if len(row) != 5 || row[0] == nil || row[1] == nil || row[2] == nil || row[3] == nil || row[4] == nil {
 			return nil, fmt.Errorf("catalog query returned a malformed view row")
 		}
-		v := &relation{schema: string(row[1]), name: string(row[2]), kind: relKind(string(row[3]))}
+		v := &relation{schema: string(row[1]), name: string(row[2]), kind: relKind(string(row[3])), reach: string(row[4])}
 		if len(c.views[v.name]) == 0 {
-			c.viewNames = append(c.viewNames, strings.ToLower(v.name))
+			c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
 		}
 		c.views[v.name] = append(c.views[v.name], v)
 	}

@@ -165,13 +165,16 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 // proxy cannot see which of its columns carry ciphertext, so it could neither
 // encrypt what is written through it nor decrypt what is read.
 type viewError struct {
-	view      string
-	partition bool // a partition or inheritance child rather than a view
+	view  string
+	reach string // how it reaches a policy table (reachView, reachChild, reachParent)
 }
 
 func (e *viewError) Error() string {
-	if e.partition {
+	switch e.reach {
+	case reachChild:
 		return "table " + e.view + " is a partition or child of a table with encrypted columns; the proxy encrypts through the parent only, so use the parent table"
+	case reachParent:
+		return "table " + e.view + " has a table with encrypted columns among its partitions or inheritance children, whose rows it would write and read unencrypted; use that table itself"
 	}
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
@@ -252,14 +255,16 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		}
 		return nil, nil, err
 	}
-	if viewHit {
+	// The text scan finds views by name as written; a name spelled with
+	// U&"…" escapes is caught here, from the parse tree.
+	if viewHit || (cat != nil && len(cat.views) > 0) {
 		if err := s.freshCatalog(); err != nil {
 			return nil, nil, err
 		}
 		cat = sp.cat.Load()
 		for _, rn := range an.Relations() {
 			if v := cat.policyView(rn); v != nil {
-				return nil, nil, &viewError{view: v.schema + "." + v.name, partition: v.kind != rewrite.RelView}
+				return nil, nil, &viewError{view: v.schema + "." + v.name, reach: v.reach}
 			}
 		}
 	}

@@ -50,7 +50,7 @@ func NewAnalyzer(p *Policy, opts Options) *Analyzer {
 		a.names[n] = struct{}{}
 	}
 	for n := range a.names {
-		a.lower = append(a.lower, strings.ToLower(n))
+		a.lower = append(a.lower, TextSpellings(n)...)
 	}
 	if a.maxSQL <= 0 {
 		a.maxSQL = 64 << 10
@@ -292,6 +292,31 @@ func anyWord(sql string, lowerWords []string) bool {
 		i = j
 	}
 	return false
+}
+
+// TextSpellings returns the lower-case strings that statement text naming
+// the relation name must contain, for MentionsAny and the other text scans.
+// PostgreSQL folds only ASCII letters of unquoted names, and the scans fold
+// only ASCII, so a name with other capitals ("Ärzte") is listed as such; a
+// double quote in a name is written doubled inside a quoted identifier.
+// (Names spelled with U&"…" escapes are caught by their "u&".)
+func TextSpellings(name string) []string {
+	ascii := []byte(name)
+	for i, c := range ascii {
+		if 'A' <= c && c <= 'Z' {
+			ascii[i] = c + 'a' - 'A'
+		}
+	}
+	out := []string{string(ascii)}
+	if l := strings.ToLower(name); l != out[0] {
+		out = append(out, l) // for scans that lower the text with strings.ToLower
+	}
+	for _, n := range out {
+		if strings.Contains(n, `"`) {
+			out = append(out, strings.ReplaceAll(n, `"`, `""`))
+		}
+	}
+	return out
 }
 
 // MentionsAny reports whether sql contains any of the lower-case names,
