@@ -363,17 +363,11 @@ func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 			out = append(out, v...)
 			continue
 		}
-		plain, err := pc.c.Decrypt(sp.plainBuf[:0], v)
-		switch {
-		case errors.Is(err, cipher.ErrNotEnvelope):
-			pc.plaintexts.Inc()
-			plain = v
-		case err != nil:
+		plain, err := decryptField(pc, sp.plainBuf[:0], v)
+		if err != nil {
 			return nil, err
-		default:
-			sp.plainBuf = plain
-			pc.decrypted.Inc()
 		}
+		sp.plainBuf = plain
 		pl := len(plain)
 		out = append(out, byte(pl>>24), byte(pl>>16), byte(pl>>8), byte(pl))
 		out = append(out, plain...)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
@@ -115,10 +116,18 @@ func encryptField(pc *policyColumn, dst, plain []byte) ([]byte, error) {
 	return out, err
 }
 
-// decryptField passes a stored plaintext (before a backfill) through and
-// counts it.
+// decryptField appends the plaintext of a stored value to dst. A stored
+// plaintext (before a backfill) is passed through and counted. An envelope
+// followed by spaces is one stored in a char(n) column, which PostgreSQL
+// pads; trailing spaces carry no meaning there, and the envelope is
+// decrypted (passing it through would hand the client ciphertext).
 func decryptField(pc *policyColumn, dst, env []byte) ([]byte, error) {
 	plain, err := pc.c.Decrypt(dst, env)
+	if errors.Is(err, cipher.ErrNotEnvelope) {
+		if trimmed := bytes.TrimRight(env, " "); len(trimmed) < len(env) {
+			plain, err = pc.c.Decrypt(dst, trimmed)
+		}
+	}
 	switch {
 	case errors.Is(err, cipher.ErrNotEnvelope):
 		pc.plaintexts.Inc()

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
 
 // TestEncryptWriteForms covers the write forms of the policy: ON CONFLICT,
@@ -293,5 +294,41 @@ func TestEncryptArrayParameters(t *testing.T) {
 	var pgErr *pgconn.PgError
 	if !errors.As(res.Err, &pgErr) || pgErr.Code != "0A000" {
 		t.Fatalf("two-dimensional array: %v, want 0A000", res.Err)
+	}
+}
+
+// TestEncryptCharColumn: PostgreSQL pads values of a char(n) column with
+// spaces. A padded envelope is no longer an envelope byte for byte, and was
+// passed through to the client as if it were stored plaintext: the client
+// got ciphertext. It decrypts now, in every result format and in COPY.
+func TestEncryptCharColumn(t *testing.T) {
+	ctx := testCtx(t)
+	specs := append(seedColumns(), proxyColumn("public", "padded", "code"))
+	specs = append(specs, proxy.ColumnSpec{Schema: "public", Table: "padded", Column: "tag", Deterministic: true, AssociatedData: []byte("public.padded.tag")})
+	f := newEncFixtureWith(t, specs, false, "; create table padded (id int, code char(120), tag char(120))", "")
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement} {
+		conn := f.connect(t, mode)
+		if _, err := f.direct.Exec(ctx, "delete from padded"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "insert into padded (id, code, tag) values (1, $1, $2)", "A-17", "t1"); err != nil {
+			t.Fatalf("%s: insert: %v", mode, err)
+		}
+		var stored string
+		if err := f.direct.QueryRow(ctx, "select code::text from padded").Scan(&stored); err != nil || !cipher.LooksLikeEnvelope([]byte(stored)) {
+			t.Fatalf("%s: stored %q, %v", mode, stored, err)
+		}
+		var code, tag string
+		if err := conn.QueryRow(ctx, "select code, tag from padded where tag = $1", "t1").Scan(&code, &tag); err != nil || code != "A-17" || tag != "t1" {
+			t.Errorf("%s: read back %q %q, %v; want the plaintext", mode, code, tag, err)
+		}
+	}
+	conn := f.connect(t, pgx.QueryExecModeExec)
+	var out strings.Builder
+	if _, err := conn.PgConn().CopyTo(ctx, &out, "copy (select code from padded) to stdout"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "A-17\n" {
+		t.Errorf("COPY TO gave %q, want %q", out.String(), "A-17\n")
 	}
 }
