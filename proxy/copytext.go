@@ -168,7 +168,12 @@ func (ct *copyText) row(dst, line []byte, field func(pc *policyColumn, dst, fiel
 		}
 		end = min(end, len(body))
 		f := body[start:end]
-		if i < len(ct.cols) && ct.cols[i] != nil && !bytes.Equal(f, ct.null) {
+		if i >= len(ct.cols) {
+			// PostgreSQL refuses the row, and its error quotes the line:
+			// the extra fields must not cross in plaintext.
+			return nil, fmt.Errorf("a line has more fields than the COPY's %d columns", len(ct.cols))
+		}
+		if ct.cols[i] != nil && !bytes.Equal(f, ct.null) {
 			var err error
 			if dst, err = field(ct.cols[i], dst, f); err != nil {
 				return nil, fmt.Errorf("field %d: %w", i+1, err)

@@ -31,6 +31,21 @@ func TestCopyTextHeader(t *testing.T) {
 	}
 }
 
+// TestCopyTextRefusesExtraFields: PostgreSQL refuses a line with more
+// fields than columns and quotes it in its error, so extra fields must not
+// cross unencrypted.
+func TestCopyTextRefusesExtraFields(t *testing.T) {
+	pc := &policyColumn{}
+	ct, _ := newCopyText("", "", false, false, []*policyColumn{nil, pc})
+	if out, err := ct.in(nil, []byte("1\tAnn\tsecret\n"), true, rot); err == nil || !strings.Contains(err.Error(), "more fields") {
+		t.Fatalf("got %q, %v; want a field count error", out, err)
+	}
+	ct, _ = newCopyText("", "", false, false, []*policyColumn{nil, pc})
+	if out, err := ct.in(nil, []byte("1\tAnn\n2\n"), true, rot); err != nil || string(out) != "1\t[Ann]\n2\n" {
+		t.Fatalf("fewer fields (PostgreSQL refuses them itself): %q, %v", out, err)
+	}
+}
+
 func TestCopyTextRefusesCR(t *testing.T) {
 	pc := &policyColumn{}
 	for _, in := range []string{"1\tA\rB\tx\n", "1\tA\tx\r2\tB\ty\r", "id\tbody\r1\tA\r"} {
