@@ -50,6 +50,9 @@ func (s *session) backend(typ byte, n int) error {
 				for _, st := range e.prepared {
 					st.settle(outcomeFailed)
 				}
+				if e.copy != nil {
+					e.copy.ended() // skipped: never ran
+				}
 				continue
 			}
 			sp.cur, sp.hasCur = e, true
@@ -79,7 +82,13 @@ func (s *session) backend(typ byte, n int) error {
 			for _, st := range cur.prepared {
 				st.settle(outcomeUncertain)
 			}
+			if cur.copy != nil {
+				cur.copy.ended()
+			}
 			*cur = e
+		}
+		if cur.copy != nil {
+			cur.copy.ended()
 		}
 		if !cur.start.IsZero() && !cur.hidden {
 			s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())
@@ -98,6 +107,9 @@ func (s *session) backend(typ byte, n int) error {
 				st.settle(outcomeOK)
 			}
 		}
+		if sp.skipping {
+			s.expect.skip(false)
+		}
 		sp.hasCur, sp.skipping, sp.rows, sp.groupFailed = false, false, nil, false
 		swallowed := sp.swallow
 		sp.swallow = false
@@ -112,6 +124,9 @@ func (s *session) backend(typ byte, n int) error {
 			return err
 		}
 		s.noteError(body)
+		if cur.copy != nil {
+			cur.copy.statementEnded(cur.kind == expExecute) // an error ends a COPY
+		}
 		if sp.inner != nil {
 			var e pgproto3.ErrorResponse
 			if e.Decode(body) == nil {
@@ -133,6 +148,7 @@ func (s *session) backend(typ byte, n int) error {
 		if !cur.kind.endsGroup() {
 			// PostgreSQL now skips the group's messages up to Sync.
 			sp.hasCur, sp.skipping = false, true
+			s.expect.skip(true)
 		}
 		if hide || sp.inner != nil {
 			return nil
@@ -214,14 +230,27 @@ func (s *session) backend(typ byte, n int) error {
 		case typ == 'n' && cur.kind == expDescribePortal && cur.portal != nil:
 			cur.portal.shape.Store(noPolicyRows)
 		}
+		if cur.copy != nil && (typ == 'C' || typ == 'I') {
+			cur.copy.statementEnded(cur.kind == expExecute)
+		}
 		switch cur.kind {
 		case expQuery:
 			if typ == 'C' || typ == 'I' {
 				sp.rows, sp.copyOut = nil, nil
 			}
+
 		case expFunction, expSync:
 		default:
 			sp.hasCur = false // one answer per message
+		}
+		if hide || sp.inner != nil {
+			return s.sr.CopyBody(discard{}, n)
+		}
+		return s.forward(s.sr, s.cw, typ, n)
+
+	case 'G': // CopyInResponse
+		if cur.copy != nil {
+			cur.copy.started()
 		}
 		if hide || sp.inner != nil {
 			return s.sr.CopyBody(discard{}, n)

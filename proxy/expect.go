@@ -41,7 +41,8 @@ type expectation struct {
 	// prepared are the statements an SQL PREPARE in this Query made, or
 	// for a Parse the statement it makes: settled by the answer.
 	prepared []*statement
-	copyOut  copyCodec // the Query's COPY TO STDOUT of policy columns
+	copyOut  copyCodec  // the Query's COPY TO STDOUT of policy columns
+	copy     *copyQuery // a Query or Execute that may run COPY FROM STDIN: its COPY state
 }
 
 // expectQueue is a FIFO of expectations shared by the two loops.
@@ -50,10 +51,18 @@ type expectQueue struct {
 	buf   []expectation
 	head  int
 	count int
+	// skipping: PostgreSQL reported an error in an extended-protocol
+	// group and skips the client's messages up to the next Sync. A Query
+	// it skips never runs its COPY, which the client side may be waiting
+	// to learn (copyQuery), so such Queries are settled here.
+	skipping bool
 }
 
 func (q *expectQueue) push(e expectation) {
 	q.mu.Lock()
+	if e.copy != nil && q.skipping && !q.syncQueuedLocked() {
+		e.copy.ended() // sent before the Sync that ends the skip
+	}
 	if q.count == len(q.buf) {
 		nb := make([]expectation, max(16, 2*len(q.buf)))
 		for i := 0; i < q.count; i++ {
@@ -77,4 +86,33 @@ func (q *expectQueue) pop() (expectation, bool) {
 	q.head = (q.head + 1) % len(q.buf)
 	q.count--
 	return e, true
+}
+
+// skip records that PostgreSQL skips to the next Sync (on) or has reached
+// it (off).
+func (q *expectQueue) skip(on bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.skipping = on
+	if !on {
+		return
+	}
+	for i := 0; i < q.count; i++ {
+		e := &q.buf[(q.head+i)%len(q.buf)]
+		if e.kind == expSync {
+			return
+		}
+		if e.copy != nil {
+			e.copy.ended()
+		}
+	}
+}
+
+func (q *expectQueue) syncQueuedLocked() bool {
+	for i := 0; i < q.count; i++ {
+		if q.buf[(q.head+i)%len(q.buf)].kind == expSync {
+			return true
+		}
+	}
+	return false
 }

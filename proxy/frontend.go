@@ -41,38 +41,35 @@ const (
 // frontend handles one client message of an encrypting session.
 func (s *session) frontend(typ byte, n int) error {
 	sp := s.pol
-	if sp.copyMaybe {
-		switch typ {
-		case 'S', 'H':
-			// PostgreSQL ignores these during COPY FROM STDIN: no answer.
-			return s.forward(s.cr, s.sw, typ, n)
-		case 'd':
-		default:
-			sp.copyMaybe = false // 'c' or 'f' end the COPY; anything else aborts it
+	switch typ {
+	case 'd', 'c', 'f':
+		return s.frontendCopyMessage(typ, n)
+	case 'H':
+	case 'S':
+		if cq := sp.copyMaybe; cq != nil {
+			running, ok := s.settleCopy(cq, sp.copyEnds)
+			if !ok {
+				return errors.New("the connection to PostgreSQL ended")
+			}
+			if running {
+				// PostgreSQL ignores it while it copies. Dropped rather
+				// than relayed, it cannot be answered should the COPY
+				// fail just before the server reads it.
+				return s.cr.CopyBody(discard{}, n)
+			}
+			sp.copyMaybe, sp.copyIn = nil, nil
 		}
+	default:
+		// Any other message ends what the client sends of a COPY (if
+		// PostgreSQL still copies, it ends the session: "unexpected
+		// message type during COPY").
+		sp.copyMaybe, sp.copyIn = nil, nil
 	}
 	if sp.skipToSync && typ != 'S' && typ != 'H' {
 		// The group was rejected: PostgreSQL skips these anyway, and their
 		// values may be plaintext. Flush still goes through, so a client
 		// that waits for answers after it gets the error.
 		return s.cr.CopyBody(discard{}, n)
-	}
-	if sp.copyIn != nil {
-		switch typ {
-		case 'd', 'c', 'f':
-			return s.frontendCopy(typ, n)
-		default:
-			sp.copyIn = nil // the COPY never started (it failed), or another message aborted it
-		}
-	}
-	switch typ {
-	case 'd', 'c', 'f':
-		if sp.copyDrop {
-			return s.cr.CopyBody(discard{}, n)
-		}
-		return s.forward(s.cr, s.sw, typ, n)
-	case 'Q', 'P', 'B', 'E', 'D', 'C', 'F':
-		sp.copyDrop = false
 	}
 	switch typ {
 	case 'P', 'B', 'Q', 'D', 'E', 'C':
@@ -146,7 +143,6 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.srv.m.StatementsRejected.WithLabelValues(reason).Inc()
 	s.log.Info("statement rejected", "reason", reason)
 	e := errorMessage("ERROR", code, msg, hint)
-	s.pol.copyDrop = true
 	if !extended {
 		s.pol.group++
 		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
@@ -378,11 +374,30 @@ func (s *session) frontendQuery(body []byte) error {
 	}
 	s.pol.group++
 	clear(s.pol.portals)
+	var cq *copyQuery
 	if rewrite.MentionsAny(sql, []string{"copy"}) && rewrite.MentionsAny(sql, []string{"stdin"}) {
-		s.pol.copyMaybe = true
+		cq = newCopyQuery(s.pol.copyIn != nil)
+		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
 	}
-	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut})
+	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut, copy: cq})
 	return s.sw.Message('Q', body)
+}
+
+// frontendCopyMessage handles the client's CopyData, CopyDone and
+// CopyFail (see session.copyMaybe).
+func (s *session) frontendCopyMessage(typ byte, n int) error {
+	sp := s.pol
+	switch cq := sp.copyMaybe; {
+	case sp.copyIn != nil:
+		return s.frontendCopy(typ, n)
+	case cq != nil && !cq.policy:
+		if typ != 'd' {
+			sp.copyEnds++
+		}
+		return s.forward(s.cr, s.sw, typ, n)
+	default:
+		return s.cr.CopyBody(discard{}, n)
+	}
 }
 
 // copyPlan returns the codec for a COPY of policy columns to or from the
@@ -455,15 +470,16 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		return err
 	}
 	if typ == 'f' {
-		sp.copyIn, sp.copyDrop = nil, true // COPY data after the end goes nowhere
+		sp.copyIn = nil // COPY data after the end goes nowhere
+		sp.copyEnds++
 		return s.sw.Message(typ, body)
 	}
 	start := time.Now()
 	out, err := s.copyInOff(sp.copyBuf[:0], body, typ == 'c')
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
-		sp.copyIn = nil
-		sp.copyDrop = true // what the client sends of this COPY from now on
+		sp.copyIn = nil // what the client sends of this COPY from now on is dropped
+		sp.copyEnds++
 		msg := "pgcrypt-proxy: cannot encrypt COPY data: " + err.Error()
 		return s.sw.Message('f', append([]byte(msg), 0))
 	}
@@ -474,7 +490,8 @@ func (s *session) frontendCopy(typ byte, n int) error {
 		}
 	}
 	if typ == 'c' {
-		sp.copyIn, sp.copyDrop = nil, true // COPY data after the end goes nowhere
+		sp.copyIn = nil // COPY data after the end goes nowhere
+		sp.copyEnds++
 		return s.sw.Message(typ, body)
 	}
 	return nil
@@ -642,6 +659,7 @@ func (s *session) frontendParse(body []byte) error {
 	msg.Query = named
 	st := newStatement(nil, sp.syncs)
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
+	st.copyFrom = rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"})
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
 		// statement is executed, which the proxy would have to follow;
@@ -919,7 +937,12 @@ func (s *session) frontendExecute(body []byte) error {
 		}
 		pt.describeSent = true
 	}
-	s.expect.push(expectation{kind: expExecute, portal: pt})
+	var cq *copyQuery
+	if pt.stmt != nil && pt.stmt.copyFrom {
+		cq = newCopyQuery(false) // COPY of policy columns is refused at Parse
+		sp.copyMaybe, sp.copyEnds = cq, 0
+	}
+	s.expect.push(expectation{kind: expExecute, portal: pt, copy: cq})
 	return s.sw.Message('E', body)
 }
 

@@ -28,18 +28,15 @@ type sessionPolicy struct {
 	portals      map[string]*portal
 	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
-	// copyMaybe is set from a Query that may start COPY FROM STDIN until
-	// the client ends the COPY (or sends anything but COPY messages):
-	// PostgreSQL ignores Flush and Sync during COPY FROM STDIN, so they get
-	// no expectation. Decided on the client side only, as the client may
-	// send them before the server's CopyInResponse has crossed the proxy.
-	copyMaybe bool
-	// copyDrop: the proxy refused the current statement or failed its
-	// COPY, so COPY data the client still sends for it (pgx streams without
-	// waiting for CopyInResponse) is dropped: PostgreSQL would ignore it,
-	// and it may hold plaintext. Other COPY data without a copyIn belongs
-	// to a COPY without policy fields and is relayed as is.
-	copyDrop    bool
+	// copyMaybe follows the last Query or Execute if it may run COPY FROM
+	// STDIN; copyEnds counts the CopyDone and CopyFail messages sent to
+	// the server since. COPY messages from the client reach the server
+	// only as part of such a COPY: through copyIn's codec for policy
+	// columns, unchanged for others. Anything else (after a refusal, a
+	// failed or interrupted COPY) is dropped: the server would ignore it,
+	// and it may be plaintext.
+	copyMaybe   *copyQuery
+	copyEnds    int
 	syncs       uint64 // Syncs sent to the server
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting
@@ -84,6 +81,7 @@ type statement struct {
 	lits         []litSig   // the literals encrypted into a Parse's text
 	prev         *statement // what the name held before, in case the server refuses this one
 	describeSent bool       // client: a Describe of it reached the server
+	copyFrom     bool       // its text may be a COPY FROM STDIN
 	changesPath  bool       // running it may change the search_path (rewrite.ChangesPathWhenRun)
 	syncAt       uint64     // client: Syncs sent before its Parse or PREPARE
 	shape        atomic.Pointer[rowShape]
