@@ -11,6 +11,7 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
 // The server side of an encrypting session: each answer is matched with the
@@ -150,7 +151,12 @@ func (s *session) backend(typ byte, n int) error {
 			sp.hasCur, sp.skipping = false, true
 			s.expect.skip(true)
 		}
-		if hide || sp.inner != nil {
+		// The proxy's own Describe before an Execute fails as the
+		// Execute would (a portal that does not exist, an aborted
+		// transaction), and the Execute is then skipped: the client gets
+		// the error in its place.
+		ownDescribe := cur.hidden && cur.kind == expDescribePortal && !sp.swallow
+		if (hide && !ownDescribe) || sp.inner != nil {
 			return nil
 		}
 		return s.cw.Message(typ, body)
@@ -347,6 +353,17 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
 			}
 			shape.cols[i] = pc
+		} else if r := cat.byOID[oid]; r != nil && r.kind == rewrite.RelTable && attnum > r.maxAttnum && s.pol.p.hasTable(r.schema, r.name) {
+			// A column of a policy table added (or dropped and added
+			// again) on another connection since the catalog was read: it
+			// may be a policy column, which the proxy cannot tell. Refuse
+			// the rows rather than pass them on; the catalog is read again
+			// before the next statement.
+			s.pol.catalogSuspect.Store(true)
+			if shape == nil {
+				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
+			}
+			shape.stale = r.schema + "." + r.name
 		}
 		rest = f[18:]
 	}
@@ -361,6 +378,9 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 // through and counted.
 func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 	sp := s.pol
+	if shape.stale != "" {
+		return nil, &staleCatalogError{table: shape.stale}
+	}
 	if len(body) < 2 {
 		return nil, &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "short DataRow"}
 	}
@@ -410,19 +430,35 @@ func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 // names the column, and keeps the connection usable.
 func (s *session) decryptFailed(err error) error {
 	var de *cipher.DecryptError
-	if !errors.As(err, &de) {
+	var se *staleCatalogError
+	var code, msg, hint string
+	switch {
+	case errors.As(err, &de):
+		s.srv.m.Error(metrics.ErrDecrypt)
+		s.log.Warn("stored value does not decrypt", "column", de.Column, "key_id", de.KeyID, "reason", de.Reason.String())
+		code, msg = "XX001", "pgcrypt-proxy: "+de.Error()
+		hint = "The value was written under a key the proxy does not have, altered, or copied from another column. Statements after this one in the same pipeline have run."
+	case errors.As(err, &se):
+		s.log.Info("result has columns the catalog does not know; refused", "table", se.table)
+		code, msg = "55000", "pgcrypt-proxy: "+se.Error()
+		hint = "Run the statement again: the proxy reads the table's columns first. Statements after this one in the same pipeline have run."
+	default:
 		return err
 	}
-	s.srv.m.Error(metrics.ErrDecrypt)
-	s.log.Warn("stored value does not decrypt", "column", de.Column, "key_id", de.KeyID, "reason", de.Reason.String())
-	msg := "pgcrypt-proxy: " + de.Error()
 	s.pol.swallow = true
 	if s.pol.hasCur && !s.pol.cur.kind.endsGroup() {
 		s.pol.skipping = false // the server goes on; the rest of its answers are dropped
 	}
-	_, err = s.cw.Write(errorMessage("ERROR", "XX001", msg,
-		"The value was written under a key the proxy does not have, altered, or copied from another column. Statements after this one in the same pipeline have run."))
+	_, err = s.cw.Write(errorMessage("ERROR", code, msg, hint))
 	return err
+}
+
+// staleCatalogError refuses the rows of a result that has a column of a
+// policy table added since the proxy read the catalog.
+type staleCatalogError struct{ table string }
+
+func (e *staleCatalogError) Error() string {
+	return "the result has a column of " + e.table + " added since the proxy read its columns (on another connection), which may be encrypted"
 }
 
 // captureRow keeps a row of the proxy's own query.

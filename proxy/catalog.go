@@ -43,6 +43,7 @@ type relation struct {
 	kind         rewrite.RelKind
 	columns      []string // attnum order, dropped columns left out
 	generated    []bool   // parallel to columns: a generated column (not a COPY field)
+	maxAttnum    int16    // the highest attnum read: a higher one is a column added since
 	// reach is, for a relation in catalog.views, how it reaches a policy
 	// table: reachView, reachChild or reachParent.
 	reach string
@@ -132,6 +133,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 		attname := string(row[5])
 		r.columns = append(r.columns, attname)
+		r.maxAttnum = max(r.maxAttnum, int16(attnum))
 		r.generated = append(r.generated, string(row[6]) == "t")
 		if r.kind == rewrite.RelTable {
 			if rc := p.analyzer.Policy().Lookup(r.schema, r.name, attname); rc != nil {

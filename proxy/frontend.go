@@ -78,7 +78,6 @@ func (s *session) frontend(typ byte, n int) error {
 		case 'S':
 			sp.skipToSync = false
 			sp.group++
-			sp.syncs++
 			clear(sp.portals) // the proxy describes portals it meets again
 			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
 		case 'F':
@@ -513,7 +512,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			ns := newStatement(st.Prepared, sp.syncs)
+			ns := newStatement(st.Prepared, sp.group)
 			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
 			sp.record(st.Name, ns)
 			made = append(made, ns)
@@ -538,16 +537,19 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 // recorded over the old one (which it keeps as prev): PostgreSQL refuses it
 // if the old one still exists, and accepts it if the name was freed behind
 // the proxy's back (DEALLOCATE, DISCARD ALL in statements it did not
-// analyse). Which happened is known from the answer. Before the next Sync
-// no answer is needed: if the Parse failed, PostgreSQL skips everything up
-// to Sync, the Bind included. After a Sync the answer is on its way, and the
-// Bind waits for it.
+// analyse). Which happened is known from the answer. Within the group that
+// made it no answer is needed: if the Parse failed, PostgreSQL skips
+// everything up to Sync, the Bind included (and the rest of a Query after a
+// failed PREPARE). In a later group the answer is on its way, and the
+// lookup waits for it: a Query counts as a group, so a PREPARE of a name
+// already taken, pipelined with an EXECUTE, is not trusted before its
+// answer.
 func (s *session) lookupStmt(name string) (*statement, error) {
 	sp := s.pol
 	st := sp.stmts[name]
 	for st != nil {
 		o := st.outcome.Load()
-		if o == outcomePending && sp.syncs > st.syncAt {
+		if o == outcomePending && sp.group > st.groupAt {
 			if err := s.sw.Flush(); err != nil {
 				return nil, err
 			}
@@ -657,9 +659,12 @@ func (s *session) frontendParse(body []byte) error {
 	}
 	renamed := named != msg.Query
 	msg.Query = named
-	st := newStatement(nil, sp.syncs)
+	st := newStatement(nil, sp.group)
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
 	st.copyFrom = rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"})
+	// FETCH and EXECUTE return the rows of whatever cursor or statement
+	// their name holds when they run.
+	st.volatileShape = rewrite.MentionsAnyWord(msg.Query, []string{"fetch", "execute"})
 	if p != nil {
 		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
 		// statement is executed, which the proxy would have to follow;
@@ -694,6 +699,14 @@ func (s *session) frontendParse(body []byte) error {
 		}
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
+		for _, x := range p.Statements() {
+			if len(x.Execute) > 0 { // EXECUTE with arguments, also under EXPLAIN ANALYZE
+				if st.execTargets == nil {
+					st.execTargets = map[string]*statement{}
+				}
+				st.execTargets[x.Name], _ = s.lookupStmt(x.Name)
+			}
+		}
 		if len(lits) > 0 {
 			out, err := s.encryptLiteralsOff(msg.Query, lits)
 			if err != nil {
@@ -726,12 +739,30 @@ func (s *session) frontendBind(body []byte) error {
 	if err != nil {
 		return err
 	}
+	if sp.atBoundary && stmtName != "" {
+		// A driver that caches statements sends no Query or Parse for a
+		// long time: the catalog is checked here too (not before the
+		// unnamed statement, which the proxy's catalog query would drop).
+		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
+			sp.catalogStale = true
+			if err := s.freshCatalog(); err != nil {
+				return s.rejectPlan(true, err)
+			}
+		}
+	}
 	st, err := s.lookupStmt(stmtName)
 	if err != nil {
 		return s.rejectPlan(true, err)
 	}
 	if st == nil {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
+	}
+	for name, want := range st.execTargets {
+		// Its EXECUTE's arguments were encrypted, or not, for the
+		// statement that name held then.
+		if got, err := s.lookupStmt(name); err != nil || got != want {
+			return s.rejectPlan(true, fmt.Errorf("prepared statement %q runs EXECUTE %s, and %s has been prepared again since; prepare %q again", stmtName, name, name, stmtName))
+		}
 	}
 	params, err := s.currentParams(st)
 	if err != nil {
@@ -882,7 +913,6 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 	st.params, st.cat = params, cat
 	// Its rows may now come from another table: describe it again.
 	st.shape.Store(nil)
-	st.describeSent = false
 	return params, nil
 }
 
@@ -899,9 +929,7 @@ func (s *session) frontendDescribe(body []byte) error {
 	e := expectation{kind: expDescribePortal}
 	if body[0] == 'S' {
 		e.kind = expDescribeStmt
-		if e.stmt, _ = s.lookupStmt(name); e.stmt != nil {
-			e.stmt.describeSent = true
-		}
+		e.stmt, _ = s.lookupStmt(name)
 	} else {
 		if e.portal = sp.portals[name]; e.portal == nil {
 			e.portal = &portal{} // an SQL cursor (DECLARE)
@@ -929,7 +957,9 @@ func (s *session) frontendExecute(body []byte) error {
 		pt = &portal{}
 		sp.portals[name] = pt
 	}
-	if pt.stmt == nil || (!pt.describeSent && !pt.stmt.describeSent) {
+	// A Describe of the statement counts once answered: one that the
+	// server skipped or refused left no shape.
+	if pt.stmt == nil || (!pt.describeSent && (pt.stmt.volatileShape || pt.stmt.shape.Load() == nil)) {
 		d := append([]byte{'P'}, body[:len(name)+1]...)
 		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {

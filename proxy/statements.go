@@ -37,7 +37,6 @@ type sessionPolicy struct {
 	// and it may be plaintext.
 	copyMaybe   *copyQuery
 	copyEnds    int
-	syncs       uint64 // Syncs sent to the server
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting
 	pathTouched bool   // the session has changed its search_path or schema
@@ -75,18 +74,23 @@ type statement struct {
 	// catalog it was planned with. PostgreSQL re-resolves a prepared
 	// statement's names when the search_path or the schema changes, so the
 	// proxy plans it again then (client-side loop only).
-	an           *rewrite.Analysis
-	index        int
-	cat          *catalog
-	lits         []litSig   // the literals encrypted into a Parse's text
-	prev         *statement // what the name held before, in case the server refuses this one
-	describeSent bool       // client: a Describe of it reached the server
-	copyFrom     bool       // its text may be a COPY FROM STDIN
-	changesPath  bool       // running it may change the search_path (rewrite.ChangesPathWhenRun)
-	syncAt       uint64     // client: Syncs sent before its Parse or PREPARE
-	shape        atomic.Pointer[rowShape]
-	outcome      atomic.Int32  // one of the outcome constants
-	known        chan struct{} // closed once outcome is no longer outcomePending
+	an       *rewrite.Analysis
+	index    int
+	cat      *catalog
+	lits     []litSig   // the literals encrypted into a Parse's text
+	prev     *statement // what the name held before, in case the server refuses this one
+	copyFrom bool       // its text may be a COPY FROM STDIN
+	// volatileShape: its rows depend on what a name holds when it runs
+	// (FETCH, EXECUTE), so every Execute is described.
+	volatileShape bool
+	// execTargets are the SQL prepared statements its EXECUTEs ran when
+	// it was planned, by name (client-side loop only).
+	execTargets map[string]*statement
+	changesPath bool   // running it may change the search_path (rewrite.ChangesPathWhenRun)
+	groupAt     uint64 // client: the group of its Parse or PREPARE (session.group)
+	shape       atomic.Pointer[rowShape]
+	outcome     atomic.Int32  // one of the outcome constants
+	known       chan struct{} // closed once outcome is no longer outcomePending
 }
 
 // Outcomes of a Parse or PREPARE.
@@ -97,8 +101,8 @@ const (
 	outcomeUncertain       // a PREPARE in a query that failed somewhere: it may or may not exist
 )
 
-func newStatement(params []rewrite.Param, syncAt uint64) *statement {
-	return &statement{params: params, syncAt: syncAt, index: -1, known: make(chan struct{})}
+func newStatement(params []rewrite.Param, groupAt uint64) *statement {
+	return &statement{params: params, groupAt: groupAt, index: -1, known: make(chan struct{})}
 }
 
 // litSig identifies an encrypted literal without its value.
@@ -131,8 +135,9 @@ type portal struct {
 
 // rowShape says which fields of a result row belong to policy columns.
 type rowShape struct {
-	cols []*policyColumn // by field; nil entries are not encrypted
-	any  bool
+	cols  []*policyColumn // by field; nil entries are not encrypted
+	any   bool
+	stale string // a policy table whose columns changed since the catalog was read: refuse the rows
 }
 
 var noPolicyRows = &rowShape{}
