@@ -72,6 +72,16 @@ func newEncFixtureOpts(t *testing.T, specs []proxy.ColumnSpec, allowReads bool) 
 // and, when upstream is set, the proxy's PostgreSQL address replaced.
 func newEncFixtureWith(t *testing.T, specs []proxy.ColumnSpec, allowReads bool, ddl, upstream string) *encFixture {
 	t.Helper()
+	return newEncFixtureFunc(t, specs, allowReads, ddl, func(o *proxy.Options) {
+		if upstream != "" {
+			o.Upstream = upstream
+		}
+	})
+}
+
+// newEncFixtureFunc is newEncFixtureWith with any proxy options set by opt.
+func newEncFixtureFunc(t *testing.T, specs []proxy.ColumnSpec, allowReads bool, ddl string, opt func(*proxy.Options)) *encFixture {
+	t.Helper()
 	pg.Require(t)
 	db := pg.NewDatabase(t)
 	direct := pg.SuperConn(t, db)
@@ -95,9 +105,7 @@ func newEncFixtureWith(t *testing.T, specs []proxy.ColumnSpec, allowReads bool, 
 			t.Fatal(err)
 		}
 		o.Policy = pol
-		if upstream != "" {
-			o.Upstream = upstream
-		}
+		opt(o)
 	})
 	var ws string
 	if err := direct.QueryRow(ctx, "insert into workspaces(name) values ('w') returning id::text").Scan(&ws); err != nil {

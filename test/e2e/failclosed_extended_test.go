@@ -16,51 +16,6 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 )
 
-// "FETCH 1 FROM c" prepared once (pgx statement cache: Parse +
-// Describe S) keeps the row shape of the cursor c had when it was
-// described; a cursor of the same name declared later over other columns
-// is fetched through the stale shape.
-func TestExtendedFetchCachedAfterCursorRedeclared(t *testing.T) {
-	f := newEncFixture(t, false)
-	ctx := testCtx(t)
-	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
-	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	fetch := func() []string {
-		var a, b string
-		if err := tx.QueryRow(ctx, "fetch 1 from c").Scan(&a, &b); err != nil {
-			t.Fatalf("fetch: %v", err)
-		}
-		return []string{a, b}
-	}
-	if _, err := tx.Exec(ctx, "declare c cursor for select body, 'plain'::text from legacy_notes"); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first cursor: %q", fetch())
-	if _, err := tx.Exec(ctx, "close c"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "declare c cursor for select 'plain'::text, body from legacy_notes"); err != nil {
-		t.Fatal(err)
-	}
-	got := fetch()
-	t.Logf("second cursor: %q", got)
-	for _, v := range got {
-		if cipher.LooksLikeEnvelope([]byte(v)) {
-			t.Errorf("CIPHERTEXT returned as a value: %.40q", v)
-		}
-	}
-	if got[1] != "secret-body" {
-		t.Errorf("body = %.40q, want secret-body", got[1])
-	}
-}
-
 // a policy table recreated on another connection; a pgx
 // (statement cache) session prepares a SELECT of it before its catalog
 // notices. The statement's described shape is cached as "no policy
@@ -224,36 +179,52 @@ func TestFailClosedParsedExecuteOfRePrepared(t *testing.T) {
 	_ = w
 }
 
-// as R8-1, with a cached "EXECUTE p" and p prepared again with
-// other columns.
-func TestExtendedCachedExecuteAfterRePrepare(t *testing.T) {
+// TestExtendedCachedFetchAndExecute: "FETCH 1 FROM c" or "EXECUTE p"
+// prepared once (pgx statement cache: Parse + Describe S) kept the row
+// shape of the cursor or statement the name held when it was described; a
+// cursor or statement of that name made again over other columns was read
+// through the stale shape, and the client got envelopes.
+func TestExtendedCachedFetchAndExecute(t *testing.T) {
 	f := newEncFixture(t, false)
 	ctx := testCtx(t)
 	conn := f.connect(t, pgx.QueryExecModeCacheStatement)
 	if _, err := conn.Exec(ctx, "insert into legacy_notes (body) values ($1)", "secret-body"); err != nil {
 		t.Fatal(err)
 	}
-	run := func() []string {
-		var a, b string
-		if err := conn.QueryRow(ctx, "execute p").Scan(&a, &b); err != nil {
-			t.Fatalf("execute: %v", err)
+	for _, c := range []struct{ run, make1, drop, make2 string }{
+		{"fetch 1 from c", "declare c cursor for select body, 'plain'::text from legacy_notes", "close c",
+			"declare c cursor for select 'plain'::text, body from legacy_notes"},
+		{"execute p", "prepare p as select body, 'plain'::text from legacy_notes", "deallocate p",
+			"prepare p as select 'plain'::text, body from legacy_notes"},
+	} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return []string{a, b}
-	}
-	if _, err := conn.Exec(ctx, "prepare p as select body, 'plain'::text from legacy_notes"); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first p: %q", run())
-	if _, err := conn.Exec(ctx, "deallocate p"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "prepare p as select 'plain'::text, body from legacy_notes"); err != nil {
-		t.Fatal(err)
-	}
-	got := run()
-	t.Logf("second p: %q", got)
-	if got[1] != "secret-body" {
-		t.Errorf("body = %.40q, want secret-body", got[1])
+		run := func() []string {
+			var a, b string
+			if err := tx.QueryRow(ctx, c.run).Scan(&a, &b); err != nil {
+				t.Fatalf("%s: %v", c.run, err)
+			}
+			return []string{a, b}
+		}
+		for _, q := range []string{c.make1, "-", c.drop, c.make2} {
+			if q == "-" {
+				if got := run(); got[0] != "secret-body" {
+					t.Errorf("%s, first: %.40q", c.run, got)
+				}
+				continue
+			}
+			if _, err := tx.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := run(); got[0] != "plain" || got[1] != "secret-body" {
+			t.Errorf("%s after %q: %.40q, want plain and secret-body", c.run, c.make2, got)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -485,16 +456,7 @@ func TestExtendedPortals(t *testing.T) {
 		fe.Send(&pgproto3.Execute{})
 		fe.Send(&pgproto3.Flush{})
 		fe.Flush()
-		for {
-			m, err := fe.Receive()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("<- %T", m)
-			if _, ok := m.(*pgproto3.ErrorResponse); ok {
-				break
-			}
-		}
+		untilError(t, fe)
 		fe.Send(&pgproto3.Parse{Name: "b", Query: "insert into legacy_notes (id, body) values (99, $1)"})
 		fe.Send(&pgproto3.Bind{PreparedStatement: "b", Parameters: [][]byte{[]byte("PLAINSECRET-flush")}})
 		fe.Send(&pgproto3.Execute{})

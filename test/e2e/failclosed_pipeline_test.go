@@ -43,16 +43,7 @@ func TestFailClosedPipelinedBindWaitsForever(t *testing.T) {
 	fe.Send(&pgproto3.Execute{})
 	fe.Send(&pgproto3.Flush{})
 	fe.Flush()
-	for {
-		m, err := fe.Receive()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("<- %T", m)
-		if _, ok := m.(*pgproto3.ErrorResponse); ok {
-			break
-		}
-	}
+	untilError(t, fe)
 	fe.Send(&pgproto3.Parse{Name: "s1", Query: "insert into legacy_notes (body) values ($1)"})
 	fe.Send(&pgproto3.Query{String: "select 1"})
 	fe.Send(&pgproto3.Bind{PreparedStatement: "s1", Parameters: [][]byte{[]byte("x")}})

@@ -72,6 +72,21 @@ func failUntilZ(t *testing.T, fe *pgproto3.Frontend) []pgproto3.BackendMessage {
 	return ms
 }
 
+// untilError receives messages up to and including an ErrorResponse.
+func untilError(t *testing.T, fe *pgproto3.Frontend) {
+	t.Helper()
+	for {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("<- %T", m)
+		if _, ok := m.(*pgproto3.ErrorResponse); ok {
+			return
+		}
+	}
+}
+
 // noEnvelopes fails the test when a DataRow carries an envelope: the proxy
 // returned ciphertext instead of decrypting it.
 func noEnvelopes(t *testing.T, ms []pgproto3.BackendMessage, what string) {

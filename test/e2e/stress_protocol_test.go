@@ -44,35 +44,11 @@ func newStressFixture(t *testing.T, loops int) (*encFixture, *wireTap) {
 	t.Helper()
 	pg.Require(t)
 	addr, w := startTap(t)
-	db := pg.NewDatabase(t)
-	direct := pg.SuperConn(t, db)
-	ctx := testCtx(t)
-	schema, err := os.ReadFile("../../examples/clients.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := direct.Exec(ctx, string(schema)+encSchema+stressDDL); err != nil {
-		t.Fatal(err)
-	}
-	keys := seedVectorKeys(t)
-	kr, err := cipher.NewKeyring("v1", keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &encFixture{db: db, direct: direct, keys: keys}
-	f.p = startProxy(t, func(o *proxy.Options) {
-		pol, err := proxy.NewPolicy(seedColumns(), kr, false, o.Metrics)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Policy = pol
+	f := newEncFixtureFunc(t, seedColumns(), false, stressDDL, func(o *proxy.Options) {
 		o.Upstream = addr
 		o.EventLoops = loops
 		o.MaxMessageBytes = 1 << 20
 	})
-	if _, err := direct.Exec(ctx, "insert into workspaces(name) values ('w')"); err != nil {
-		t.Fatal(err)
-	}
 	return f, w
 }
 
