@@ -48,12 +48,7 @@ func (s *session) backend(typ byte, n int) error {
 			if sp.skipping && e.kind != expSync {
 				// PostgreSQL skips every message after an error up to Sync,
 				// a Query or FunctionCall included.
-				for _, st := range e.prepared {
-					st.settle(outcomeFailed)
-				}
-				if e.copy != nil {
-					e.copy.ended() // skipped: never ran
-				}
+				settleSkipped(&e)
 				continue
 			}
 			sp.cur, sp.hasCur = e, true

@@ -52,16 +52,28 @@ type expectQueue struct {
 	head  int
 	count int
 	// skipping: PostgreSQL reported an error in an extended-protocol
-	// group and skips the client's messages up to the next Sync. A Query
-	// it skips never runs its COPY, which the client side may be waiting
-	// to learn (copyQuery), so such Queries are settled here.
+	// group and skips the client's messages up to the next Sync. What it
+	// skips never runs: the statements a skipped Parse or PREPARE would
+	// make, and the COPY of a skipped Query, are settled here, because the
+	// client side may be waiting to learn them (lookupStmt, settleCopy)
+	// before it sends that Sync.
 	skipping bool
+}
+
+// settleSkipped records that PostgreSQL skips e.
+func settleSkipped(e *expectation) {
+	for _, st := range e.prepared {
+		st.settle(outcomeFailed)
+	}
+	if e.copy != nil {
+		e.copy.ended()
+	}
 }
 
 func (q *expectQueue) push(e expectation) {
 	q.mu.Lock()
-	if e.copy != nil && q.skipping && !q.syncQueuedLocked() {
-		e.copy.ended() // sent before the Sync that ends the skip
+	if q.skipping && e.kind != expSync && !q.syncQueuedLocked() {
+		settleSkipped(&e) // sent before the Sync that ends the skip
 	}
 	if q.count == len(q.buf) {
 		nb := make([]expectation, max(16, 2*len(q.buf)))
@@ -102,9 +114,7 @@ func (q *expectQueue) skip(on bool) {
 		if e.kind == expSync {
 			return
 		}
-		if e.copy != nil {
-			e.copy.ended()
-		}
+		settleSkipped(e)
 	}
 }
 
