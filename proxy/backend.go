@@ -67,6 +67,9 @@ func (s *session) backend(typ byte, n int) error {
 		if err != nil {
 			return err
 		}
+		if len(body) == 1 {
+			sp.txFailed.Store(body[0] == 'E')
+		}
 		for !cur.kind.endsGroup() {
 			// Out of step (a message the proxy did not expect an answer
 			// for): drop expectations up to the group's end.
@@ -231,7 +234,7 @@ func (s *session) backend(typ byte, n int) error {
 		case typ == 'n' && cur.kind == expDescribePortal && cur.portal != nil:
 			cur.portal.shape.Store(noPolicyRows)
 		}
-		if cur.copy != nil && (typ == 'C' || typ == 'I') {
+		if cur.copy != nil && (typ == 'C' || typ == 'I' || typ == 's') {
 			cur.copy.statementEnded(cur.kind == expExecute)
 		}
 		switch cur.kind {

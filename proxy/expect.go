@@ -97,6 +97,11 @@ func (q *expectQueue) pop() (expectation, bool) {
 	q.buf[q.head] = expectation{} // drop references
 	q.head = (q.head + 1) % len(q.buf)
 	q.count--
+	if e.kind == expSync {
+		// PostgreSQL's skip ends at this Sync: what is queued from now on
+		// comes after it, with no window before its ReadyForQuery.
+		q.skipping = false
+	}
 	return e, true
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -93,7 +94,9 @@ func (s *session) frontend(typ byte, n int) error {
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
 	sp.catalogReadNow = false
-	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
+	if sp.atBoundary && (typ == 'Q' || typ == 'P') && !sp.txFailed.Load() {
+		// Not in a failed transaction: the catalog query would fail, and
+		// only the ROLLBACK that ends it can run, which needs no catalog.
 		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
 			sp.catalogStale = true
 			if err := s.freshCatalog(); err != nil {
@@ -174,7 +177,14 @@ func (e *viewError) Error() string {
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
 
+// errTxFailed: the session is in a failed transaction, where the catalog
+// query cannot run (nor can any statement but the one that ends it).
+var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy cannot read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
+
 func (s *session) rejectPlan(extended bool, err error) error {
+	if errors.Is(err, errTxFailed) {
+		return s.reject(extended, "25P02", "pgcrypt-proxy: "+err.Error(), "", "other")
+	}
 	var ve *viewError
 	if errors.As(err, &ve) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ve.Error(), "", "view")
@@ -316,6 +326,10 @@ func (s *session) freshCatalog() error {
 	if !sp.catalogStale && sp.cat.Load() != nil {
 		return nil
 	}
+	if sp.txFailed.Load() && sp.cat.Load() != nil {
+		// The catalog query cannot run; neither can the statement.
+		return errTxFailed
+	}
 	if !sp.atBoundary {
 		return errors.New("the schema or search_path changed earlier in this pipeline; send Sync, then retry the statement")
 	}
@@ -339,17 +353,36 @@ func (s *session) frontendQuery(body []byte) error {
 	if named != sql {
 		sql, body = named, append([]byte(named), 0)
 	}
+	// PREPARE and DEALLOCATE take effect on the proxy's side before the
+	// rest is checked (an EXECUTE later in the query needs them); if the
+	// query is refused after all, the server never runs them.
+	var saved map[string]*statement
+	if p != nil && slices.ContainsFunc(p.Statements(), func(x rewrite.Statement) bool {
+		return x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate
+	}) {
+		saved = maps.Clone(s.pol.stmts)
+	}
 	var made []*statement
+	refuse := func(err error) error {
+		for _, st := range made {
+			st.settle(outcomeFailed)
+		}
+		if saved != nil {
+			s.pol.stmts = saved
+		}
+		s.pol.copyIn = nil
+		return s.rejectPlan(false, err)
+	}
 	if an != nil {
 		if made, err = s.noteStatements(an, p); err != nil {
-			return s.rejectPlan(false, err)
+			return refuse(err)
 		}
 	}
 	var copyOut copyCodec
 	if p != nil {
 		ct, from, err := s.copyPlan(p)
 		if err != nil {
-			return s.rejectPlan(false, err)
+			return refuse(err)
 		}
 		if ct != nil && from {
 			s.pol.copyIn = ct
@@ -358,15 +391,15 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 		lits, params, err := s.statementValues(p)
 		if err != nil {
-			return s.rejectPlan(false, err)
+			return refuse(err)
 		}
 		if len(params) > 0 {
-			return s.rejectPlan(false, errors.New("a simple-protocol query cannot carry parameters"))
+			return refuse(errors.New("a simple-protocol query cannot carry parameters"))
 		}
 		if len(lits) > 0 {
 			out, err := s.encryptLiteralsOff(sql, lits)
 			if err != nil {
-				return s.rejectPlan(false, err)
+				return refuse(err)
 			}
 			body = append([]byte(out), 0)
 		}
@@ -374,7 +407,7 @@ func (s *session) frontendQuery(body []byte) error {
 	s.pol.group++
 	clear(s.pol.portals)
 	var cq *copyQuery
-	if rewrite.MentionsAny(sql, []string{"copy"}) && rewrite.MentionsAny(sql, []string{"stdin"}) {
+	if rewrite.MentionsAnyWord(sql, []string{"copy"}) && rewrite.MentionsAnyWord(sql, []string{"stdin"}) {
 		cq = newCopyQuery(s.pol.copyIn != nil)
 		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
 	}
@@ -661,7 +694,7 @@ func (s *session) frontendParse(body []byte) error {
 	msg.Query = named
 	st := newStatement(nil, sp.group)
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
-	st.copyFrom = rewrite.MentionsAny(msg.Query, []string{"copy"}) && rewrite.MentionsAny(msg.Query, []string{"stdin"})
+	st.copyFrom = rewrite.MentionsAnyWord(msg.Query, []string{"copy"}) && rewrite.MentionsAnyWord(msg.Query, []string{"stdin"})
 	// FETCH and EXECUTE return the rows of whatever cursor or statement
 	// their name holds when they run.
 	st.volatileShape = rewrite.MentionsAnyWord(msg.Query, []string{"fetch", "execute"})
@@ -739,7 +772,7 @@ func (s *session) frontendBind(body []byte) error {
 	if err != nil {
 		return err
 	}
-	if sp.atBoundary && stmtName != "" {
+	if sp.atBoundary && stmtName != "" && !sp.txFailed.Load() {
 		// A driver that caches statements sends no Query or Parse for a
 		// long time: the catalog is checked here too (not before the
 		// unnamed statement, which the proxy's catalog query would drop).
@@ -781,6 +814,14 @@ func (s *session) frontendBind(body []byte) error {
 	}
 	pt := &portal{stmt: st}
 	sp.portals[portalName] = pt
+	if st.copyFrom {
+		if sp.copyPortals == nil {
+			sp.copyPortals = map[string]bool{}
+		}
+		sp.copyPortals[portalName] = true
+	} else {
+		delete(sp.copyPortals, portalName)
+	}
 	s.expect.push(expectation{kind: expBind})
 	return s.sw.Message('B', body)
 }
@@ -968,8 +1009,11 @@ func (s *session) frontendExecute(body []byte) error {
 		pt.describeSent = true
 	}
 	var cq *copyQuery
-	if pt.stmt != nil && pt.stmt.copyFrom {
-		cq = newCopyQuery(false) // COPY of policy columns is refused at Parse
+	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
+		// A COPY FROM STDIN (the portal may have been bound before the
+		// last Sync, in a transaction). COPY of policy columns is refused
+		// at Parse.
+		cq = newCopyQuery(false)
 		sp.copyMaybe, sp.copyEnds = cq, 0
 	}
 	s.expect.push(expectation{kind: expExecute, portal: pt, copy: cq})
@@ -990,6 +1034,7 @@ func (s *session) frontendClose(body []byte) error {
 		delete(sp.stmts, name)
 	} else {
 		delete(sp.portals, name)
+		delete(sp.copyPortals, name)
 	}
 	s.expect.push(expectation{kind: expClose})
 	return s.sw.Message('C', body)

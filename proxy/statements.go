@@ -14,6 +14,7 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
+	txFailed           atomic.Bool // the last ReadyForQuery said: in a failed transaction
 	// groupsDone counts the client's groups PostgreSQL has answered; a
 	// change of standard_conforming_strings or client_encoding in group n
 	// is known (from ParameterStatus) once groupsDone reaches n.
@@ -35,8 +36,12 @@ type sessionPolicy struct {
 	// columns, unchanged for others. Anything else (after a refusal, a
 	// failed or interrupted COPY) is dropped: the server would ignore it,
 	// and it may be plaintext.
-	copyMaybe   *copyQuery
-	copyEnds    int
+	copyMaybe *copyQuery
+	copyEnds  int
+	// copyPortals are the portals bound to a COPY FROM STDIN statement,
+	// kept across Syncs (portals, which the proxy forgets at Sync,
+	// outlive them in a transaction).
+	copyPortals map[string]bool
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting
 	pathTouched bool   // the session has changed its search_path or schema
