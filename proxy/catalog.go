@@ -31,11 +31,11 @@ type catalog struct {
 	maxOID    uint32    // the highest relation OID when it was read
 }
 
-// catalogMaxAge bounds how long a session trusts its catalog: schema changes
-// made on other connections (a migration adding a view, recreating a table)
-// are seen within this time. Changes made through the session itself are
-// seen at once.
-const catalogMaxAge = 10 * time.Second
+// DefaultCatalogMaxAge is Options.CatalogMaxAge's default: schema changes
+// made on other connections (a migration adding a view, recreating a
+// table) are seen within this time. Changes made through the session
+// itself are seen at once.
+const DefaultCatalogMaxAge = 10 * time.Second
 
 type relation struct {
 	oid          uint32

@@ -97,7 +97,7 @@ func (s *session) frontend(typ byte, n int) error {
 	if sp.atBoundary && (typ == 'Q' || typ == 'P') && !sp.txFailed.Load() {
 		// Not in a failed transaction: the catalog query would fail, and
 		// only the ROLLBACK that ends it can run, which needs no catalog.
-		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
+		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false)) {
 			sp.catalogStale = true
 			if err := s.freshCatalog(); err != nil {
 				return s.rejectPlan(typ == 'P', err)
@@ -295,7 +295,7 @@ func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Pla
 		return sql, an, p, err
 	}
 	// The client means the columns' order on the server now; the catalog
-	// may be up to catalogMaxAge old, and another connection may have
+	// may be up to CatalogMaxAge old, and another connection may have
 	// changed the table since. Read it again, which needs a point between
 	// groups.
 	if !s.pol.catalogReadNow {
@@ -776,7 +776,7 @@ func (s *session) frontendBind(body []byte) error {
 		// A driver that caches statements sends no Query or Parse for a
 		// long time: the catalog is checked here too (not before the
 		// unnamed statement, which the proxy's catalog query would drop).
-		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > catalogMaxAge || sp.catalogSuspect.Swap(false)) {
+		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false)) {
 			sp.catalogStale = true
 			if err := s.freshCatalog(); err != nil {
 				return s.rejectPlan(true, err)

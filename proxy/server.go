@@ -29,8 +29,12 @@ type Options struct {
 	// are both plain sockets (Linux): 0 means DefaultEventLoops, a negative
 	// number runs every session on goroutines instead.
 	EventLoops int
-	Logger     *slog.Logger
-	Metrics    *metrics.Metrics
+	// CatalogMaxAge bounds how long a session trusts what it read of the
+	// schema before reading it again (0 means DefaultCatalogMaxAge): the
+	// delay with which schema changes made on other connections are seen.
+	CatalogMaxAge time.Duration
+	Logger        *slog.Logger
+	Metrics       *metrics.Metrics
 }
 
 // DefaultEventLoops is one event loop per two CPUs (GOMAXPROCS), at least
@@ -78,6 +82,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.EventLoops == 0 {
 		opts.EventLoops = DefaultEventLoops()
+	}
+	if opts.CatalogMaxAge <= 0 {
+		opts.CatalogMaxAge = DefaultCatalogMaxAge
 	}
 
 	return &Server{

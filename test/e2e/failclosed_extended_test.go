@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
 
 // a policy table recreated on another connection; a pgx
@@ -23,7 +24,7 @@ import (
 // cached statements never send again: every later run returns envelopes,
 // not just one query as docs/sql.md says.
 func TestExtendedCachedStatementAfterTableRecreated(t *testing.T) {
-	f := newEncFixture(t, false)
+	f := newEncFixtureFunc(t, seedColumns(), false, "", func(o *proxy.Options) { o.CatalogMaxAge = stressCatalogMaxAge })
 	ctx := testCtx(t)
 	a := f.connect(t, pgx.QueryExecModeCacheStatement)
 	var n int
@@ -45,15 +46,16 @@ func TestExtendedCachedStatementAfterTableRecreated(t *testing.T) {
 			t.Errorf("read %d after the table was recreated: %.40q (envelope: %v)", i, v, cipher.LooksLikeEnvelope([]byte(v)))
 		}
 	}
-	// Past catalogMaxAge (10 s): still no re-read, as only Query and Parse
+	// Past CatalogMaxAge: re-read before the Bind of the cached statement
+	// (only Query and Parse used to trigger one).
 	// trigger one.
-	time.Sleep(11 * time.Second)
+	time.Sleep(stressCatalogMaxAge + 500*time.Millisecond)
 	var v string
 	if err := a.QueryRow(ctx, "select body from legacy_notes where id = $1", 1).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	if v != "secret-3" {
-		t.Errorf("read 11 s later: %.40q (envelope: %v)", v, cipher.LooksLikeEnvelope([]byte(v)))
+		t.Errorf("read after CatalogMaxAge: %.40q (envelope: %v)", v, cipher.LooksLikeEnvelope([]byte(v)))
 	}
 }
 

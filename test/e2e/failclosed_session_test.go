@@ -70,7 +70,7 @@ func TestRollbackAfterStaleColumn(t *testing.T) {
 }
 
 // TestRollbackAfterIdleAbortedTransaction: a transaction aborted by an
-// ordinary error, then more than catalogMaxAge (10 s) before the user types
+// ordinary error, then more than CatalogMaxAge before the user types
 // ROLLBACK (psql). Every Query re-reads the aged catalog first; that fails
 // in the aborted transaction, and the proxy refuses the ROLLBACK, again and
 // again: the session can never leave the transaction.
@@ -80,7 +80,7 @@ func TestRollbackAfterIdleAbortedTransaction(t *testing.T) {
 	if _, err := readZ(t, sc, 2); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(11 * time.Second)
+	time.Sleep(stressCatalogMaxAge + 500*time.Millisecond)
 	for i := 0; i < 2; i++ {
 		sendAll(t, sc, &pgproto3.Query{String: "rollback"})
 		ms, err := readZ(t, sc, 1)

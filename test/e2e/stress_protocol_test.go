@@ -36,6 +36,9 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
 
+// stressCatalogMaxAge is the stress fixture's proxy.Options.CatalogMaxAge.
+const stressCatalogMaxAge = 2 * time.Second
+
 const stressDDL = "; CREATE TABLE plain_t (id serial PRIMARY KEY, v text, n int)"
 
 // newStressFixture is newTapFixture with the relay chosen and a small
@@ -48,6 +51,7 @@ func newStressFixture(t *testing.T, loops int) (*encFixture, *wireTap) {
 		o.Upstream = addr
 		o.EventLoops = loops
 		o.MaxMessageBytes = 1 << 20
+		o.CatalogMaxAge = stressCatalogMaxAge // more catalog re-reads, and tests can outwait them
 	})
 	return f, w
 }
