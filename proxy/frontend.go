@@ -94,15 +94,8 @@ func (s *session) frontend(typ byte, n int) error {
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
 	sp.catalogReadNow = false
-	if sp.atBoundary && (typ == 'Q' || typ == 'P') && !sp.txFailed.Load() {
-		// Not in a failed transaction: the catalog query would fail, and
-		// only the ROLLBACK that ends it can run, which needs no catalog.
-		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false)) {
-			sp.catalogStale = true
-			if err := s.freshCatalog(); err != nil {
-				return s.rejectPlan(typ == 'P', err)
-			}
-		}
+	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
+		s.refreshIfOld()
 	}
 	switch typ {
 	case 'Q':
@@ -179,7 +172,7 @@ func (e *viewError) Error() string {
 
 // errTxFailed: the session is in a failed transaction, where the catalog
 // query cannot run (nor can any statement but the one that ends it).
-var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy cannot read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
+var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy could not read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
 
 func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, errTxFailed) {
@@ -326,10 +319,6 @@ func (s *session) freshCatalog() error {
 	if !sp.catalogStale && sp.cat.Load() != nil {
 		return nil
 	}
-	if sp.txFailed.Load() && sp.cat.Load() != nil {
-		// The catalog query cannot run; neither can the statement.
-		return errTxFailed
-	}
 	if !sp.atBoundary {
 		return errors.New("the schema or search_path changed earlier in this pipeline; send Sync, then retry the statement")
 	}
@@ -338,6 +327,25 @@ func (s *session) freshCatalog() error {
 	}
 	sp.catalogStale = false
 	return nil
+}
+
+// refreshIfOld re-reads the catalog, between groups, when it is older than
+// CatalogMaxAge or a result named a relation it does not know. If that
+// fails (in a transaction that failed, which the proxy may not know yet
+// when the client pipelines its ROLLBACK), the catalog stays stale: only a
+// statement that needs it is refused, and a ROLLBACK needs none.
+func (s *session) refreshIfOld() {
+	sp := s.pol
+	cat := sp.cat.Load()
+	if cat == nil || sp.txFailed.Load() {
+		return // the query would fail; the next statement can only end the transaction
+	}
+	if time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
+		sp.catalogStale = true
+		if err := s.freshCatalog(); err != nil {
+			s.log.Debug("catalog re-read failed; statements that need it are refused until it succeeds", "err", err)
+		}
+	}
 }
 
 // frontendQuery handles a simple-protocol Query.
@@ -581,8 +589,14 @@ func (s *session) lookupStmt(name string) (*statement, error) {
 	sp := s.pol
 	st := sp.stmts[name]
 	for st != nil {
+		if st.groupAt == sp.group {
+			// Made in this group: if the server refused or skipped it, it
+			// skips this message too. Values are encrypted for the
+			// statement the client means, never for an older one.
+			return st, nil
+		}
 		o := st.outcome.Load()
-		if o == outcomePending && sp.group > st.groupAt {
+		if o == outcomePending {
 			if err := s.sw.Flush(); err != nil {
 				return nil, err
 			}
@@ -772,16 +786,11 @@ func (s *session) frontendBind(body []byte) error {
 	if err != nil {
 		return err
 	}
-	if sp.atBoundary && stmtName != "" && !sp.txFailed.Load() {
+	if sp.atBoundary && stmtName != "" {
 		// A driver that caches statements sends no Query or Parse for a
 		// long time: the catalog is checked here too (not before the
 		// unnamed statement, which the proxy's catalog query would drop).
-		if cat := sp.cat.Load(); cat != nil && (time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false)) {
-			sp.catalogStale = true
-			if err := s.freshCatalog(); err != nil {
-				return s.rejectPlan(true, err)
-			}
-		}
+		s.refreshIfOld()
 	}
 	st, err := s.lookupStmt(stmtName)
 	if err != nil {
@@ -790,12 +799,8 @@ func (s *session) frontendBind(body []byte) error {
 	if st == nil {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
 	}
-	for name, want := range st.execTargets {
-		// Its EXECUTE's arguments were encrypted, or not, for the
-		// statement that name held then.
-		if got, err := s.lookupStmt(name); err != nil || got != want {
-			return s.rejectPlan(true, fmt.Errorf("prepared statement %q runs EXECUTE %s, and %s has been prepared again since; prepare %q again", stmtName, name, name, stmtName))
-		}
+	if err := s.checkExecTargets(fmt.Sprintf("prepared statement %q", stmtName), st); err != nil {
+		return s.rejectPlan(true, err)
 	}
 	params, err := s.currentParams(st)
 	if err != nil {
@@ -814,14 +819,10 @@ func (s *session) frontendBind(body []byte) error {
 	}
 	pt := &portal{stmt: st}
 	sp.portals[portalName] = pt
-	if st.copyFrom {
-		if sp.copyPortals == nil {
-			sp.copyPortals = map[string]bool{}
-		}
-		sp.copyPortals[portalName] = true
-	} else {
-		delete(sp.copyPortals, portalName)
+	if sp.portalStmts == nil {
+		sp.portalStmts = map[string]*statement{}
 	}
+	sp.portalStmts[portalName] = st
 	s.expect.push(expectation{kind: expBind})
 	return s.sw.Message('B', body)
 }
@@ -982,6 +983,17 @@ func (s *session) frontendDescribe(body []byte) error {
 	return s.sw.Message('D', body)
 }
 
+// checkExecTargets refuses a statement whose EXECUTE's arguments were
+// encrypted, or not, for a statement its name no longer holds.
+func (s *session) checkExecTargets(what string, st *statement) error {
+	for name, want := range st.execTargets {
+		if got, err := s.lookupStmt(name); err != nil || got != want {
+			return fmt.Errorf("%s runs EXECUTE %s, and %s has been prepared again since; prepare it again", what, name, name)
+		}
+	}
+	return nil
+}
+
 // frontendExecute makes sure the proxy will know the shape of the rows the
 // Execute returns: drivers that cache statements describe them only once,
 // and some never do; then the proxy asks itself.
@@ -993,14 +1005,27 @@ func (s *session) frontendExecute(body []byte) error {
 	}
 	pt := sp.portals[name]
 	if pt == nil {
-		// A portal the proxy did not bind: an SQL cursor (DECLARE).
-		// Describe it to learn its rows.
+		// A portal the proxy forgot at a Sync (it may outlive it in a
+		// transaction), or an SQL cursor (DECLARE). Describe it to learn
+		// its rows.
 		pt = &portal{}
 		sp.portals[name] = pt
 	}
+	// The statement the portal was bound to, if the proxy bound it.
+	st := pt.stmt
+	if st == nil {
+		st = sp.portalStmts[name]
+	}
+	if st != nil {
+		if err := s.checkExecTargets(fmt.Sprintf("portal %q", name), st); err != nil {
+			return s.rejectPlan(true, err)
+		}
+	}
 	// A Describe of the statement counts once answered: one that the
-	// server skipped or refused left no shape.
-	if pt.stmt == nil || (!pt.describeSent && (pt.stmt.volatileShape || pt.stmt.shape.Load() == nil)) {
+	// server skipped or refused left no shape. FETCH and EXECUTE return
+	// what their cursor or statement holds when they run, which may have
+	// changed since any Describe.
+	if pt.stmt == nil || pt.stmt.volatileShape || (!pt.describeSent && pt.stmt.shape.Load() == nil) {
 		d := append([]byte{'P'}, body[:len(name)+1]...)
 		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {
@@ -1009,10 +1034,8 @@ func (s *session) frontendExecute(body []byte) error {
 		pt.describeSent = true
 	}
 	var cq *copyQuery
-	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
-		// A COPY FROM STDIN (the portal may have been bound before the
-		// last Sync, in a transaction). COPY of policy columns is refused
-		// at Parse.
+	if st != nil && st.copyFrom {
+		// A COPY FROM STDIN. COPY of policy columns is refused at Parse.
 		cq = newCopyQuery(false)
 		sp.copyMaybe, sp.copyEnds = cq, 0
 	}
@@ -1034,7 +1057,7 @@ func (s *session) frontendClose(body []byte) error {
 		delete(sp.stmts, name)
 	} else {
 		delete(sp.portals, name)
-		delete(sp.copyPortals, name)
+		delete(sp.portalStmts, name)
 	}
 	s.expect.push(expectation{kind: expClose})
 	return s.sw.Message('C', body)
@@ -1072,6 +1095,9 @@ func (s *session) loadCatalog() error {
 	}
 	if !s.await(q.done) {
 		return errors.New("the connection to PostgreSQL ended")
+	}
+	if q.res.code == "25P02" {
+		return errTxFailed
 	}
 	cat, err := buildCatalog(s.pol.p, &q.res)
 	if err != nil {

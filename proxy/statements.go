@@ -38,10 +38,10 @@ type sessionPolicy struct {
 	// and it may be plaintext.
 	copyMaybe *copyQuery
 	copyEnds  int
-	// copyPortals are the portals bound to a COPY FROM STDIN statement,
-	// kept across Syncs (portals, which the proxy forgets at Sync,
-	// outlive them in a transaction).
-	copyPortals map[string]bool
+	// portalStmts are the statements portals were bound to, kept across
+	// Syncs (portals, which the proxy forgets at Sync, outlive them in a
+	// transaction).
+	portalStmts map[string]*statement
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting
 	pathTouched bool   // the session has changed its search_path or schema
@@ -165,4 +165,5 @@ type internalQuery struct {
 type internalResult struct {
 	sets [][][][]byte
 	err  error
+	code string // err's SQLSTATE
 }
