@@ -79,6 +79,7 @@ func (s *session) frontend(typ byte, n int) error {
 		case 'S':
 			sp.skipToSync = false
 			sp.group++
+			sp.syncs++
 			clear(sp.portals) // the proxy describes portals it meets again
 			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
 		case 'F':
@@ -95,7 +96,9 @@ func (s *session) frontend(typ byte, n int) error {
 	sp.atBoundary = s.groupStart.IsZero()
 	sp.catalogReadNow = false
 	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
-		s.refreshIfOld()
+		if err := s.refreshIfOld(); err != nil {
+			return s.rejectPlan(typ == 'P', err)
+		}
 	}
 	switch typ {
 	case 'Q':
@@ -330,22 +333,26 @@ func (s *session) freshCatalog() error {
 }
 
 // refreshIfOld re-reads the catalog, between groups, when it is older than
-// CatalogMaxAge or a result named a relation it does not know. If that
-// fails (in a transaction that failed, which the proxy may not know yet
+// CatalogMaxAge or a result named a relation it does not know. In a
+// transaction that has already failed (which the proxy may not know yet
 // when the client pipelines its ROLLBACK), the catalog stays stale: only a
-// statement that needs it is refused, and a ROLLBACK needs none.
-func (s *session) refreshIfOld() {
+// statement that needs it is refused, and a ROLLBACK needs none. Any other
+// failure is returned, for the client's statement to be refused with it:
+// the proxy's query may have aborted the client's transaction (a lock
+// timeout, say), which the client must learn before it commits.
+func (s *session) refreshIfOld() error {
 	sp := s.pol
 	cat := sp.cat.Load()
 	if cat == nil || sp.txFailed.Load() {
-		return // the query would fail; the next statement can only end the transaction
+		return nil // the query would fail; the next statement can only end the transaction
 	}
 	if time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
 		sp.catalogStale = true
-		if err := s.freshCatalog(); err != nil {
-			s.log.Debug("catalog re-read failed; statements that need it are refused until it succeeds", "err", err)
+		if err := s.freshCatalog(); err != nil && !errors.Is(err, errTxFailed) {
+			return err
 		}
 	}
+	return nil
 }
 
 // frontendQuery handles a simple-protocol Query.
@@ -553,7 +560,8 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			ns := newStatement(st.Prepared, sp.group)
+			ns := newStatement(st.Prepared, sp.group, sp.syncs)
+			ns.byQuery = true
 			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
 			sp.record(st.Name, ns)
 			made = append(made, ns)
@@ -578,21 +586,22 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 // recorded over the old one (which it keeps as prev): PostgreSQL refuses it
 // if the old one still exists, and accepts it if the name was freed behind
 // the proxy's back (DEALLOCATE, DISCARD ALL in statements it did not
-// analyse). Which happened is known from the answer. Within the group that
-// made it no answer is needed: if the Parse failed, PostgreSQL skips
-// everything up to Sync, the Bind included (and the rest of a Query after a
-// failed PREPARE). In a later group the answer is on its way, and the
-// lookup waits for it: a Query counts as a group, so a PREPARE of a name
-// already taken, pipelined with an EXECUTE, is not trusted before its
-// answer.
+// analyse). Which happened is known from the answer. Until that answer
+// matters no wait is needed: after a Parse, up to the next Sync (if the
+// Parse failed or was skipped, PostgreSQL skips everything up to that
+// Sync, the Bind included), and after a PREPARE, within its own Query.
+// Later the answer is on its way, and the lookup waits for it: so a
+// PREPARE of a name already taken, pipelined with an EXECUTE, is not
+// trusted before its answer.
 func (s *session) lookupStmt(name string) (*statement, error) {
 	sp := s.pol
 	st := sp.stmts[name]
 	for st != nil {
-		if st.groupAt == sp.group {
-			// Made in this group: if the server refused or skipped it, it
-			// skips this message too. Values are encrypted for the
-			// statement the client means, never for an older one.
+		if (st.byQuery && st.groupAt == sp.group) || (!st.byQuery && st.syncAt == sp.syncs) {
+			// Made in this Query, or by a Parse with no Sync sent since: if
+			// the server refused or skipped it, it skips this message too
+			// (up to that Sync, Queries included). Values are encrypted for
+			// the statement the client means, never for an older one.
 			return st, nil
 		}
 		o := st.outcome.Load()
@@ -706,7 +715,7 @@ func (s *session) frontendParse(body []byte) error {
 	}
 	renamed := named != msg.Query
 	msg.Query = named
-	st := newStatement(nil, sp.group)
+	st := newStatement(nil, sp.group, sp.syncs)
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
 	st.copyFrom = rewrite.MentionsAnyWord(msg.Query, []string{"copy"}) && rewrite.MentionsAnyWord(msg.Query, []string{"stdin"})
 	// FETCH and EXECUTE return the rows of whatever cursor or statement
@@ -724,6 +733,12 @@ func (s *session) frontendParse(body []byte) error {
 				// Run later, it could resolve to a policy table (after a
 				// search_path change) with no codec for its data.
 				return s.rejectPlan(true, errors.New("COPY of a table named like one with encrypted columns works through the simple query protocol only (as psql's \\copy and pgx's CopyFrom send it)"))
+			}
+			if len(x.Execute) > 0 {
+				// Its arguments would be encrypted, or not, for the
+				// statement the name holds now; the portal may run after
+				// the name was prepared again.
+				return s.rejectPlan(true, fmt.Errorf("EXECUTE %s(...) with arguments must be sent as a simple query, not through Parse: the proxy encrypts its arguments for the statement %s holds when they are sent", x.Name, x.Name))
 			}
 		}
 		if _, err := s.noteStatements(an, p); err != nil {
@@ -746,14 +761,6 @@ func (s *session) frontendParse(body []byte) error {
 		}
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
-		for _, x := range p.Statements() {
-			if len(x.Execute) > 0 { // EXECUTE with arguments, also under EXPLAIN ANALYZE
-				if st.execTargets == nil {
-					st.execTargets = map[string]*statement{}
-				}
-				st.execTargets[x.Name], _ = s.lookupStmt(x.Name)
-			}
-		}
 		if len(lits) > 0 {
 			out, err := s.encryptLiteralsOff(msg.Query, lits)
 			if err != nil {
@@ -790,7 +797,9 @@ func (s *session) frontendBind(body []byte) error {
 		// A driver that caches statements sends no Query or Parse for a
 		// long time: the catalog is checked here too (not before the
 		// unnamed statement, which the proxy's catalog query would drop).
-		s.refreshIfOld()
+		if err := s.refreshIfOld(); err != nil {
+			return s.rejectPlan(true, err)
+		}
 	}
 	st, err := s.lookupStmt(stmtName)
 	if err != nil {
@@ -798,9 +807,6 @@ func (s *session) frontendBind(body []byte) error {
 	}
 	if st == nil {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
-	}
-	if err := s.checkExecTargets(fmt.Sprintf("prepared statement %q", stmtName), st); err != nil {
-		return s.rejectPlan(true, err)
 	}
 	params, err := s.currentParams(st)
 	if err != nil {
@@ -819,10 +825,14 @@ func (s *session) frontendBind(body []byte) error {
 	}
 	pt := &portal{stmt: st}
 	sp.portals[portalName] = pt
-	if sp.portalStmts == nil {
-		sp.portalStmts = map[string]*statement{}
+	if st.copyFrom {
+		if sp.copyPortals == nil {
+			sp.copyPortals = map[string]bool{}
+		}
+		sp.copyPortals[portalName] = true
+	} else {
+		delete(sp.copyPortals, portalName)
 	}
-	sp.portalStmts[portalName] = st
 	s.expect.push(expectation{kind: expBind})
 	return s.sw.Message('B', body)
 }
@@ -983,17 +993,6 @@ func (s *session) frontendDescribe(body []byte) error {
 	return s.sw.Message('D', body)
 }
 
-// checkExecTargets refuses a statement whose EXECUTE's arguments were
-// encrypted, or not, for a statement its name no longer holds.
-func (s *session) checkExecTargets(what string, st *statement) error {
-	for name, want := range st.execTargets {
-		if got, err := s.lookupStmt(name); err != nil || got != want {
-			return fmt.Errorf("%s runs EXECUTE %s, and %s has been prepared again since; prepare it again", what, name, name)
-		}
-	}
-	return nil
-}
-
 // frontendExecute makes sure the proxy will know the shape of the rows the
 // Execute returns: drivers that cache statements describe them only once,
 // and some never do; then the proxy asks itself.
@@ -1011,16 +1010,6 @@ func (s *session) frontendExecute(body []byte) error {
 		pt = &portal{}
 		sp.portals[name] = pt
 	}
-	// The statement the portal was bound to, if the proxy bound it.
-	st := pt.stmt
-	if st == nil {
-		st = sp.portalStmts[name]
-	}
-	if st != nil {
-		if err := s.checkExecTargets(fmt.Sprintf("portal %q", name), st); err != nil {
-			return s.rejectPlan(true, err)
-		}
-	}
 	// A Describe of the statement counts once answered: one that the
 	// server skipped or refused left no shape. FETCH and EXECUTE return
 	// what their cursor or statement holds when they run, which may have
@@ -1034,8 +1023,10 @@ func (s *session) frontendExecute(body []byte) error {
 		pt.describeSent = true
 	}
 	var cq *copyQuery
-	if st != nil && st.copyFrom {
-		// A COPY FROM STDIN. COPY of policy columns is refused at Parse.
+	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
+		// A COPY FROM STDIN (its portal may have been bound before the
+		// last Sync, in a transaction). COPY of policy columns is refused
+		// at Parse.
 		cq = newCopyQuery(false)
 		sp.copyMaybe, sp.copyEnds = cq, 0
 	}
@@ -1057,7 +1048,7 @@ func (s *session) frontendClose(body []byte) error {
 		delete(sp.stmts, name)
 	} else {
 		delete(sp.portals, name)
-		delete(sp.portalStmts, name)
+		delete(sp.copyPortals, name)
 	}
 	s.expect.push(expectation{kind: expClose})
 	return s.sw.Message('C', body)

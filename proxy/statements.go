@@ -26,6 +26,7 @@ type sessionPolicy struct {
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
 	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
+	syncs        uint64                // Syncs sent so far
 	portals      map[string]*portal
 	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
@@ -38,10 +39,10 @@ type sessionPolicy struct {
 	// and it may be plaintext.
 	copyMaybe *copyQuery
 	copyEnds  int
-	// portalStmts are the statements portals were bound to, kept across
-	// Syncs (portals, which the proxy forgets at Sync, outlive them in a
-	// transaction).
-	portalStmts map[string]*statement
+	// copyPortals are the portals bound to a COPY FROM STDIN statement,
+	// kept across Syncs (portals, which the proxy forgets at Sync, outlive
+	// them in a transaction).
+	copyPortals map[string]bool
 	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
 	lexTouched  bool   // the session has changed a lexing setting
 	pathTouched bool   // the session has changed its search_path or schema
@@ -88,14 +89,13 @@ type statement struct {
 	// volatileShape: its rows depend on what a name holds when it runs
 	// (FETCH, EXECUTE), so every Execute is described.
 	volatileShape bool
-	// execTargets are the SQL prepared statements its EXECUTEs ran when
-	// it was planned, by name (client-side loop only).
-	execTargets map[string]*statement
-	changesPath bool   // running it may change the search_path (rewrite.ChangesPathWhenRun)
-	groupAt     uint64 // client: the group of its Parse or PREPARE (session.group)
-	shape       atomic.Pointer[rowShape]
-	outcome     atomic.Int32  // one of the outcome constants
-	known       chan struct{} // closed once outcome is no longer outcomePending
+	changesPath   bool   // running it may change the search_path (rewrite.ChangesPathWhenRun)
+	groupAt       uint64 // client: the group of its Parse or PREPARE (session.group)
+	syncAt        uint64 // client: Syncs sent before its Parse or PREPARE
+	byQuery       bool   // made by an SQL PREPARE in a Query, not by a Parse
+	shape         atomic.Pointer[rowShape]
+	outcome       atomic.Int32  // one of the outcome constants
+	known         chan struct{} // closed once outcome is no longer outcomePending
 }
 
 // Outcomes of a Parse or PREPARE.
@@ -106,8 +106,8 @@ const (
 	outcomeUncertain       // a PREPARE in a query that failed somewhere: it may or may not exist
 )
 
-func newStatement(params []rewrite.Param, groupAt uint64) *statement {
-	return &statement{params: params, groupAt: groupAt, index: -1, known: make(chan struct{})}
+func newStatement(params []rewrite.Param, groupAt, syncAt uint64) *statement {
+	return &statement{params: params, groupAt: groupAt, syncAt: syncAt, index: -1, known: make(chan struct{})}
 }
 
 // litSig identifies an encrypted literal without its value.

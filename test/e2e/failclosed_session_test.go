@@ -354,3 +354,237 @@ func TestFailClosedParseAfterErrorBindsNewStatement(t *testing.T) {
 		})
 	}
 }
+
+// TestFailClosedPortalOfSkippedMessage (round 11): the proxy tracked the
+// statement a portal ran when it relayed Close and Bind, not when the
+// server ran them. A Close or Bind the server skipped, then a ROLLBACK TO
+// SAVEPOINT, left the server's portal of EXECUTE p('...') in place while
+// the proxy forgot it; p prepared again ran the plaintext literal. A Parse
+// of EXECUTE with arguments is now refused.
+func TestFailClosedPortalOfSkippedMessage(t *testing.T) {
+	for _, how := range []string{"close", "bind"} {
+		for _, r := range reproRelays {
+			t.Run(how+"/"+r.name, func(t *testing.T) {
+				f, _, sc, _ := reproSetup(t, r.loops)
+				simpleQuery(t, sc, "prepare p(text) as select id from legacy_notes where id::text = $1")
+				simpleQuery(t, sc, "begin")
+				sendAll(t, sc,
+					&pgproto3.Parse{Name: "s", Query: "execute p('PLAINSECRET-R11-1')"},
+					&pgproto3.Bind{DestinationPortal: "ps", PreparedStatement: "s"},
+					&pgproto3.Parse{Name: "x", Query: "select 1"},
+					&pgproto3.Sync{},
+				)
+				if _, err := readZ(t, sc, 1); err != nil {
+					t.Fatal(err)
+				}
+				simpleQuery(t, sc, "savepoint a")
+				var skipped pgproto3.FrontendMessage = &pgproto3.Close{ObjectType: 'P', Name: "ps"}
+				if how == "bind" {
+					skipped = &pgproto3.Bind{DestinationPortal: "ps", PreparedStatement: "x"}
+				}
+				sendAll(t, sc,
+					&pgproto3.Parse{Query: "select 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{},
+					skipped,
+					&pgproto3.Sync{},
+				)
+				if _, err := readZ(t, sc, 1); err != nil {
+					t.Fatal(err)
+				}
+				simpleQuery(t, sc, "rollback to savepoint a")
+				simpleQuery(t, sc, "deallocate p")
+				simpleQuery(t, sc, "prepare p(text) as insert into legacy_notes (body) values ($1)")
+				sendAll(t, sc, &pgproto3.Execute{Portal: "ps"}, &pgproto3.Sync{})
+				ms, err := readZ(t, sc, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("execute: errors %v", errorsIn(ms))
+				simpleQuery(t, sc, "commit")
+				rows, _ := pgx.CollectRows(must(f.direct.Query(context.Background(), "select coalesce(body,'') from legacy_notes")), pgx.RowTo[string])
+				for _, v := range rows {
+					if strings.Contains(v, "PLAINSECRET") {
+						t.Errorf("LEAK: stored %q in legacy_notes.body (a policy column)", v)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFailClosedQueryInsideSkippedPipeline (round 11): lookupStmt's "made
+// in this group" rule counted groups as the proxy does (Sync, Query and
+// FunctionCall), but PostgreSQL, skipping after an error, skips a Query or
+// FunctionCall too and ends the skip only at Sync. A Parse of r (for a
+// policy column) that the server refused or skipped, then a Query, then a
+// Bind of r before the Sync: the Bind's values were encrypted (not at all)
+// for what r held before, and the plaintext crossed the wire in the skipped
+// Bind. A Parse's statement is now trusted up to the next Sync.
+func TestFailClosedQueryInsideSkippedPipeline(t *testing.T) {
+	for _, how := range []string{"dup-query", "dup-function", "error-query"} {
+		for _, r := range reproRelays {
+			t.Run(how+"/"+r.name, func(t *testing.T) {
+				f, w, sc, _ := reproSetup(t, r.loops)
+				secret := "PLAINSECRET-R11-2-" + how
+				sendAll(t, sc, &pgproto3.Parse{Name: "r", Query: "select $1::text"}, &pgproto3.Sync{})
+				if _, err := readZ(t, sc, 1); err != nil {
+					t.Fatal(err)
+				}
+				var between pgproto3.FrontendMessage = &pgproto3.Query{String: "select 1"}
+				if how == "dup-function" {
+					between = &pgproto3.FunctionCall{Function: 1}
+				}
+				if how == "error-query" {
+					// As in round 10: the skip is under way (and known) before the Parse.
+					sendAll(t, sc, &pgproto3.Parse{Query: "select 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Flush{})
+					for {
+						m, err := sc.fe.Receive()
+						if err != nil {
+							t.Fatal(err)
+						}
+						if _, ok := m.(*pgproto3.ErrorResponse); ok {
+							break
+						}
+					}
+				}
+				sendAll(t, sc,
+					&pgproto3.Parse{Name: "r", Query: "insert into legacy_notes (body) values ($1)"},
+					between,
+					&pgproto3.Bind{PreparedStatement: "r", Parameters: [][]byte{[]byte(secret)}},
+					&pgproto3.Execute{},
+					&pgproto3.Sync{},
+				)
+				ms, err := readZ(t, sc, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("errors: %v", errorsIn(ms))
+				simpleQuery(t, sc, "select 1")
+				noLeak(t, f, w, secret)
+			})
+		}
+	}
+}
+
+// TestCursorNamedLikeOldPortal (round 11): the proxy kept what a portal
+// was bound to after the server dropped the portal at the end of its
+// transaction, and refused a later SQL cursor of the same name run with
+// Execute.
+func TestCursorNamedLikeOldPortal(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			_, _, sc, _ := reproSetup(t, r.loops)
+			simpleQuery(t, sc, "prepare p(text) as select id from legacy_notes where id::text = $1")
+			sendAll(t, sc,
+				&pgproto3.Parse{Name: "s", Query: "execute p('1')"},
+				&pgproto3.Bind{DestinationPortal: "c", PreparedStatement: "s"},
+				&pgproto3.Execute{Portal: "c"},
+				&pgproto3.Sync{}, // the implicit transaction ends: portal c is gone
+			)
+			if _, err := readZ(t, sc, 1); err != nil {
+				t.Fatal(err)
+			}
+			simpleQuery(t, sc, "deallocate p")
+			simpleQuery(t, sc, "prepare p(text) as select id from legacy_notes where id::text = $1")
+			simpleQuery(t, sc, "begin")
+			simpleQuery(t, sc, "declare c cursor for select 42")
+			sendAll(t, sc, &pgproto3.Execute{Portal: "c"}, &pgproto3.Sync{})
+			ms, err := readZ(t, sc, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := errorsIn(ms); len(e) > 0 {
+				t.Errorf("Execute of SQL cursor c refused: %v", e)
+			}
+			simpleQuery(t, sc, "rollback")
+		})
+	}
+}
+
+// TestFetchRowLimited: a FETCH portal run in row-limited Executes gets a
+// hidden Describe before each; its answers and PortalSuspended must stay matched.
+func TestFetchRowLimited(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			f, _, sc, _ := reproSetup(t, r.loops)
+			conn := f.connect(t, pgx.QueryExecModeExec)
+			for i := 0; i < 3; i++ {
+				if _, err := conn.Exec(testCtx(t), "insert into legacy_notes (body) values ($1)", "secret-body-r11"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			simpleQuery(t, sc, "begin")
+			simpleQuery(t, sc, "declare c cursor for select body from legacy_notes")
+			sendAll(t, sc,
+				&pgproto3.Parse{Name: "f", Query: "fetch all from c"},
+				&pgproto3.Bind{DestinationPortal: "pf", PreparedStatement: "f"},
+				&pgproto3.Describe{ObjectType: 'P', Name: "pf"},
+				&pgproto3.Execute{Portal: "pf", MaxRows: 1},
+				&pgproto3.Execute{Portal: "pf", MaxRows: 1},
+				&pgproto3.Sync{},
+				&pgproto3.Execute{Portal: "pf", MaxRows: 1},
+				&pgproto3.Execute{Portal: "pf"},
+				&pgproto3.Sync{},
+			)
+			ms, err := readZ(t, sc, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("errors: %v", errorsIn(ms))
+			noEnvelopes(t, ms, "row-limited fetch")
+			n := 0
+			for _, m := range ms {
+				if d, ok := m.(*pgproto3.DataRow); ok && string(d.Values[0]) == "secret-body-r11" {
+					n++
+				}
+			}
+			if n != 3 {
+				t.Errorf("got %d decrypted rows, want 3", n)
+			}
+			ms = simpleQuery(t, sc, "select 1")
+			if e := errorsIn(ms); len(e) > 0 {
+				t.Errorf("after: %v", e)
+			}
+			simpleQuery(t, sc, "rollback")
+		})
+	}
+}
+
+// TestFailedCatalogReadIsReported (round 11): the catalog re-read runs
+// inside the client's open transaction. When it failed in a healthy
+// transaction (here: lock_timeout, another session holding a lock on
+// pg_depend), it aborted the client's transaction and the proxy, treating
+// the re-read as best effort, told the client nothing: its COMMIT was
+// answered "ROLLBACK", and its insert was gone. The statement is refused
+// with the failure now; only a 25P02 (a transaction that had already
+// failed) lets it through.
+func TestFailedCatalogReadIsReported(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			f, _, sc, _ := reproSetup(t, r.loops)
+			simpleQuery(t, sc, "begin")
+			simpleQuery(t, sc, "set local lock_timeout = '300ms'")
+			ms := simpleQuery(t, sc, "insert into legacy_notes (body) values ('keep-me-r11')")
+			if e := errorsIn(ms); len(e) > 0 {
+				t.Fatal(e)
+			}
+			if _, err := f.direct.Exec(testCtx(t), "begin; lock table pg_catalog.pg_depend in access exclusive mode"); err != nil {
+				t.Fatal(err)
+			}
+			defer f.direct.Exec(context.Background(), "rollback")
+			time.Sleep(stressCatalogMaxAge + 500*time.Millisecond)
+			ms = simpleQuery(t, sc, "commit")
+			f.direct.Exec(context.Background(), "rollback")
+			for _, m := range ms {
+				if cc, ok := m.(*pgproto3.CommandComplete); ok {
+					t.Logf("commit answered %q, errors %v", cc.CommandTag, errorsIn(ms))
+					if string(cc.CommandTag) == "ROLLBACK" && len(errorsIn(ms)) == 0 {
+						t.Errorf("the client's transaction was aborted by the proxy's own catalog query, and its COMMIT answered ROLLBACK without any error")
+					}
+				}
+			}
+			var n int
+			f.direct.QueryRow(testCtx(t), "select count(*) from legacy_notes").Scan(&n)
+			t.Logf("rows in legacy_notes: %d", n)
+		})
+	}
+}
