@@ -95,7 +95,7 @@ func (s *session) frontend(typ byte, n int) error {
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
 	sp.catalogReadNow = false
-	if sp.atBoundary && (typ == 'Q' || typ == 'P') {
+	if sp.atBoundary && (typ == 'Q' || typ == 'P') && !endsTransaction(typ, body) {
 		if err := s.refreshIfOld(); err != nil {
 			return s.rejectPlan(typ == 'P', err)
 		}
@@ -330,6 +330,28 @@ func (s *session) freshCatalog() error {
 	}
 	sp.catalogStale = false
 	return nil
+}
+
+// endsTransaction reports whether a Query's or Parse's text starts with
+// ROLLBACK or ABORT: such a statement needs no catalog, and a re-read first
+// could only fail it (in a transaction that a failed re-read aborted).
+func endsTransaction(typ byte, body []byte) bool {
+	if typ == 'P' { // the statement name comes first
+		i := bytes.IndexByte(body, 0)
+		if i < 0 {
+			return false
+		}
+		body = body[i+1:]
+	}
+	sql := bytes.TrimLeft(body, " \t\r\n")
+	word := sql
+	for j, c := range sql {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			word = sql[:j]
+			break
+		}
+	}
+	return bytes.EqualFold(word, []byte("rollback")) || bytes.EqualFold(word, []byte("abort"))
 }
 
 // refreshIfOld re-reads the catalog, between groups, when it is older than
@@ -727,7 +749,7 @@ func (s *session) frontendParse(body []byte) error {
 		// no driver sends them this way.
 		for _, x := range p.Statements() {
 			if x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate {
-				return s.rejectPlan(true, errors.New("PREPARE and DEALLOCATE on encrypted columns must be sent as simple queries, not through Parse"))
+				return s.rejectPlan(true, errors.New("PREPARE, DEALLOCATE and DISCARD ALL must be sent as simple queries through the proxy, not through Parse: it follows what prepared statement names run"))
 			}
 			if x.Kind == rewrite.StmtCopy {
 				// Run later, it could resolve to a policy table (after a

@@ -212,3 +212,26 @@ func FuzzEncryptParams(f *testing.F) {
 		}
 	})
 }
+
+func TestEndsTransaction(t *testing.T) {
+	for _, c := range []struct {
+		typ  byte
+		body string
+		want bool
+	}{
+		{'Q', "rollback\x00", true},
+		{'Q', "  ROLLBACK TO SAVEPOINT a\x00", true},
+		{'Q', "abort;\x00", true},
+		{'Q', "\n\tRollback\x00", true},
+		{'Q', "commit\x00", false},
+		{'Q', "rollbacks\x00", false},
+		{'Q', "select 'rollback'\x00", false},
+		{'P', "s1\x00rollback\x00\x00\x00", true},
+		{'P', "rollback\x00select 1\x00\x00\x00", false},
+		{'P', "noterminator", false},
+	} {
+		if got := endsTransaction(c.typ, []byte(c.body)); got != c.want {
+			t.Errorf("endsTransaction(%c, %q) = %v, want %v", c.typ, c.body, got, c.want)
+		}
+	}
+}

@@ -303,6 +303,8 @@ func TestMayMentionIsConservative(t *testing.T) {
 		// name is doubled: the text holds neither name as configured.
 		`insert into "Ärzte" (name) values ('x')`, `INSERT INTO public."Ärzte" (name) VALUES ($1)`,
 		`insert into "Odd ""Name""" (note) values ('x')`, `select note from public."Odd ""Name""" o`,
+		// They change what statement names run, which the proxy follows.
+		"prepare q as select 1", "DEALLOCATE q", "deallocate all", "discard all",
 	} {
 		an, err := a.Analyze(sql)
 		if err != nil {
@@ -314,6 +316,11 @@ func TestMayMentionIsConservative(t *testing.T) {
 	}
 	if a.MayMention("select abalance from pgbench_accounts where aid = 5") {
 		t.Error("pgbench's select is said to mention the policy")
+	}
+	for _, sql := range []string{"prepare q as select 1", "deallocate q", "discard all"} {
+		if an, err := a.Analyze(sql); err != nil || !an.MayInvolvePolicy() {
+			t.Errorf("%q: MayInvolvePolicy false (%v): the proxy would not follow the statement name", sql, err)
+		}
 	}
 }
 

@@ -119,14 +119,18 @@ func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 
 // MayMention reports, without parsing, whether sql could involve a policy
 // column: it contains a policy table name (or an ExtraNames entry) in any
-// case, a Unicode-escaped identifier (U&"..."), or EXECUTE. When it is false,
+// case, a Unicode-escaped identifier (U&"..."), EXECUTE, or a statement
+// that changes what prepared statement names run (PREPARE, DEALLOCATE,
+// DISCARD). When it is false,
 // Analyze would report MayInvolvePolicy false, so the caller may relay the
 // statement without analysing it. This keeps statements whose text changes
 // with every call (literals inlined by a driver or ORM) from missing the
 // cache and paying for a parse.
 func (a *Analyzer) MayMention(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute")
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || anyWord(sql, statementNameWords)
 }
+
+var statementNameWords = []string{"prepare", "deallocate", "discard"}
 
 // MayChangeResolution spots, without parsing, statements that can change
 // what a table name resolves to or which prepared statements exist: SET or

@@ -36,6 +36,9 @@ var (
 	executeDesc        = (&pg_query.ExecuteStmt{}).ProtoReflect().Descriptor()
 	doDesc             = (&pg_query.DoStmt{}).ProtoReflect().Descriptor()
 	createFunctionDesc = (&pg_query.CreateFunctionStmt{}).ProtoReflect().Descriptor()
+	prepareDesc        = (&pg_query.PrepareStmt{}).ProtoReflect().Descriptor()
+	deallocateDesc     = (&pg_query.DeallocateStmt{}).ProtoReflect().Descriptor()
+	discardDesc        = (&pg_query.DiscardStmt{}).ProtoReflect().Descriptor()
 )
 
 func (c *collected) walk(m protoreflect.Message) {
@@ -53,6 +56,14 @@ func (c *collected) walk(m protoreflect.Message) {
 	case executeDesc:
 		if len(m.Interface().(*pg_query.ExecuteStmt).Params) > 0 {
 			c.mayInvolve = true
+		}
+	case prepareDesc, deallocateDesc:
+		// They change what a statement name runs, which the caller
+		// follows to encrypt Binds and EXECUTEs for the right statement.
+		c.mayInvolve = true
+	case discardDesc:
+		if m.Interface().(*pg_query.DiscardStmt).Target == pg_query.DiscardMode_DISCARD_ALL {
+			c.mayInvolve = true // it deallocates every prepared statement
 		}
 	case doDesc:
 		if c.az.doMentionsPolicy(m.Interface().(*pg_query.DoStmt)) != "" {

@@ -588,3 +588,86 @@ func TestFailedCatalogReadIsReported(t *testing.T) {
 		})
 	}
 }
+
+// Review round 12.
+
+// a catalog re-read that fails in a healthy transaction (lock_timeout)
+// refuses the client's ROLLBACK, which needs no catalog.
+func TestRollbackAfterFailedCatalogRead(t *testing.T) {
+	for _, stmt := range []string{"rollback", "rollback to savepoint a"} {
+		for _, r := range reproRelays {
+			t.Run(strings.ReplaceAll(stmt, " ", "_")+"/"+r.name, func(t *testing.T) {
+				f, _, sc, _ := reproSetup(t, r.loops)
+				simpleQuery(t, sc, "begin")
+				simpleQuery(t, sc, "set local lock_timeout = '300ms'")
+				simpleQuery(t, sc, "savepoint a")
+				if _, err := f.direct.Exec(testCtx(t), "begin; lock table pg_catalog.pg_depend in access exclusive mode"); err != nil {
+					t.Fatal(err)
+				}
+				defer f.direct.Exec(context.Background(), "rollback")
+				time.Sleep(stressCatalogMaxAge + 500*time.Millisecond)
+				ms := simpleQuery(t, sc, stmt)
+				f.direct.Exec(context.Background(), "rollback")
+				if e := errorsIn(ms); len(e) > 0 {
+					t.Errorf("%s refused: %v", stmt, e)
+				}
+				simpleQuery(t, sc, "rollback")
+			})
+		}
+	}
+}
+
+// DEALLOCATE and PREPARE in Queries that name no policy table are not
+// tracked: a Bind of the name is encrypted for the old (policy) statement
+// while the server runs the new one, and the envelope is stored/returned.
+func TestDeallocateAndPrepareInPlainQueries(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			_, _, sc, _ := reproSetup(t, r.loops)
+			sendAll(t, sc, &pgproto3.Parse{Name: "s1", Query: "insert into legacy_notes (body) values ($1)"}, &pgproto3.Sync{})
+			if _, err := readZ(t, sc, 1); err != nil {
+				t.Fatal(err)
+			}
+			simpleQuery(t, sc, "deallocate s1")
+			simpleQuery(t, sc, "prepare s1(text) as select $1")
+			sendAll(t, sc, &pgproto3.Bind{PreparedStatement: "s1", Parameters: [][]byte{[]byte("hello-r12")}}, &pgproto3.Execute{}, &pgproto3.Sync{})
+			ms, err := readZ(t, sc, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("errors %v", errorsIn(ms))
+			for _, m := range ms {
+				if d, ok := m.(*pgproto3.DataRow); ok && string(d.Values[0]) != "hello-r12" {
+					t.Errorf("select $1 returned %q, not the value bound: encrypted for the deallocated statement", d.Values[0])
+				}
+			}
+		})
+	}
+}
+
+// Held check: pipelined BEGIN; SAVEPOINT; bad; ROLLBACK TO; INSERT; COMMIT
+// as separate Queries after the catalog aged.
+func TestPipelinedSubtransactionRollback(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			f, w, sc, _ := reproSetup(t, r.loops)
+			time.Sleep(stressCatalogMaxAge + 500*time.Millisecond)
+			sendAll(t, sc,
+				&pgproto3.Query{String: "begin"},
+				&pgproto3.Query{String: "savepoint a"},
+				&pgproto3.Query{String: "select 1/0"},
+				&pgproto3.Query{String: "rollback to savepoint a"},
+				&pgproto3.Query{String: "insert into legacy_notes (body) values ('SECRET-R12-H')"},
+				&pgproto3.Query{String: "commit"},
+			)
+			ms, err := readZ(t, sc, 6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := errorsIn(ms); len(e) != 1 {
+				t.Errorf("want only the division error, got %v", e)
+			}
+			noLeak(t, f, w, "SECRET-R12-H")
+		})
+	}
+}
