@@ -460,6 +460,17 @@ func (s *session) frontendCopyMessage(typ byte, n int) error {
 	case sp.copyIn != nil:
 		return s.frontendCopy(typ, n)
 	case cq != nil && !cq.policy:
+		// Relayed as it is only into a COPY the server has started for
+		// this Query or Execute: if none runs (it failed, never started,
+		// or the message that was to start it interrupted a COPY of
+		// policy columns), the data may be that COPY's plaintext.
+		running, ok := s.settleCopy(cq, sp.copyEnds)
+		if !ok {
+			return errors.New("the connection to PostgreSQL ended")
+		}
+		if !running {
+			return s.cr.CopyBody(discard{}, n)
+		}
 		if typ != 'd' {
 			sp.copyEnds++
 		}

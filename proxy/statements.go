@@ -34,9 +34,9 @@ type sessionPolicy struct {
 	// STDIN; copyEnds counts the CopyDone and CopyFail messages sent to
 	// the server since. COPY messages from the client reach the server
 	// only as part of such a COPY: through copyIn's codec for policy
-	// columns, unchanged for others. Anything else (after a refusal, a
-	// failed or interrupted COPY) is dropped: the server would ignore it,
-	// and it may be plaintext.
+	// columns, and unchanged for others once the server has started that
+	// COPY. Anything else (after a refusal, a failed or interrupted COPY)
+	// is dropped: the server would ignore it, and it may be plaintext.
 	copyMaybe *copyQuery
 	copyEnds  int
 	// copyPortals are the portals bound to a COPY FROM STDIN statement,

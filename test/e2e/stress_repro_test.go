@@ -194,3 +194,55 @@ func TestFailClosedCopyExtraFields(t *testing.T) {
 		})
 	}
 }
+
+// TestFailClosedCopyInterruptedByCopyPortal (found by sweeping the stress
+// test over 108 seeds): a COPY of policy columns interrupted by an Execute
+// of a portal the proxy had seen bound to a plain COPY (earlier, so long
+// gone on the server), or by a Bind of such a statement and its Execute,
+// or after the proxy refused the policy COPY. The proxy took the Execute
+// for the start of that plain COPY and relayed the CopyData that followed
+// unencrypted (PostgreSQL ends the session at the interruption, or ignores
+// the data, but the plaintext reached its socket). COPY data for a COPY
+// without policy columns is now relayed only once the server has started
+// that COPY.
+func TestFailClosedCopyInterruptedByCopyPortal(t *testing.T) {
+	for _, how := range []string{"stale portal", "bind", "refused copy"} {
+		for _, r := range reproRelays {
+			t.Run(how+"/"+r.name, func(t *testing.T) {
+				_, w, sc, ws := reproSetup(t, r.loops)
+				sendAll(t, sc,
+					&pgproto3.Parse{Name: "c", Query: "copy plain_t (v) from stdin"},
+					&pgproto3.Bind{PreparedStatement: "c"},
+					&pgproto3.Execute{},
+					&pgproto3.Flush{},
+					&pgproto3.CopyData{Data: []byte("ext-copy\n")},
+					&pgproto3.CopyDone{},
+					&pgproto3.Sync{},
+				)
+				if _, err := readZ(t, sc, 1); err != nil {
+					t.Fatalf("receive: %v", err)
+				}
+				interrupt := []pgproto3.FrontendMessage{&pgproto3.Execute{}}
+				if how == "bind" {
+					interrupt = []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "c"}, &pgproto3.Execute{}}
+				}
+				var msgs []pgproto3.FrontendMessage
+				if how == "refused copy" {
+					// DDL through Parse earlier in the pipeline: the proxy
+					// refuses the policy COPY (it cannot re-read its
+					// catalog before Sync), and the client streams anyway.
+					msgs = append(msgs, &pgproto3.Parse{Name: "s1", Query: "create temp table if not exists tmp_t (a int)"})
+				}
+				msgs = append(msgs, &pgproto3.Query{String: "copy clients (workspace_id, first_name, last_name) from stdin"})
+				msgs = append(msgs, interrupt...)
+				msgs = append(msgs, &pgproto3.CopyData{Data: []byte(ws + "\tLATE-1\tLATE-2\n")}, &pgproto3.CopyDone{})
+				sendAll(t, sc, msgs...)
+				readZ(t, sc, 1) // PostgreSQL ends the session (FATAL) at the interruption
+				time.Sleep(200 * time.Millisecond)
+				if w.has("LATE-1") {
+					t.Errorf("PLAINTEXT COPY data for clients.first_name reached PostgreSQL")
+				}
+			})
+		}
+	}
+}
