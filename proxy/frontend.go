@@ -225,7 +225,11 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if changesNames {
 		sp.pathTouched = true
 	}
-	if !viewHit && !sp.p.analyzer.MayMention(sql) {
+	// values: the statement may carry values of policy columns; otherwise
+	// it is parsed only to follow prepared statement names (PREPARE,
+	// DEALLOCATE, DISCARD ALL), which lexing settings cannot affect.
+	values := viewHit || sp.p.analyzer.MayMentionValues(sql)
+	if !values && !sp.p.analyzer.MayMention(sql) {
 		if sp.p.analyzer.DefersPathChange(sql) {
 			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
 		}
@@ -239,6 +243,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// standard_conforming_strings on and UTF8: with other settings it would
 	// misread where literals end, so it refuses to analyse rather than guess.
 	switch {
+	case !values:
 	case sp.nonStandardStrings.Load():
 		return nil, nil, errors.New("statements on encrypted columns need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end")
 	case sp.nonUTF8.Load():

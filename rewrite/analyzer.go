@@ -127,7 +127,16 @@ func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 // with every call (literals inlined by a driver or ORM) from missing the
 // cache and paying for a parse.
 func (a *Analyzer) MayMention(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || anyWord(sql, statementNameWords)
+	return a.MayMentionValues(sql) || anyWord(sql, statementNameWords)
+}
+
+// MayMentionValues is MayMention without the statements that only change
+// what prepared statement names run: it reports whether sql may carry
+// values of policy columns (a policy table's name, U&"…", EXECUTE). A
+// statement for which it is false has no value to encrypt, whatever it
+// names.
+func (a *Analyzer) MayMentionValues(sql string) bool {
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute")
 }
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}

@@ -671,3 +671,34 @@ func TestPipelinedSubtransactionRollback(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscardAllAfterSetClientEncoding (round 13): libpq's
+// PQsetClientEncoding sends SET client_encoding; afterwards DISCARD ALL and
+// a PREPARE whose text has END were refused ("being changed by an
+// unanswered statement"), once PREPARE, DEALLOCATE and DISCARD ALL were
+// analysed for bookkeeping. Lexing settings matter only to statements that
+// may carry policy values.
+func TestDiscardAllAfterSetClientEncoding(t *testing.T) {
+	for _, r := range reproRelays {
+		t.Run(r.name, func(t *testing.T) {
+			_, _, sc, _ := reproSetup(t, r.loops)
+			for _, q := range []string{
+				"set client_encoding to 'UTF8'",
+				"discard all",
+				"prepare p as select case when true then 1 end",
+				"deallocate p",
+			} {
+				sendAll(t, sc, &pgproto3.Query{String: q})
+				ms, err := readZ(t, sc, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms {
+					if e, ok := m.(*pgproto3.ErrorResponse); ok {
+						t.Errorf("%q refused: %s", q, e.Message)
+					}
+				}
+			}
+		})
+	}
+}
