@@ -11,7 +11,6 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
 // The server side of an encrypting session: each answer is matched with the
@@ -106,9 +105,6 @@ func (s *session) backend(typ byte, n int) error {
 				st.settle(outcomeOK)
 			}
 		}
-		if sp.skipping {
-			s.expect.skip(false)
-		}
 		sp.hasCur, sp.skipping, sp.rows, sp.groupFailed = false, false, nil, false
 		swallowed := sp.swallow
 		sp.swallow = false
@@ -148,7 +144,7 @@ func (s *session) backend(typ byte, n int) error {
 		if !cur.kind.endsGroup() {
 			// PostgreSQL now skips the group's messages up to Sync.
 			sp.hasCur, sp.skipping = false, true
-			s.expect.skip(true)
+			s.expect.startSkip()
 		}
 		// The proxy's own Describe before an Execute fails as the
 		// Execute would (a portal that does not exist, an aborted
@@ -352,7 +348,7 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
 			}
 			shape.cols[i] = pc
-		} else if r := cat.byOID[oid]; r != nil && r.kind == rewrite.RelTable && attnum > r.maxAttnum && s.pol.p.hasTable(r.schema, r.name) {
+		} else if r := cat.byOID[oid]; r != nil && r.policy && attnum > r.maxAttnum {
 			// A column of a policy table added (or dropped and added
 			// again) on another connection since the catalog was read: it
 			// may be a policy column, which the proxy cannot tell. Refuse

@@ -44,6 +44,7 @@ type relation struct {
 	columns      []string // attnum order, dropped columns left out
 	generated    []bool   // parallel to columns: a generated column (not a COPY field)
 	maxAttnum    int16    // the highest attnum read: a higher one is a column added since
+	policy       bool     // a policy table (not just a table of that name)
 	// reach is, for a relation in catalog.views, how it reaches a policy
 	// table: reachView, reachChild or reachParent.
 	reach string
@@ -121,6 +122,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		r := c.byOID[oid]
 		if r == nil {
 			r = &relation{oid: oid, schema: string(row[1]), name: string(row[2]), kind: relKind(string(row[3]))}
+			r.policy = r.kind == rewrite.RelTable && p.analyzer.Policy().HasTable(r.schema, r.name)
 			c.byOID[oid] = r
 			c.byName[r.name] = append(c.byName[r.name], r)
 		}

@@ -105,15 +105,12 @@ func (q *expectQueue) pop() (expectation, bool) {
 	return e, true
 }
 
-// skip records that PostgreSQL skips to the next Sync (on) or has reached
-// it (off).
-func (q *expectQueue) skip(on bool) {
+// startSkip records that PostgreSQL skips to the next Sync; pop ends the
+// skip when it takes that Sync's expectation.
+func (q *expectQueue) startSkip() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.skipping = on
-	if !on {
-		return
-	}
+	q.skipping = true
 	for i := 0; i < q.count; i++ {
 		e := &q.buf[(q.head+i)%len(q.buf)]
 		if e.kind == expSync {

@@ -449,12 +449,18 @@ func (s *session) frontendQuery(body []byte) error {
 	s.pol.group++
 	clear(s.pol.portals)
 	var cq *copyQuery
-	if rewrite.MentionsAnyWord(sql, []string{"copy"}) && rewrite.MentionsAnyWord(sql, []string{"stdin"}) {
+	if mayCopyFromStdin(sql) {
 		cq = newCopyQuery(s.pol.copyIn != nil)
 		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
 	}
 	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut, copy: cq})
 	return s.sw.Message('Q', body)
+}
+
+// mayCopyFromStdin reports whether sql may run COPY FROM STDIN (it has both
+// words), so that the proxy follows whether the server is copying.
+func mayCopyFromStdin(sql string) bool {
+	return rewrite.MentionsAnyWord(sql, []string{"copy"}) && rewrite.MentionsAnyWord(sql, []string{"stdin"})
 }
 
 // frontendCopyMessage handles the client's CopyData, CopyDone and
@@ -623,8 +629,8 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 // the proxy can know. A Parse or PREPARE of a name the proxy already knows is
 // recorded over the old one (which it keeps as prev): PostgreSQL refuses it
 // if the old one still exists, and accepts it if the name was freed behind
-// the proxy's back (DEALLOCATE, DISCARD ALL in statements it did not
-// analyse). Which happened is known from the answer. Until that answer
+// the proxy's back (a DEALLOCATE run by a function, say). Which happened is
+// known from the answer. Until that answer
 // matters no wait is needed: after a Parse, up to the next Sync (if the
 // Parse failed or was skipped, PostgreSQL skips everything up to that
 // Sync, the Bind included), and after a PREPARE, within its own Query.
@@ -755,7 +761,7 @@ func (s *session) frontendParse(body []byte) error {
 	msg.Query = named
 	st := newStatement(nil, sp.group, sp.syncs)
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
-	st.copyFrom = rewrite.MentionsAnyWord(msg.Query, []string{"copy"}) && rewrite.MentionsAnyWord(msg.Query, []string{"stdin"})
+	st.copyFrom = mayCopyFromStdin(msg.Query)
 	// FETCH and EXECUTE return the rows of whatever cursor or statement
 	// their name holds when they run.
 	st.volatileShape = rewrite.MentionsAnyWord(msg.Query, []string{"fetch", "execute"})

@@ -98,13 +98,3 @@ func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metri
 }
 
 func (p *Policy) column(rc *rewrite.Column) *policyColumn { return p.cols[rc.Index()] }
-
-// hasTable reports whether schema.name is a policy table.
-func (p *Policy) hasTable(schema, name string) bool {
-	for _, t := range p.tables {
-		if t[0] == schema && t[1] == name {
-			return true
-		}
-	}
-	return false
-}
