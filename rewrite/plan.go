@@ -1,7 +1,9 @@
 package rewrite
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -252,6 +254,7 @@ type Plan struct {
 	rejections []Rejection
 	notes      []Note
 	columns    []ColumnList
+	qualified  []ColumnList
 }
 
 // ColumnList is a column list to write into the statement text: an INSERT
@@ -267,6 +270,26 @@ type ColumnList struct {
 
 // ColumnLists returns the column lists to write in, by offset.
 func (p *Plan) ColumnLists() []ColumnList { return p.columns }
+
+// Qualifications returns the schema prefixes to write in front of
+// unqualified relation names that may denote a policy table, by offset:
+// written in, the server resolves them as the proxy did, whatever its
+// search_path has become.
+func (p *Plan) Qualifications() []ColumnList { return p.qualified }
+
+// Insertions returns ColumnLists and Qualifications merged by offset, for
+// WithColumnLists.
+func (p *Plan) Insertions() []ColumnList {
+	if len(p.qualified) == 0 {
+		return p.columns
+	}
+	if len(p.columns) == 0 {
+		return p.qualified
+	}
+	out := append(append([]ColumnList(nil), p.columns...), p.qualified...)
+	slices.SortStableFunc(out, func(a, b ColumnList) int { return cmp.Compare(a.At, b.At) })
+	return out
+}
 
 // WithColumnLists returns sql with the lists written in (see ColumnList).
 func WithColumnLists(sql string, lists []ColumnList) string {

@@ -21,7 +21,11 @@ type planner struct {
 	// relation names refer to, or their columns.
 	resolutionChanged bool
 	columnLists       []ColumnList
-	group             int // 0: bind parameters of the text; i+1: those of PREPARE statement i
+	qualified         []ColumnList // schema prefixes for unqualified relation names
+	// noRelax: what is analysed is stored by the server (DDL, CREATE TABLE
+	// AS), so on_unsupported: allow relaxes none of its refusals.
+	noRelax bool
+	group   int // 0: bind parameters of the text; i+1: those of PREPARE statement i
 
 	sites      []*site
 	siteAt     map[siteKey]*site
@@ -59,6 +63,9 @@ type site struct {
 	array bool // $n is an array compared element-wise (= ANY($n))
 	// neutral: only tested with IS [NOT] NULL, which encryption preserves.
 	neutral bool
+	// plain: also used where its value must stay as written (computed on,
+	// returned, stored in a plain column): see plainUse.
+	plain bool
 	// bad, when set, says why the value cannot be encrypted as written
 	// (a cast to integer, a bit-string literal...).
 	bad       string
@@ -104,6 +111,7 @@ func buildPlan(an *Analysis, rels map[RelName]Relation) *Plan {
 
 // reject records a rejection (once per reason, column, detail and place).
 func (p *planner) reject(r Reason, c *Column, detail string, relaxable bool, loc int32) {
+	relaxable = relaxable && !p.noRelax
 	k := rejKey{r, c, detail, p.stmt, int(loc)}
 	if p.rejSeen[k] {
 		return
@@ -147,15 +155,16 @@ func (p *planner) bindSites(v val, c *Column, use Use, relaxable bool, loc int32
 			p.reject(s.badReason, c, s.bad, relaxable, s.loc)
 			continue
 		}
-		s.bindings = append(s.bindings, binding{col: c, use: use, relaxable: relaxable, loc: loc})
+		s.bindings = append(s.bindings, binding{col: c, use: use, relaxable: relaxable && !p.noRelax, loc: loc})
 	}
 }
 
 // finish turns bound sites into parameters and literals and assembles the
 // plan.
 func (p *planner) finish() *Plan {
-	plan := &Plan{stmts: p.stmts, notes: p.notes, columns: p.columnLists}
+	plan := &Plan{stmts: p.stmts, notes: p.notes, columns: p.columnLists, qualified: p.qualified}
 	sort.Slice(plan.columns, func(i, j int) bool { return plan.columns[i].At < plan.columns[j].At })
+	sort.Slice(plan.qualified, func(i, j int) bool { return plan.qualified[i].At < plan.qualified[j].At })
 	type pkey struct{ group, n int }
 	byParam := make(map[pkey][]*site)
 	var pkeys []pkey
@@ -175,6 +184,11 @@ func (p *planner) finish() *Plan {
 		if !ok {
 			continue
 		}
+		if s.plain {
+			p.stmt = s.stmt
+			p.reject(ReasonParamConflict, col, "a literal encrypted for this column is also used where its value must stay unencrypted (returned, computed on, or stored in another column); write it once for each use", use&UseWrite == 0 && allRelaxable(s.bindings), s.loc)
+			continue
+		}
 		lit, ok := p.literal(s)
 		if !ok {
 			continue
@@ -191,6 +205,9 @@ func (p *planner) finish() *Plan {
 		var plainAt int32 = -1
 		array, scalar := false, false
 		for _, s := range occ {
+			if s.plain && plainAt < 0 {
+				plainAt = s.loc
+			}
 			if len(s.bindings) == 0 {
 				if !s.neutral && plainAt < 0 {
 					plainAt = s.loc
@@ -299,6 +316,27 @@ func quoteIdent(s string) string {
 	if plain {
 		return s
 	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// qualify writes the schema the relation name rv resolved to in front of
+// it, so that PostgreSQL acts on the very table the proxy encrypted for,
+// whatever search_path the session has by the time the statement runs (a
+// set_config earlier in the pipeline, a FunctionCall, a function that
+// changes it, ALTER SYSTEM and a reload).
+func (p *planner) qualify(rv *pg_query.RangeVar, schema string) {
+	toks := p.scan()
+	i := sort.Search(len(toks), func(i int) bool { return toks[i].Start >= rv.Location })
+	if i == len(toks) || toks[i].Start != rv.Location || (i+1 < len(toks) && toks[i+1].Token == pg_query.Token_ASCII_46) {
+		p.reject(ReasonResolutionChange, nil, "the proxy could not locate relation name "+quoteIdent(rv.Relname)+" to qualify it; write it schema-qualified", false, rv.Location)
+		return
+	}
+	p.qualified = append(p.qualified, ColumnList{At: int(rv.Location), Text: QuoteIdent(schema) + "."})
+}
+
+// QuoteIdent returns s as a quoted SQL identifier ("s", with " doubled),
+// which is right whatever s is, keywords included.
+func QuoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 

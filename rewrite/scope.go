@@ -246,6 +246,9 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(n.String())+" is named after a statement of the same query that can change what it refers to", false, rv.Location)
 	}
 	rel := p.rels[n]
+	if _, watched := p.az.names[n.Name]; watched && n.Schema == "" && rel.Kind != RelUnknown && rel.Schema != "" && rel.Name == n.Name {
+		p.qualify(rv, rel.Schema)
+	}
 	it := &item{kind: itemTable, refname: rv.Relname, written: n, rel: rel}
 	switch rel.Kind {
 	case RelTable:
