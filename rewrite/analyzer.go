@@ -121,13 +121,13 @@ func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 // column: it contains a policy table name (or an ExtraNames entry) in any
 // case, a Unicode-escaped identifier (U&"..."), EXECUTE, or a statement
 // that changes what prepared statement names run (PREPARE, DEALLOCATE,
-// DISCARD). When it is false,
+// DISCARD), or RENAME (of a schema holding policy tables). When it is false,
 // Analyze would report MayInvolvePolicy false, so the caller may relay the
 // statement without analysing it. This keeps statements whose text changes
 // with every call (literals inlined by a driver or ORM) from missing the
 // cache and paying for a parse.
 func (a *Analyzer) MayMention(sql string) bool {
-	return a.MayMentionValues(sql) || anyWord(sql, statementNameWords)
+	return a.MayMentionValues(sql) || anyWord(sql, statementNameWords) || containsFold(sql, "rename")
 }
 
 // MayMentionValues is MayMention without the statements that only change
@@ -136,7 +136,7 @@ func (a *Analyzer) MayMention(sql string) bool {
 // statement for which it is false has no value to encrypt, whatever it
 // names.
 func (a *Analyzer) MayMentionValues(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute")
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml")
 }
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}

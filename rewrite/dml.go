@@ -87,6 +87,8 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 					v := p.expr(e, vsc)
 					if i < len(tcols) && tcols[i] != nil && e.GetSetToDefault() == nil {
 						p.write(tcols[i], v, exprLocation(e))
+					} else {
+						markPlain(v) // stored as written
 					}
 				}
 			}
@@ -102,6 +104,8 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 					// Columns beyond the SELECT's get their defaults.
 					if c != nil && i < len(out.cols) {
 						p.write(c, out.cols[i].v, s.Relation.Location)
+					} else if i < len(out.cols) {
+						markPlain(out.cols[i].v) // stored as written
 					}
 				}
 				if len(s.Cols) == 0 && target.ptable != nil && !out.open {
@@ -157,7 +161,11 @@ func (p *planner) setList(targets []*pg_query.Node, target *item, sc *scope) {
 		} else {
 			v = p.expr(rt.Val, sc)
 		}
-		if c == nil || rt.Val.GetSetToDefault() != nil {
+		if c == nil {
+			markPlain(v) // stored as written
+			continue
+		}
+		if rt.Val.GetSetToDefault() != nil {
 			continue
 		}
 		if len(rt.Indirection) > 0 {

@@ -142,8 +142,23 @@ func (p *planner) useOpaque(v val, r Reason, detail string, loc int32) {
 	for _, c := range v.cols {
 		p.reject(r, c, detail, true, loc)
 	}
+	markPlain(v)
 	for _, e := range v.row {
 		p.useOpaque(e, r, detail, loc)
+	}
+}
+
+// markPlain marks the parameters and literals of v as used where their
+// value must stay as written (computed on, returned to the client, stored
+// in a plain column). One that is also bound to a policy column is then
+// refused: encrypted, this use would be wrong; unencrypted, the other
+// would leak it.
+func markPlain(v val) {
+	for _, s := range v.sites {
+		s.plain = true
+	}
+	for _, r := range v.row {
+		markPlain(r)
 	}
 }
 
@@ -398,6 +413,10 @@ func (p *planner) compare(l, r val, detail string, loc int32) {
 	}
 	cols := append(append([]*Column(nil), l.cols...), r.cols...)
 	if len(cols) == 0 {
+		// Compared as written: a value also bound to a policy column
+		// elsewhere would be compared as ciphertext here.
+		markPlain(l)
+		markPlain(r)
 		return
 	}
 	for _, c := range cols {
@@ -448,6 +467,9 @@ func (p *planner) output(v val, loc int32) {
 	if v.row != nil {
 		v = flattenRow(v)
 	}
+	// Parameters and literals returned as they are: one also encrypted
+	// for a policy column would reach the client as an envelope.
+	markPlain(v)
 	if v.direct || len(v.cols) == 0 {
 		return
 	}
@@ -473,6 +495,53 @@ func (p *planner) grouping(v val, what string, loc int32) {
 	}
 }
 
+// wholeTableFuncs read whole tables, queries or cursors inside the server
+// and return their values in one document, where the proxy cannot find
+// the encrypted columns to decrypt them (or encrypt the query's literals).
+// The value says what the first argument names.
+var wholeTableFuncs = map[string]byte{
+	"table_to_xml": 't', "table_to_xmlschema": 't', "table_to_xml_and_xmlschema": 't',
+	"query_to_xml": 'q', "query_to_xmlschema": 'q', "query_to_xml_and_xmlschema": 'q',
+	"schema_to_xml": 's', "schema_to_xmlschema": 's', "schema_to_xml_and_xmlschema": 's',
+	"cursor_to_xml": 'c', "cursor_to_xmlschema": 'c',
+	"database_to_xml": 'd', "database_to_xmlschema": 'd', "database_to_xml_and_xmlschema": 'd',
+}
+
+// wholeTableFunc refuses a wholeTableFuncs call that may reach a policy
+// table: one whose table, query or schema argument names one or is not a
+// constant, and every cursor and database form.
+func (p *planner) wholeTableFunc(base string, f *pg_query.FuncCall) {
+	kind, ok := wholeTableFuncs[base]
+	if !ok {
+		return
+	}
+	arg := ""
+	known := false
+	if len(f.Args) > 0 {
+		a := f.Args[0]
+		for a.GetTypeCast() != nil {
+			a = a.GetTypeCast().Arg
+		}
+		if k := a.GetAConst(); k != nil && k.GetSval() != nil {
+			arg, known = k.GetSval().Sval, true
+		}
+	}
+	reach := !known
+	switch kind {
+	case 't', 'q':
+		reach = reach || p.az.textMentionsPolicy(arg) != ""
+	case 's':
+		for _, t := range p.pol.tables {
+			reach = reach || strings.EqualFold(t.schema, strings.Trim(arg, `"`))
+		}
+	default:
+		reach = true
+	}
+	if reach {
+		p.reject(ReasonWholeTable, nil, strings.Join(names(f.Funcname), "."), false, f.Location)
+	}
+}
+
 var aggregates = map[string]bool{
 	"min": true, "max": true, "sum": true, "avg": true, "string_agg": true, "array_agg": true,
 	"json_agg": true, "jsonb_agg": true, "json_object_agg": true, "jsonb_object_agg": true,
@@ -492,9 +561,11 @@ func (p *planner) funcCall(f *pg_query.FuncCall, sc *scope) val {
 		base = fn[len(fn)-1]
 	}
 	isAgg := f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup || aggregates[base]
+	p.wholeTableFunc(base, f)
 	for _, a := range f.Args {
 		v := p.expr(a, sc)
 		if !v.hasPolicy() {
+			markPlain(v) // the function computes on it as written
 			continue
 		}
 		switch {

@@ -37,6 +37,8 @@ const (
 	ReasonUnresolvedRelation        // a relation named like a policy table did not resolve
 	ReasonCreateAs                  // CREATE TABLE AS or SELECT INTO a table named like a policy table
 	ReasonResolutionChange          // a policy table named after a statement of the same text that can change what names mean
+	ReasonSchemaChange              // DDL that would store a policy value unencrypted or detach a table or column from the policy
+	ReasonWholeTable                // a function that reads whole tables inside the server (table_to_xml and kin)
 )
 
 var reasonNames = [...]string{
@@ -63,6 +65,8 @@ var reasonNames = [...]string{
 	ReasonUnresolvedRelation: "unresolved_relation",
 	ReasonCreateAs:           "create_as",
 	ReasonResolutionChange:   "resolution_change",
+	ReasonSchemaChange:       "schema_change",
+	ReasonWholeTable:         "whole_table",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -171,6 +175,10 @@ func (r *Rejection) message() string {
 		return d + " would store its rows unencrypted; create the table, then INSERT through the proxy"
 	case ReasonResolutionChange:
 		return d + "; send statements that change the search_path, role, settings or schema (SET, set_config, pg_settings, DDL, DISCARD, COMMIT, ROLLBACK) as queries of their own, so the proxy reads the catalog again after them"
+	case ReasonSchemaChange:
+		return d
+	case ReasonWholeTable:
+		return "function " + d + "() reads whole tables inside PostgreSQL and would return their encrypted columns as envelopes; select the columns instead"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
 	}

@@ -39,6 +39,8 @@ var (
 	prepareDesc        = (&pg_query.PrepareStmt{}).ProtoReflect().Descriptor()
 	deallocateDesc     = (&pg_query.DeallocateStmt{}).ProtoReflect().Descriptor()
 	discardDesc        = (&pg_query.DiscardStmt{}).ProtoReflect().Descriptor()
+	createTableAsDesc  = (&pg_query.CreateTableAsStmt{}).ProtoReflect().Descriptor()
+	renameDesc         = (&pg_query.RenameStmt{}).ProtoReflect().Descriptor()
 )
 
 func (c *collected) walk(m protoreflect.Message) {
@@ -56,6 +58,24 @@ func (c *collected) walk(m protoreflect.Message) {
 	case executeDesc:
 		if len(m.Interface().(*pg_query.ExecuteStmt).Params) > 0 {
 			c.mayInvolve = true
+		}
+	case createTableAsDesc:
+		if m.Interface().(*pg_query.CreateTableAsStmt).Query.GetExecuteStmt() != nil {
+			c.mayInvolve = true // the prepared statement may return policy columns
+		}
+	case renameDesc:
+		r := m.Interface().(*pg_query.RenameStmt)
+		if r.RenameType == pg_query.ObjectType_OBJECT_SCHEMA {
+			for _, t := range c.az.pol.tables {
+				if t.schema == r.Subname || t.schema == r.Newname {
+					c.mayInvolve = true // it moves a policy table out of the policy
+				}
+			}
+		}
+	case funcCallDesc:
+		fn := names(m.Interface().(*pg_query.FuncCall).Funcname)
+		if len(fn) > 0 && wholeTableFuncs[fn[len(fn)-1]] != 0 {
+			c.mayInvolve = true // it may read a policy table (see wholeTableFunc)
 		}
 	case prepareDesc, deallocateDesc:
 		// They change what a statement name runs, which the caller

@@ -10,11 +10,13 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_SelectStmt:
 		st.Kind = StmtSelect
-		out := p.selectStmt(x.SelectStmt, root)
 		if x.SelectStmt.IntoClause == nil {
-			p.outputs(out)
+			p.outputs(p.selectStmt(x.SelectStmt, root))
 		} else {
+			p.noRelax = true
 			p.intoPolicyName(x.SelectStmt.IntoClause)
+			p.copiedOut(p.selectStmt(x.SelectStmt, root), x.SelectStmt.IntoClause)
+			p.noRelax = false
 		}
 	case *pg_query.Node_InsertStmt:
 		st.Kind = StmtInsert
@@ -41,13 +43,31 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 			st.Name, st.Execute = inner.Name, inner.Execute
 		}
 	case *pg_query.Node_CreateTableAsStmt:
+		// What the new table (or materialized view) stores is computed
+		// inside PostgreSQL: nothing of it may be relaxed, and it may not
+		// copy encrypted columns out of the policy.
 		st.Kind = StmtSelect
-		p.intoPolicyName(x.CreateTableAsStmt.Into)
-		var inner Statement
-		p.topStmtNoOutput(x.CreateTableAsStmt.Query, &inner)
-		if inner.Kind == StmtExecute {
+		p.noRelax = true
+		ct := x.CreateTableAsStmt
+		p.intoPolicyName(ct.Into)
+		switch q := ct.Query.GetNode().(type) {
+		case *pg_query.Node_SelectStmt:
+			p.copiedOut(p.selectStmt(q.SelectStmt, root), ct.Into)
+			if ct.Objtype == pg_query.ObjectType_OBJECT_MATVIEW {
+				if name := p.mentionsPolicyRelation(ct.Query); name != "" {
+					p.reject(ReasonSchemaChange, nil, "a materialized view over policy table "+name+" would store values the proxy cannot trace; query the table itself", false, int32(st.Start))
+				}
+			}
+		case *pg_query.Node_ExecuteStmt:
+			var inner Statement
+			p.topStmtNoOutput(ct.Query, &inner)
 			st.Kind, st.Name, st.Execute = StmtExecute, inner.Name, inner.Execute
+			p.reject(ReasonSchemaChange, nil, "CREATE TABLE AS EXECUTE may copy encrypted columns out of the policy (the proxy cannot tell which columns the prepared statement returns); name the query", false, int32(st.Start))
+		default:
+			var inner Statement
+			p.topStmtNoOutput(ct.Query, &inner)
 		}
+		p.noRelax = false
 	case *pg_query.Node_DeclareCursorStmt:
 		st.Kind = StmtSelect
 		p.outputs(p.query(x.DeclareCursorStmt.Query, root))
@@ -94,6 +114,7 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		}
 	default:
 		st.Kind = StmtOther
+		p.ddlStmt(n, st)
 	}
 }
 
@@ -191,6 +212,32 @@ func (p *planner) intoPolicyName(into *pg_query.IntoClause) {
 	}
 	if _, ok := p.pol.names[into.Rel.Relname]; ok {
 		p.reject(ReasonCreateAs, nil, "CREATE TABLE AS or SELECT INTO "+into.Rel.Relname, false, into.Rel.Location)
+	}
+}
+
+// copiedOut refuses CREATE TABLE AS and SELECT INTO whose rows carry a
+// policy column's values into a new table, which is outside the policy:
+// its envelopes could never be decrypted there (and a later policy for it
+// would use other associated data).
+func (p *planner) copiedOut(out relOut, into *pg_query.IntoClause) {
+	name := "a new table"
+	if into != nil && into.Rel != nil {
+		name = quoteIdent(RelName{Schema: into.Rel.Schemaname, Name: into.Rel.Relname}.String())
+	}
+	if out.open && outHasPolicy(out) {
+		p.reject(ReasonSchemaChange, nil, "CREATE TABLE AS or SELECT INTO "+name+" with * over a policy table would copy encrypted columns out of the policy, where they can never be decrypted; name the columns you need", false, -1)
+		return
+	}
+	for _, c := range out.cols {
+		v := c.v
+		if v.row != nil {
+			v = flattenRow(v)
+		}
+		for _, col := range v.cols {
+			p.reject(ReasonSchemaChange, col, "CREATE TABLE AS or SELECT INTO "+name+" would copy this encrypted column out of the policy, where it can never be decrypted; create the table, add it to the policy, and INSERT … SELECT through the proxy", false, -1)
+			return
+		}
+		p.plainUse(v, "CREATE TABLE AS", -1)
 	}
 }
 

@@ -1,0 +1,415 @@
+package rewrite
+
+import (
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+)
+
+// DDL on policy tables. What DDL stores runs later inside PostgreSQL, where
+// the proxy cannot encrypt: a column default, a CHECK constraint, an index
+// predicate or expression, a row-security policy, a trigger's WHEN clause
+// and arguments, a view's query. Values in them that belong to a policy
+// column are encrypted where that is exactly right (a default is a value
+// written to the column; an equality with a deterministic column works on
+// ciphertext) and refused otherwise, never relaxed by on_unsupported:
+// allow, as they are stored. Renaming a policy table, moving it to another
+// schema or renaming a policy column would detach it from the policy, so
+// that is refused too: change the policy first.
+
+// ddlStmt analyses a utility statement. It reports false for statements
+// it does not know, which touch no value of a policy column.
+func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
+	defer func(old bool) { p.noRelax = old }(p.noRelax)
+	p.noRelax = true
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_AlterTableStmt:
+		p.alterTable(x.AlterTableStmt)
+	case *pg_query.Node_IndexStmt:
+		p.createIndex(x.IndexStmt)
+	case *pg_query.Node_CreatePolicyStmt:
+		p.rowSecurity(x.CreatePolicyStmt.Table, x.CreatePolicyStmt.Qual, x.CreatePolicyStmt.WithCheck)
+	case *pg_query.Node_AlterPolicyStmt:
+		p.rowSecurity(x.AlterPolicyStmt.Table, x.AlterPolicyStmt.Qual, x.AlterPolicyStmt.WithCheck)
+	case *pg_query.Node_CreateTrigStmt:
+		p.createTrigger(x.CreateTrigStmt)
+	case *pg_query.Node_ViewStmt:
+		if name := p.mentionsPolicyRelation(x.ViewStmt.Query); name != "" {
+			p.reject(ReasonSchemaChange, nil, "a view over policy table "+name+" would keep its query's values inside PostgreSQL and return envelopes the proxy cannot trace; query the table itself", false, x.ViewStmt.View.GetLocation())
+		}
+	case *pg_query.Node_RenameStmt:
+		p.rename(x.RenameStmt)
+	case *pg_query.Node_AlterObjectSchemaStmt:
+		if x.AlterObjectSchemaStmt.ObjectType == pg_query.ObjectType_OBJECT_TABLE && x.AlterObjectSchemaStmt.Relation != nil {
+			if t := p.policyTarget(x.AlterObjectSchemaStmt.Relation); t != nil {
+				p.reject(ReasonSchemaChange, nil, "moving policy table "+t.schema+"."+t.name+" to another schema would take it out of the policy; change the policy first", false, x.AlterObjectSchemaStmt.Relation.Location)
+			}
+		}
+	case *pg_query.Node_CreateStmt:
+		p.createTable(x.CreateStmt)
+	default:
+		return false
+	}
+	return true
+}
+
+// policyTarget resolves the relation a DDL statement acts on, qualifying
+// its name like a DML target's, and returns its policy table, or nil.
+func (p *planner) policyTarget(rv *pg_query.RangeVar) *policyTable {
+	if rv == nil {
+		return nil
+	}
+	it := p.rangeVarItem(newScope(nil), rv, true)
+	return it.ptable
+}
+
+// tableScope is a scope holding the target table under its name and the
+// given extra names (NEW and OLD for a trigger's WHEN clause).
+func (p *planner) tableScope(rv *pg_query.RangeVar, extra ...string) (*scope, *policyTable) {
+	sc := newScope(nil)
+	it := p.rangeVarItem(sc, rv, true)
+	sc.items = append(sc.items, it)
+	for _, name := range extra {
+		cp := *it
+		cp.refname = name
+		sc.items = append(sc.items, &cp)
+	}
+	return sc, it.ptable
+}
+
+// condition analyses a stored boolean expression (CHECK, index predicate,
+// row-security qualifier, trigger WHEN) over the table's columns.
+func (p *planner) condition(e *pg_query.Node, sc *scope, what string) {
+	if e == nil {
+		return
+	}
+	p.plainUse(p.expr(e, sc), what, exprLocation(e))
+}
+
+func (p *planner) alterTable(s *pg_query.AlterTableStmt) {
+	if s.Objtype != pg_query.ObjectType_OBJECT_TABLE || s.Relation == nil {
+		return
+	}
+	if _, watched := p.az.names[s.Relation.Relname]; !watched {
+		return
+	}
+	sc, t := p.tableScope(s.Relation)
+	if t == nil {
+		return
+	}
+	for _, c := range s.Cmds {
+		cmd := c.GetAlterTableCmd()
+		if cmd == nil {
+			continue
+		}
+		col := t.cols[cmd.Name]
+		switch cmd.Subtype {
+		case pg_query.AlterTableType_AT_ColumnDefault:
+			if col != nil && cmd.Def != nil {
+				p.write(col, p.expr(cmd.Def, newScope(nil)), exprLocation(cmd.Def))
+			}
+		case pg_query.AlterTableType_AT_AddColumn:
+			if cd := cmd.Def.GetColumnDef(); cd != nil {
+				p.columnDef(cd, t.cols[cd.Colname], sc, t)
+			}
+		case pg_query.AlterTableType_AT_AlterColumnType:
+			cd := cmd.Def.GetColumnDef()
+			if cd == nil {
+				continue
+			}
+			if col != nil {
+				if prob := castProblem(cd.TypeName, false); prob != "" {
+					p.reject(ReasonCast, col, prob, false, cd.Location)
+				}
+				if cd.RawDefault != nil { // USING
+					p.write(col, p.expr(cd.RawDefault, sc), exprLocation(cd.RawDefault))
+				}
+			} else if cd.RawDefault != nil {
+				p.plainUse(p.expr(cd.RawDefault, sc), "ALTER COLUMN "+cmd.Name+" TYPE … USING", exprLocation(cd.RawDefault))
+			}
+		case pg_query.AlterTableType_AT_SetExpression:
+			if col != nil {
+				p.reject(ReasonSchemaChange, col, "a generated column would be computed inside PostgreSQL, unencrypted", false, -1)
+			} else if cmd.Def != nil {
+				p.plainUse(p.expr(cmd.Def, sc), "a generation expression", exprLocation(cmd.Def))
+			}
+		case pg_query.AlterTableType_AT_AddConstraint:
+			if cn := cmd.Def.GetConstraint(); cn != nil {
+				p.constraint(cn, t, sc)
+			}
+		}
+	}
+}
+
+// columnDef checks a column added to policy table t (col is its policy
+// column, or nil). sc is the table's scope, nil for a table being created,
+// whose constraint expressions over policy columns cannot be analysed.
+func (p *planner) columnDef(cd *pg_query.ColumnDef, col *Column, sc *scope, t *policyTable) {
+	if col != nil {
+		if prob := castProblem(cd.TypeName, false); prob != "" && cd.TypeName != nil {
+			p.reject(ReasonCast, col, "type "+strings.TrimPrefix(prob, "a cast to "), false, cd.Location)
+		}
+		if cd.RawDefault != nil {
+			p.write(col, p.expr(cd.RawDefault, newScope(nil)), exprLocation(cd.RawDefault))
+		}
+	}
+	for _, cn := range cd.Constraints {
+		c := cn.GetConstraint()
+		if c == nil {
+			continue
+		}
+		switch c.Contype {
+		case pg_query.ConstrType_CONSTR_DEFAULT:
+			if col != nil && c.RawExpr != nil {
+				p.write(col, p.expr(c.RawExpr, newScope(nil)), exprLocation(c.RawExpr))
+			}
+		case pg_query.ConstrType_CONSTR_GENERATED, pg_query.ConstrType_CONSTR_CHECK:
+			switch {
+			case col != nil && c.Contype == pg_query.ConstrType_CONSTR_GENERATED:
+				p.reject(ReasonSchemaChange, col, "a generated column would be computed inside PostgreSQL, unencrypted", false, c.Location)
+			case sc != nil:
+				p.condition(c.RawExpr, sc, "a column constraint or generation expression")
+			case col != nil:
+				p.reject(ReasonSchemaChange, col, "a CHECK constraint on an encrypted column of a new table cannot be checked; add it after the table exists, through the proxy", false, c.Location)
+			default:
+				p.newTableExprs([]*pg_query.Node{cn}, t)
+			}
+		case pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_PRIMARY:
+			p.uniqueOn(col, c.Location)
+		}
+	}
+}
+
+// uniqueOn refuses a unique index or constraint on randomized column col
+// (nil for a plain column): it would silently stop working.
+func (p *planner) uniqueOn(col *Column, loc int32) {
+	if col != nil && col.mode != Deterministic {
+		p.reject(ReasonSchemaChange, col, "a unique index or constraint on a randomized column would never find two values equal; use search: equality", false, loc)
+	}
+}
+
+// constraint checks a table constraint added to policy table t.
+func (p *planner) constraint(c *pg_query.Constraint, t *policyTable, sc *scope) {
+	switch c.Contype {
+	case pg_query.ConstrType_CONSTR_CHECK:
+		p.condition(c.RawExpr, sc, "a CHECK constraint")
+	case pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_PRIMARY:
+		for _, k := range c.Keys {
+			p.uniqueOn(t.cols[strVal(k)], c.Location)
+		}
+	case pg_query.ConstrType_CONSTR_EXCLUSION:
+		for _, e := range c.Exclusions {
+			if items := e.GetList().GetItems(); len(items) > 0 {
+				if ie := items[0].GetIndexElem(); ie != nil {
+					p.indexElem(ie, t, sc, "an exclusion constraint")
+				}
+			}
+		}
+		p.condition(c.WhereClause, sc, "an exclusion constraint's predicate")
+	}
+}
+
+func (p *planner) indexElem(ie *pg_query.IndexElem, t *policyTable, sc *scope, what string) {
+	if ie.Expr != nil {
+		p.plainUse(p.expr(ie.Expr, sc), "an index expression", exprLocation(ie.Expr))
+		return
+	}
+	if col := t.cols[ie.Name]; col != nil && len(ie.Opclass) > 0 {
+		p.reject(ReasonSchemaChange, col, what+" with an operator class compares ciphertext, not values", false, -1)
+	}
+}
+
+func (p *planner) createIndex(s *pg_query.IndexStmt) {
+	if s.Relation == nil {
+		return
+	}
+	if _, watched := p.az.names[s.Relation.Relname]; !watched {
+		return
+	}
+	sc, t := p.tableScope(s.Relation)
+	if t == nil {
+		return
+	}
+	for _, e := range s.IndexParams {
+		ie := e.GetIndexElem()
+		if ie == nil {
+			continue
+		}
+		p.indexElem(ie, t, sc, "an index")
+		if s.Unique {
+			p.uniqueOn(t.cols[ie.Name], -1)
+		}
+	}
+	p.condition(s.WhereClause, sc, "an index predicate")
+}
+
+func (p *planner) rowSecurity(rv *pg_query.RangeVar, qual, check *pg_query.Node) {
+	if rv == nil {
+		return
+	}
+	if _, watched := p.az.names[rv.Relname]; !watched {
+		return
+	}
+	sc, t := p.tableScope(rv)
+	if t == nil {
+		return
+	}
+	p.condition(qual, sc, "a row-security policy")
+	p.condition(check, sc, "a row-security policy")
+}
+
+func (p *planner) createTrigger(s *pg_query.CreateTrigStmt) {
+	if s.Relation == nil {
+		return
+	}
+	if _, watched := p.az.names[s.Relation.Relname]; !watched {
+		return
+	}
+	sc, t := p.tableScope(s.Relation, "new", "old")
+	if t == nil {
+		return
+	}
+	if len(s.Args) > 0 {
+		p.reject(ReasonSchemaChange, nil, "trigger arguments on policy table "+t.schema+"."+t.name+" are stored unencrypted and the trigger function may write them into its encrypted columns; pass no arguments, or create the trigger directly on the server", false, s.Relation.Location)
+	}
+	p.condition(s.WhenClause, sc, "a trigger's WHEN condition")
+}
+
+func (p *planner) rename(s *pg_query.RenameStmt) {
+	switch s.RenameType {
+	case pg_query.ObjectType_OBJECT_TABLE:
+		if s.Relation == nil {
+			return
+		}
+		if t := p.policyTarget(s.Relation); t != nil {
+			p.reject(ReasonSchemaChange, nil, "renaming policy table "+t.schema+"."+t.name+" would take it out of the policy; change the policy first (associated_data keeps old values readable)", false, s.Relation.Location)
+		}
+		if _, ok := p.pol.names[s.Newname]; ok {
+			p.reject(ReasonSchemaChange, nil, "renaming a table to "+quoteIdent(s.Newname)+", the name of a policy table, would put its values under the policy unencrypted", false, s.Relation.Location)
+		}
+	case pg_query.ObjectType_OBJECT_COLUMN:
+		if s.Relation == nil || s.RelationType != pg_query.ObjectType_OBJECT_TABLE {
+			return
+		}
+		if t := p.policyTarget(s.Relation); t != nil {
+			for _, name := range []string{s.Subname, s.Newname} {
+				if col := t.cols[name]; col != nil {
+					p.reject(ReasonSchemaChange, col, "renaming an encrypted column, or another column to its name, detaches it from the policy; change the policy first (associated_data keeps old values readable)", false, s.Relation.Location)
+				}
+			}
+		}
+	case pg_query.ObjectType_OBJECT_SCHEMA:
+		for _, t := range p.pol.tables {
+			if t.schema == s.Subname || t.schema == s.Newname {
+				p.reject(ReasonSchemaChange, nil, "renaming schema "+quoteIdent(s.Subname)+" would move policy table "+t.schema+"."+t.name+" out of the policy or another table into it; change the policy first", false, -1)
+				return
+			}
+		}
+	}
+}
+
+// createTable checks CREATE TABLE of a policy table's name: defaults,
+// generated columns and constraints on its policy columns.
+func (p *planner) createTable(s *pg_query.CreateStmt) {
+	if s.Relation == nil {
+		return
+	}
+	if _, watched := p.az.names[s.Relation.Relname]; !watched {
+		return
+	}
+	// The table does not exist yet: take the policy's table of that name
+	// in the schema written, or any of that name.
+	var t *policyTable
+	for _, pt := range p.pol.tables {
+		if pt.name == s.Relation.Relname && (s.Relation.Schemaname == "" || s.Relation.Schemaname == pt.schema) {
+			t = pt
+			break
+		}
+	}
+	if t == nil {
+		return
+	}
+	for _, e := range s.TableElts {
+		if cd := e.GetColumnDef(); cd != nil {
+			p.columnDef(cd, t.cols[cd.Colname], nil, t)
+		}
+		if c := e.GetConstraint(); c != nil {
+			p.newTableExprs([]*pg_query.Node{e}, t)
+			if c.Contype == pg_query.ConstrType_CONSTR_UNIQUE || c.Contype == pg_query.ConstrType_CONSTR_PRIMARY {
+				for _, k := range c.Keys {
+					p.uniqueOn(t.cols[strVal(k)], c.Location)
+				}
+			}
+		}
+	}
+	p.newTableExprs(s.Constraints, t)
+}
+
+// newTableExprs refuses expressions of a new policy table's constraints
+// that name one of its policy columns: the table does not exist yet, so
+// they cannot be analysed against it.
+func (p *planner) newTableExprs(cons []*pg_query.Node, t *policyTable) {
+	for _, cn := range cons {
+		c := cn.GetConstraint()
+		if c == nil {
+			continue
+		}
+		for _, e := range []*pg_query.Node{c.RawExpr, c.WhereClause} {
+			if e == nil {
+				continue
+			}
+			walkNodes(e, func(n *pg_query.Node) {
+				if cr := n.GetColumnRef(); cr != nil {
+					fs := names(cr.Fields)
+					if len(fs) > 0 && t.cols[fs[len(fs)-1]] != nil {
+						p.reject(ReasonSchemaChange, t.cols[fs[len(fs)-1]], "a constraint expression over an encrypted column of a new table cannot be checked; add it after the table exists, through the proxy", false, cr.Location)
+					}
+				}
+			})
+		}
+	}
+}
+
+// mentionsPolicyRelation returns the name of a relation in n named like a
+// policy table, or "".
+func (p *planner) mentionsPolicyRelation(n *pg_query.Node) string {
+	if n == nil {
+		return ""
+	}
+	found := ""
+	walkNodes(n, func(c *pg_query.Node) {
+		if rv := c.GetRangeVar(); rv != nil && found == "" {
+			if _, ok := p.az.names[rv.Relname]; ok {
+				found = quoteIdent(RelName{Schema: rv.Schemaname, Name: rv.Relname}.String())
+			}
+		}
+	})
+	return found
+}
+
+// plainUse records that v is used where its value must stay as it is:
+// computed on, returned, or stored elsewhere by PostgreSQL. A policy
+// column in it is refused (it would be computed on as ciphertext), and
+// every parameter or literal in it is marked, so that one also bound to a
+// policy column is refused rather than encrypted for one use and wrong for
+// the other.
+func (p *planner) plainUse(v val, what string, loc int32) {
+	for _, c := range v.cols {
+		p.reject(ReasonOperator, c, what, !p.noRelax, loc)
+	}
+	for _, s := range v.sites {
+		s.plain = true
+	}
+	for _, r := range v.row {
+		p.plainUse(r, what, loc)
+	}
+}
+
+// walkNodes calls fn for n and every Node inside it, at any depth.
+func walkNodes(n *pg_query.Node, fn func(*pg_query.Node)) {
+	if n == nil {
+		return
+	}
+	fn(n)
+	forEachNode(n.ProtoReflect(), func(c *pg_query.Node) { walkNodes(c, fn) })
+}

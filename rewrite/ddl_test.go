@@ -1,0 +1,56 @@
+package rewrite
+
+import (
+	"strings"
+	"testing"
+)
+
+// DDL on policy tables (#10): values a statement stores in the catalog are
+// encrypted where that is exactly right and refused otherwise, never
+// relaxed.
+func TestDDL(t *testing.T) {
+	runCases(t, []planCase{
+		{"default is a write", "ALTER TABLE clients ALTER COLUMN phone SET DEFAULT '5'", []string{`literal '5'="5" public.clients.phone write`}},
+		{"default expression", "ALTER TABLE clients ALTER COLUMN phone SET DEFAULT upper('x')", []string{`reject plaintext_write public.clients.phone`}},
+		{"plain default", "ALTER TABLE clients ALTER COLUMN id SET DEFAULT 0", nil},
+		{"check on randomized", "ALTER TABLE clients ADD CHECK (phone <> 'x')", []string{`reject randomized_equality public.clients.phone`}},
+		{"check on deterministic", "ALTER TABLE clients ADD CHECK (email <> 'x')", []string{`literal 'x'="x" public.clients.email compare`}},
+		{"partial index", "CREATE INDEX ON clients (id) WHERE email = 'x'", []string{`literal 'x'="x" public.clients.email compare`}},
+		{"expression index", "CREATE INDEX ON clients ((phone || 'x'))", []string{`reject operator public.clients.phone`}},
+		{"unique randomized", "CREATE UNIQUE INDEX ON clients (phone)", []string{`reject schema_change public.clients.phone`}},
+		{"unique deterministic", "CREATE UNIQUE INDEX ON clients (email)", nil},
+		{"row security", "CREATE POLICY p ON clients USING (email = current_user)", []string{`reject incomparable public.clients.email`}},
+		{"trigger args", "CREATE TRIGGER t BEFORE INSERT ON clients FOR EACH ROW EXECUTE FUNCTION f('x')", []string{`reject schema_change`}},
+		{"trigger when", "CREATE TRIGGER t BEFORE INSERT ON clients FOR EACH ROW WHEN (NEW.email = 'x') EXECUTE FUNCTION f()", []string{`literal 'x'="x" public.clients.email compare`}},
+		{"rename table", "ALTER TABLE clients RENAME TO c2", []string{`reject schema_change`}},
+		{"rename column", "ALTER TABLE clients RENAME COLUMN phone TO p2", []string{`reject schema_change public.clients.phone`}},
+		{"rename plain column", "ALTER TABLE clients RENAME COLUMN id TO id2", nil},
+		{"type using", "ALTER TABLE clients ALTER COLUMN phone TYPE varchar(20)", []string{`reject cast public.clients.phone`}},
+		{"view", "CREATE VIEW v AS SELECT id FROM clients", []string{`reject schema_change`}},
+		{"generated", "ALTER TABLE clients ADD COLUMN g text GENERATED ALWAYS AS (phone) STORED", []string{`reject operator public.clients.phone`}},
+		{"create table defaults", "CREATE TABLE clients (phone text DEFAULT 'x', email text CHECK (email <> 'y'))", []string{`literal 'x'="x" public.clients.phone write`, `reject schema_change public.clients.email`}},
+	})
+}
+
+// Unqualified names that may denote a policy table are written out with
+// the schema they resolved to.
+func TestQualify(t *testing.T) {
+	a := newTestAnalyzer(t)
+	for _, tc := range []struct{ sql, want string }{
+		{"SELECT phone FROM clients WHERE email = $1", `SELECT phone FROM "public".clients WHERE email = $1`},
+		{"INSERT INTO clients AS c (phone) VALUES ($1)", `INSERT INTO "public".clients AS c (phone) VALUES ($1)`},
+		{"WITH clients AS (SELECT 1) SELECT * FROM clients", "WITH clients AS (SELECT 1) SELECT * FROM clients"},
+		{"SELECT 1 FROM public.clients", "SELECT 1 FROM public.clients"},
+		{"UPDATE ONLY clients SET phone = $1", `UPDATE ONLY "public".clients SET phone = $1`},
+	} {
+		p := plan(t, a, tc.sql)
+		if got := WithColumnLists(tc.sql, p.Insertions()); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.sql, got, tc.want)
+		}
+		if strings.Contains(tc.want, `"public".`) {
+			if p2 := plan(t, a, tc.want); len(p2.Qualifications()) != 0 {
+				t.Errorf("%s: qualified again", tc.want)
+			}
+		}
+	}
+}
