@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -46,8 +47,9 @@ type relation struct {
 	maxAttnum    int16    // the highest attnum read: a higher one is a column added since
 	policy       bool     // a policy table (not just a table of that name)
 	// reach is, for a relation in catalog.views, how it reaches a policy
-	// table: reachView, reachChild or reachParent.
+	// table: reachView, reachChild, reachParent or reachRenamed.
 	reach string
+	was   string // for reachRenamed: the policy table's name
 }
 
 // How a relation in catalog.views reaches a policy table's rows; the
@@ -56,7 +58,61 @@ const (
 	reachView   = "v" // a view or materialized view reading it
 	reachChild  = "d" // a partition or inheritance child (descendant)
 	reachParent = "u" // a table it is a partition or child of (ancestor)
+	// reachRenamed: the policy table itself, renamed or moved to another
+	// schema since the proxy saw it (relation.was is its old name).
+	reachRenamed = "r"
 )
+
+// knownTables remembers the OIDs of the policy tables the proxy has seen,
+// per database, so that one renamed or moved by another connection is
+// recognised by its OID and refused rather than served as a plain table.
+type knownTables struct {
+	mu   sync.Mutex
+	oids map[string]map[uint32]string // database -> OID -> schema.name
+}
+
+func (k *knownTables) add(db string, oid uint32, name string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.oids == nil {
+		k.oids = map[string]map[uint32]string{}
+	}
+	if k.oids[db] == nil {
+		k.oids[db] = map[uint32]string{}
+	}
+	k.oids[db][oid] = name
+}
+
+func (k *knownTables) name(db string, oid uint32) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n, ok := k.oids[db][oid]
+	return n, ok
+}
+
+// predicate returns the catalog query's condition for the known OIDs,
+// each under its database's name; "" when none are known.
+func (k *knownTables) predicate() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var b strings.Builder
+	for db, m := range k.oids {
+		if len(m) == 0 {
+			continue
+		}
+		b.WriteString(" OR (pg_catalog.current_database() = " + rewrite.QuoteLiteral(db) + " AND c.oid IN (")
+		first := true
+		for oid := range m {
+			if !first {
+				b.WriteString(", ")
+			}
+			first = false
+			b.WriteString(strconv.FormatUint(uint64(oid), 10))
+		}
+		b.WriteString("))")
+	}
+	return b.String()
+}
 
 type colKey struct {
 	table  uint32
@@ -66,7 +122,7 @@ type colKey struct {
 // catalogQuery returns the proxy's catalog query for the policy's table
 // names: one row per column of each relation with such a name, then the
 // effective search_path.
-func catalogQuery(names []string, tables [][2]string) string {
+func catalogQuery(names []string, tables [][2]string, known *knownTables) string {
 	quoted := make([]string, len(names))
 	for i, n := range names {
 		quoted[i] = rewrite.QuoteLiteral(n)
@@ -78,9 +134,9 @@ func catalogQuery(names []string, tables [][2]string) string {
 	return "SELECT c.oid, n.nspname, c.relname, c.relkind, a.attnum, a.attname, a.attgenerated <> ''" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
-		" WHERE c.relname IN (" + strings.Join(quoted, ", ") + ") AND c.relkind IN ('r','p','v','m','f')" +
+		" WHERE (c.relname IN (" + strings.Join(quoted, ", ") + ")" + known.predicate() + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
-		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text;" +
+		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text, pg_catalog.current_database();" +
 		// From the policy tables: views over anything reached, children
 		// downwards and parents upwards (not a parent's other children,
 		// which hold none of the policy table's rows).
@@ -143,8 +199,25 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			}
 		}
 	}
-	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 2 || res.sets[1][0][0] == nil || res.sets[1][0][1] == nil {
+	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 3 || res.sets[1][0][0] == nil || res.sets[1][0][1] == nil || res.sets[1][0][2] == nil {
 		return nil, fmt.Errorf("catalog query: no search_path")
+	}
+	db := string(res.sets[1][0][2])
+	// A policy table this proxy has seen under its name, found now under
+	// another (renamed or moved by another connection): statements naming
+	// it are refused like views, as the policy no longer covers it.
+	for _, r := range c.byOID {
+		if r.policy {
+			p.known.add(db, r.oid, r.schema+"."+r.name)
+			continue
+		}
+		if was, ok := p.known.name(db, r.oid); ok && r.kind == rewrite.RelTable {
+			v := &relation{oid: r.oid, schema: r.schema, name: r.name, kind: r.kind, reach: reachRenamed, was: was}
+			if len(c.views[v.name]) == 0 {
+				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
+			}
+			c.views[v.name] = append(c.views[v.name], v)
+		}
 	}
 	maxOID, err := strconv.ParseUint(string(res.sets[1][0][1]), 10, 32)
 	if err != nil {

@@ -160,6 +160,7 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 // encrypt what is written through it nor decrypt what is read.
 type viewError struct {
 	view  string
+	was   string // for reachRenamed
 	reach string // how it reaches a policy table (reachView, reachChild, reachParent)
 }
 
@@ -169,6 +170,8 @@ func (e *viewError) Error() string {
 		return "table " + e.view + " is a partition or child of a table with encrypted columns; the proxy encrypts through the parent only, so use the parent table"
 	case reachParent:
 		return "table " + e.view + " has a table with encrypted columns among its partitions or inheritance children, whose rows it would write and read unencrypted; use that table itself"
+	case reachRenamed:
+		return "table " + e.view + " is policy table " + e.was + " renamed or moved by another connection, which the policy no longer covers; change the policy to the new name (associated_data keeps its values readable), then reload the proxy"
 	}
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
@@ -206,20 +209,10 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
-	// Settings that change how statement text is lexed, and statements
-	// that may undo such a change or a search_path change (the end of a
+	// Statements that may undo a search_path change (the end of a
 	// transaction, RESET, DISCARD) once the session has made one.
-	if rewrite.MentionsAny(sql, []string{"standard_conforming_strings", "client_encoding", "set names"}) {
-		sp.lexGroup = sp.group + 1 // this statement's group
-		sp.lexTouched = true
-	}
-	if (sp.lexTouched || sp.pathTouched) && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
-		if sp.lexTouched {
-			sp.lexGroup = sp.group + 1
-		}
-		if sp.pathTouched {
-			sp.catalogStale = true
-		}
+	if sp.pathTouched && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
+		sp.catalogStale = true
 	}
 	changesNames := sp.p.analyzer.ChangesNames(sql)
 	if changesNames {
@@ -239,17 +232,10 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		}
 		return nil, nil, nil
 	}
-	// The proxy lexes statements as PostgreSQL does with
-	// standard_conforming_strings on and UTF8: with other settings it would
-	// misread where literals end, so it refuses to analyse rather than guess.
-	switch {
-	case !values:
-	case sp.nonStandardStrings.Load():
-		return nil, nil, errors.New("statements on encrypted columns need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end")
-	case sp.nonUTF8.Load():
-		return nil, nil, errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
-	case sp.groupsDone.Load() < sp.lexGroup:
-		return nil, nil, errors.New("standard_conforming_strings or client_encoding is being changed by an unanswered statement; wait for its answer, then send this one")
+	if values {
+		if err := sp.lexingKnown(sql); err != nil {
+			return nil, nil, err
+		}
 	}
 	start := time.Now()
 	an, err := s.analyzeOff(sql)
@@ -270,7 +256,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		cat = sp.cat.Load()
 		for _, rn := range an.Relations() {
 			if v := cat.policyView(rn); v != nil {
-				return nil, nil, &viewError{view: v.schema + "." + v.name, reach: v.reach}
+				return nil, nil, &viewError{view: v.schema + "." + v.name, reach: v.reach, was: v.was}
 			}
 		}
 	}
@@ -287,19 +273,56 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	return an, p, nil
 }
 
+// Why a statement carrying values of policy columns is not analysed (see
+// lexingKnown).
+var (
+	errLexUTF8      = errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
+	errLexSCS       = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
+	errLexUnsettled = errors.New("a statement on encrypted columns that contains a backslash must not follow unanswered statements: one of them may change standard_conforming_strings or client_encoding, which decide where its literals end; send it after their answers, or use parameters")
+)
+
+// lexingKnown says whether the proxy may lex sql, a statement that may
+// carry values of policy columns, as PostgreSQL will. The proxy lexes as
+// PostgreSQL does with standard_conforming_strings on and UTF8. Those two
+// settings change where tokens end only through the backslash byte: with
+// standard_conforming_strings off it escapes the next character in '...',
+// and in the client encodings that are not ASCII-safe (SJIS, BIG5, GBK,
+// UHC, GB18030) 0x5c may be the second byte of a character. No quote, $
+// or comment character can be. So a text without a backslash lexes the
+// same under every setting and needs none known. A text with one is
+// analysed only under the settings the server last reported, with
+// nothing sent before it unanswered: any earlier statement may have
+// changed them unseen (set_config in a SELECT, a FunctionCall, a user
+// function, a configuration reload).
+func (sp *sessionPolicy) lexingKnown(sql string) error {
+	switch {
+	case sp.nonUTF8.Load():
+		return errLexUTF8
+	case strings.IndexByte(sql, '\\') < 0:
+		return nil
+	case sp.nonStandardStrings.Load():
+		return errLexSCS
+	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
+		return errLexUnsettled
+	}
+	return nil
+}
+
 // planNamed is plan, with the column lists of INSERTs and COPYs that use a
-// policy table's columns by position written into the text first (see
+// policy table's columns by position, and the schema of every relation
+// name that may denote a policy table, written into the text first (see
 // rewrite.ColumnList). It returns the text to send, which the plan is of.
 func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Plan, error) {
+	s.pol.qualifiedFrom, s.pol.qualifiedAs = nil, nil
 	an, p, err := s.plan(sql)
-	if err != nil || p == nil || len(p.ColumnLists()) == 0 {
+	if err != nil || p == nil || len(p.Insertions()) == 0 {
 		return sql, an, p, err
 	}
 	// The client means the columns' order on the server now; the catalog
 	// may be up to CatalogMaxAge old, and another connection may have
 	// changed the table since. Read it again, which needs a point between
 	// groups.
-	if !s.pol.catalogReadNow {
+	if len(p.ColumnLists()) > 0 && !s.pol.catalogReadNow {
 		if !s.pol.atBoundary {
 			return sql, nil, nil, errors.New("an INSERT or COPY without a column list on a table with encrypted columns must start its own pipeline (the proxy reads the column order first), or list the columns")
 		}
@@ -307,14 +330,19 @@ func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Pla
 		if err := s.freshCatalog(); err != nil {
 			return sql, nil, nil, err
 		}
-		if an, p, err = s.plan(sql); err != nil || p == nil || len(p.ColumnLists()) == 0 {
+		if an, p, err = s.plan(sql); err != nil || p == nil || len(p.Insertions()) == 0 {
 			return sql, an, p, err
 		}
 	}
-	named := rewrite.WithColumnLists(sql, p.ColumnLists())
+	named := rewrite.WithColumnLists(sql, p.Insertions())
+	if len(p.Qualifications()) > 0 {
+		// Statements prepared from this text are checked again at each
+		// Bind or EXECUTE after a catalog change (currentParams).
+		s.pol.qualifiedFrom, s.pol.qualifiedAs = an, p.Qualifications()
+	}
 	an, p, err = s.plan(named)
-	if err == nil && p != nil && len(p.ColumnLists()) > 0 {
-		err = errors.New("the proxy could not name the columns of an INSERT or COPY without a column list; list them")
+	if err == nil && p != nil && len(p.Insertions()) > 0 {
+		err = errors.New("the proxy could not name the columns and tables of a statement on encrypted columns; list the columns and qualify the tables with their schema")
 	}
 	return named, an, p, err
 }
@@ -607,6 +635,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 			ns := newStatement(st.Prepared, sp.group, sp.syncs)
 			ns.byQuery = true
 			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
+			ns.qualifiedFrom, ns.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
 			sp.record(st.Name, ns)
 			made = append(made, ns)
 		case rewrite.StmtDeallocate:
@@ -726,8 +755,8 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 // encryptLiterals returns sql with each policy literal replaced by its
 // envelope.
 func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, error) {
-	if s.pol.nonStandardStrings.Load() {
-		return "", errors.New("literals for encrypted columns need standard_conforming_strings = on; use parameters, or turn it back on")
+	if s.pol.nonStandardStrings.Load() && strings.IndexByte(sql, '\\') >= 0 {
+		return "", errLexSCS // see lexingKnown
 	}
 	repl := make([]string, len(lits))
 	start := time.Now()
@@ -805,6 +834,7 @@ func (s *session) frontendParse(body []byte) error {
 		}
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
+		st.qualifiedFrom, st.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
 		if len(lits) > 0 {
 			out, err := s.encryptLiteralsOff(msg.Query, lits)
 			if err != nil {
@@ -985,6 +1015,18 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 		return nil, err
 	}
 	cat := sp.cat.Load()
+	if st.qualifiedFrom != nil {
+		// Its relation names were written out schema-qualified as they
+		// resolved when it was prepared; PostgreSQL would now resolve
+		// them elsewhere.
+		p0, err := s.planOff(st.qualifiedFrom, cat)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Equal(p0.Qualifications(), st.qualifiedAs) {
+			return nil, errors.New("this prepared statement's tables resolve to another schema since a search_path change, and the proxy pinned them to the schema they had when it was prepared; prepare it again")
+		}
+	}
 	p, err := s.planOff(st.an, cat)
 	if err != nil {
 		return nil, err
@@ -1122,7 +1164,7 @@ func ptr[T any](v T) *T { return &v }
 func (s *session) loadCatalog() error {
 	q := &internalQuery{done: make(chan struct{})}
 	s.expect.push(expectation{kind: expQuery, hidden: true, inner: q})
-	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames, s.pol.p.tables)), 0)); err != nil {
+	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)), 0)); err != nil {
 		return err
 	}
 	if err := s.sw.Flush(); err != nil {

@@ -26,6 +26,7 @@ type Policy struct {
 	tableNames []string        // bare names of policy tables, for the catalog query
 	tables     [][2]string     // schema and name of each policy table
 	allowReads bool
+	known      knownTables // policy tables seen, by OID (see catalog.go)
 }
 
 // policyColumn is one column's cipher and per-column metrics.

@@ -43,10 +43,12 @@ type sessionPolicy struct {
 	// kept across Syncs (portals, which the proxy forgets at Sync, outlive
 	// them in a transaction).
 	copyPortals map[string]bool
-	lexGroup    uint64 // the last group that may change how text is lexed (see groupsDone)
-	lexTouched  bool   // the session has changed a lexing setting
-	pathTouched bool   // the session has changed its search_path or schema
-	atBoundary  bool   // the current message starts a group (no extended-protocol message since Sync)
+	pathTouched bool // the session has changed its search_path or schema
+	atBoundary  bool // the current message starts a group (no extended-protocol message since Sync)
+	// qualifiedFrom and qualifiedAs: what planNamed qualified in the
+	// current message's text (see statement.qualifiedFrom).
+	qualifiedFrom *rewrite.Analysis
+	qualifiedAs   []rewrite.ColumnList
 	// catalogReadNow: the catalog was read for the current message.
 	catalogReadNow bool
 	scratch        []byte
@@ -80,12 +82,17 @@ type statement struct {
 	// catalog it was planned with. PostgreSQL re-resolves a prepared
 	// statement's names when the search_path or the schema changes, so the
 	// proxy plans it again then (client-side loop only).
-	an       *rewrite.Analysis
-	index    int
-	cat      *catalog
-	lits     []litSig   // the literals encrypted into a Parse's text
-	prev     *statement // what the name held before, in case the server refuses this one
-	copyFrom bool       // its text may be a COPY FROM STDIN
+	an    *rewrite.Analysis
+	index int
+	cat   *catalog
+	lits  []litSig // the literals encrypted into a Parse's text
+	// qualifiedFrom is the analysis of the client's text when the proxy
+	// wrote schemas into its relation names (qualifiedAs): after a
+	// catalog change the statement is refused if they would differ now.
+	qualifiedFrom *rewrite.Analysis
+	qualifiedAs   []rewrite.ColumnList
+	prev          *statement // what the name held before, in case the server refuses this one
+	copyFrom      bool       // its text may be a COPY FROM STDIN
 	// volatileShape: its rows depend on what a name holds when it runs
 	// (FETCH, EXECUTE), so every Execute is described.
 	volatileShape bool
