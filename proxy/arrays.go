@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgarray"
 )
 
 // Array parameters compared with a deterministic column, as in
@@ -19,88 +21,32 @@ const (
 
 var errArrayShape = errors.New("only one-dimensional arrays of text can be compared with an encrypted column")
 
-// encryptTextArray rewrites an array literal in the text format.
+// encryptTextArray rewrites an array literal in the text format, read as
+// PostgreSQL's array_in reads it (see internal/pgarray): malformed input
+// is refused as PostgreSQL would refuse it, never passed on re-quoted.
 func encryptTextArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, error)) ([]byte, error) {
-	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' {
-		return nil, errArrayShape
-	}
-	body := v[1 : len(v)-1]
 	dst = append(dst, '{')
-	if len(body) == 0 {
-		return append(dst, '}'), nil
-	}
-	var elem []byte
-	for i := 0; ; {
-		// One element: quoted, or unquoted up to the next comma.
-		elem = elem[:0]
-		quoted := false
-		for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n') {
-			i++
+	first := true
+	err := pgarray.Parse(v, func(elem []byte, null bool) error {
+		if !first {
+			dst = append(dst, ',')
 		}
-		if i < len(body) && body[i] == '"' {
-			quoted = true
-			i++
-			for ; i < len(body) && body[i] != '"'; i++ {
-				if body[i] == '\\' {
-					i++
-					if i >= len(body) {
-						return nil, errArrayShape
-					}
-				}
-				elem = append(elem, body[i])
-			}
-			if i >= len(body) {
-				return nil, errArrayShape
-			}
-			i++ // closing quote
-			for i < len(body) && body[i] != ',' {
-				if body[i] != ' ' && body[i] != '\t' && body[i] != '\n' {
-					return nil, errArrayShape
-				}
-				i++
-			}
-		} else {
-			for ; i < len(body) && body[i] != ','; i++ {
-				switch body[i] {
-				case '{', '}', '"', '\\':
-					return nil, errArrayShape
-				}
-				elem = append(elem, body[i])
-			}
-			for len(elem) > 0 && (elem[len(elem)-1] == ' ' || elem[len(elem)-1] == '\t' || elem[len(elem)-1] == '\n') {
-				elem = elem[:len(elem)-1]
-			}
-		}
-		if !quoted && equalFoldASCII(elem, "null") {
+		first = false
+		if null {
 			dst = append(dst, "NULL"...)
-		} else {
-			var err error
-			if dst, err = enc(dst, elem); err != nil {
-				return nil, err
-			}
+			return nil
 		}
-		if i >= len(body) {
-			break
-		}
-		dst = append(dst, ',')
-		i++ // the comma
+		var err error
+		dst, err = enc(dst, elem)
+		return err
+	})
+	switch {
+	case errors.Is(err, pgarray.ErrUnsupported):
+		return nil, errArrayShape
+	case err != nil:
+		return nil, err
 	}
 	return append(dst, '}'), nil
-}
-
-func equalFoldASCII(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // encryptBinaryArray rewrites an array in PostgreSQL's binary format.

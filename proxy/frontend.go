@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgarray"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -183,6 +184,9 @@ var errTxFailed = errors.New("current transaction is aborted, commands ignored u
 func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, errTxFailed) {
 		return s.reject(extended, "25P02", "pgcrypt-proxy: "+err.Error(), "", "other")
+	}
+	if errors.Is(err, pgarray.ErrMalformed) {
+		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
 	}
 	var ve *viewError
 	if errors.As(err, &ve) {
