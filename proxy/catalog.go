@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +28,14 @@ type catalog struct {
 	// rows). The proxy cannot see through them, so statements that name
 	// them are refused.
 	views     map[string][]*relation
-	viewNames []string  // their names as statement text spells them (rewrite.TextSpellings)
-	loaded    time.Time // when the proxy read it
-	maxOID    uint32    // the highest relation OID when it was read
+	viewNames []string // their names as statement text spells them (rewrite.TextSpellings)
+	// maxLen is the length limit of policy columns of type varchar(n) or
+	// char(n); hazards says why writes to a policy column would be wrong
+	// (see readHazards).
+	maxLen  map[*rewrite.Column]int
+	hazards map[*rewrite.Column]string
+	loaded  time.Time // when the proxy read it
+	maxOID  uint32    // the highest relation OID when it was read
 }
 
 // DefaultCatalogMaxAge is Options.CatalogMaxAge's default: schema changes
@@ -153,7 +159,26 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		" JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace WHERE dep.reach <> 's'" +
 		// A policy table that is the parent of another keeps working: rows
 		// written through it are encrypted for it.
-		"  AND NOT (dep.reach = 'u' AND v.oid IN (SELECT oid FROM dep WHERE reach = 's')) ORDER BY v.oid, dep.reach"
+		"  AND NOT (dep.reach = 'u' AND v.oid IN (SELECT oid FROM dep WHERE reach = 's')) ORDER BY v.oid, dep.reach;" +
+		// Schema facts of each policy column that make writes to it wrong
+		// without an error (see hazards).
+		" SELECT n.nspname, c.relname, a.attname," +
+		"  CASE WHEN bt.oid IN (1042, 1043) THEN GREATEST(CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END - 4, 0) ELSE 0 END," +
+		"  (t.typtype = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.contypid = a.atttypid AND k.contype = 'c'))," +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY (i.indkey::pg_catalog.int2[]))," +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" +
+		"   AND d.objid = i.indexrelid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum" +
+		"   WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL AND NOT (a.attnum = ANY (i.indkey::pg_catalog.int2[])))," +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass" +
+		"   AND d.objid = ad.oid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum" +
+		"   JOIN pg_catalog.pg_attribute g ON g.attrelid = c.oid AND g.attnum = ad.adnum" +
+		"   WHERE ad.adrelid = c.oid AND g.attgenerated <> '' AND g.attnum <> a.attnum)," +
+		"  pg_catalog.format_type(a.atttypid, a.atttypmod)" +
+		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
+		" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
+		" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" +
+		" JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END" +
+		" WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ") AND c.relkind IN ('r', 'p')"
 }
 
 // buildCatalog turns the rows of catalogQuery into a catalog.
@@ -161,8 +186,8 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	if res.err != nil {
 		return nil, res.err
 	}
-	if len(res.sets) != 3 {
-		return nil, fmt.Errorf("catalog query returned %d result sets, want 3", len(res.sets))
+	if len(res.sets) != 4 {
+		return nil, fmt.Errorf("catalog query returned %d result sets, want 4", len(res.sets))
 	}
 	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{},
 		views: map[string][]*relation{}, loaded: time.Now()}
@@ -237,7 +262,97 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 		c.views[v.name] = append(c.views[v.name], v)
 	}
+	if err := c.readHazards(p, res.sets[3]); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// readHazards reads the schema facts of policy columns: a length limit
+// (varchar(n), char(n)), and what makes a write to the column wrong
+// without an error from PostgreSQL: a domain CHECK (evaluated on the
+// envelope), a unique index on a randomized column (equal values never
+// collide), an expression index or generated column computed from it (on
+// ciphertext).
+func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
+	c.maxLen = map[*rewrite.Column]int{}
+	c.hazards = map[*rewrite.Column]string{}
+	for _, row := range rows {
+		if len(row) != 9 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
+			return fmt.Errorf("catalog query returned a malformed column row")
+		}
+		rc := p.analyzer.Policy().Lookup(string(row[0]), string(row[1]), string(row[2]))
+		if rc == nil {
+			continue
+		}
+		if n, err := strconv.Atoi(string(row[3])); err == nil && n > 0 {
+			c.maxLen[rc] = n
+		}
+		typ := string(row[8])
+		switch {
+		case string(row[4]) == "t":
+			c.hazards[rc] = "its type " + typ + " is a domain with a CHECK constraint, which PostgreSQL would evaluate on the envelope; use text (or a domain without CHECK)"
+		case string(row[5]) == "t" && rc.Mode() == rewrite.Randomized:
+			c.hazards[rc] = "a unique index or constraint covers it, but randomized envelopes of equal values differ, so it no longer enforces anything; drop it or use search: equality"
+		case string(row[6]) == "t":
+			c.hazards[rc] = "an expression index is computed from it, on ciphertext; drop the index"
+		case string(row[7]) == "t":
+			c.hazards[rc] = "a generated column is computed from it, on ciphertext; drop the generated column"
+		}
+	}
+	return nil
+}
+
+// hazardError refuses a write to a policy column whose schema makes it
+// wrong (catalog.hazards).
+type hazardError struct {
+	col  *rewrite.Column
+	what string
+}
+
+func (e *hazardError) Error() string {
+	return "column " + e.col.String() + ": " + e.what + "; writes to it are refused until the schema is fixed (pgcrypt-proxy check lists such problems)"
+}
+
+// checkWrites returns a *hazardError for the first policy column p writes
+// that has a hazard.
+func (c *catalog) checkWrites(p *rewrite.Plan) error {
+	if len(c.hazards) == 0 {
+		return nil
+	}
+	check := func(col *rewrite.Column, use rewrite.Use) error {
+		if h, ok := c.hazards[col]; ok && use&rewrite.UseWrite != 0 {
+			return &hazardError{col: col, what: h}
+		}
+		return nil
+	}
+	for _, l := range p.Literals() {
+		if err := check(l.Column, l.Use); err != nil {
+			return err
+		}
+	}
+	for _, prm := range p.Params() {
+		if err := check(prm.Column, prm.Use); err != nil {
+			return err
+		}
+	}
+	for _, st := range p.Statements() {
+		for _, prm := range st.Prepared {
+			if err := check(prm.Column, prm.Use); err != nil {
+				return err
+			}
+		}
+		if st.Copy != nil && st.Copy.From {
+			for _, col := range st.Copy.Columns {
+				if col != nil {
+					if err := check(col, rewrite.UseWrite); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // policyView returns the view over a policy table that n names in the

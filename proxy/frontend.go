@@ -185,6 +185,15 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, errTxFailed) {
 		return s.reject(extended, "25P02", "pgcrypt-proxy: "+err.Error(), "", "other")
 	}
+	var he *hazardError
+	if errors.As(err, &he) {
+		s.log.Warn("write refused: schema hazard", "column", he.col.String(), "hazard", he.what)
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+he.Error(), "", "schema_hazard")
+	}
+	var le *lengthError
+	if errors.As(err, &le) {
+		return s.reject(extended, "22001", "pgcrypt-proxy: "+le.Error(), "", "value_too_long")
+	}
 	if errors.Is(err, pgarray.ErrMalformed) {
 		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
 	}
@@ -274,6 +283,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := sp.cat.Load().checkWrites(p); err != nil {
+		return nil, nil, err
+	}
 	return an, p, nil
 }
 
@@ -308,6 +320,28 @@ func (sp *sessionPolicy) lexingKnown(sql string) error {
 		return errLexSCS
 	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
 		return errLexUnsettled
+	}
+	return nil
+}
+
+// lengthError: an envelope longer than its column's varchar(n) or char(n).
+type lengthError struct {
+	col       *rewrite.Column
+	max, need int
+}
+
+func (e *lengthError) Error() string {
+	return fmt.Sprintf("column %s holds at most %d characters, and the encrypted value needs %d; widen the column (text, or varchar of at least %d)", e.col, e.max, e.need, e.need)
+}
+
+// fits checks the length of an envelope of n bytes written to col.
+func (s *session) fits(col *rewrite.Column, use rewrite.Use, n int) error {
+	cat := s.pol.cat.Load()
+	if cat == nil || use&rewrite.UseWrite == 0 {
+		return nil
+	}
+	if max := cat.maxLen[col]; max > 0 && n > max {
+		return &lengthError{col: col, max: max, need: n}
 	}
 	return nil
 }
@@ -770,6 +804,9 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, e
 		if err != nil {
 			return "", fmt.Errorf("encrypting a literal for column %s: %w", pc.name, err)
 		}
+		if err := s.fits(l.Column, l.Use, len(out)); err != nil {
+			return "", err
+		}
 		s.pol.scratch = out
 		repl[i] = string(out)
 		pc.encrypted.Inc()
@@ -978,6 +1015,9 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 			}
 		} else {
 			out, err = pc.c.Encrypt(out, v)
+			if err == nil {
+				err = s.fits(params[next].Column, params[next].Use, len(out)-lenAt-4)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", params[next].Number, pc.name, err)
@@ -1033,6 +1073,9 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 	}
 	p, err := s.planOff(st.an, cat)
 	if err != nil {
+		return nil, err
+	}
+	if err := cat.checkWrites(p); err != nil {
 		return nil, err
 	}
 	var params []rewrite.Param
