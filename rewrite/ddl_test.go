@@ -28,6 +28,9 @@ func TestDDL(t *testing.T) {
 		{"type using", "ALTER TABLE clients ALTER COLUMN phone TYPE varchar(20)", []string{`reject cast public.clients.phone`}},
 		{"view", "CREATE VIEW v AS SELECT id FROM clients", []string{`reject schema_change`}},
 		{"generated", "ALTER TABLE clients ADD COLUMN g text GENERATED ALWAYS AS (phone) STORED", []string{`reject operator public.clients.phone`}},
+		{"dblink", "SELECT dblink_exec('dbname=x', $1)", []string{"reject whole_table"}},
+		{"query_to_xml of a policy table", "SELECT query_to_xml('select phone from clients', true, false, '')", []string{"reject whole_table"}},
+		{"query_to_xml elsewhere", "SELECT query_to_xml('select 1', true, false, '')", nil},
 		{"create table defaults", "CREATE TABLE clients (phone text DEFAULT 'x', email text CHECK (email <> 'y'))", []string{`literal 'x'="x" public.clients.phone write`, `reject schema_change public.clients.email`}},
 	})
 }

@@ -505,6 +505,10 @@ var wholeTableFuncs = map[string]byte{
 	"schema_to_xml": 's', "schema_to_xmlschema": 's', "schema_to_xml_and_xmlschema": 's',
 	"cursor_to_xml": 'c', "cursor_to_xmlschema": 'c',
 	"database_to_xml": 'd', "database_to_xmlschema": 'd', "database_to_xml_and_xmlschema": 'd',
+	// dblink runs SQL on another connection, which bypasses the proxy (a
+	// loopback connection writes plaintext into a policy table).
+	"dblink": 'd', "dblink_exec": 'd', "dblink_send_query": 'd', "dblink_open": 'd', "dblink_fetch": 'd',
+	"dblink_get_result": 'd', "dblink_build_sql_insert": 'd', "dblink_build_sql_update": 'd', "dblink_build_sql_delete": 'd',
 }
 
 // wholeTableFunc refuses a wholeTableFuncs call that may reach a policy

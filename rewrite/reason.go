@@ -178,6 +178,9 @@ func (r *Rejection) message() string {
 	case ReasonSchemaChange:
 		return d
 	case ReasonWholeTable:
+		if strings.HasPrefix(d, "dblink") {
+			return "function " + d + "() runs SQL on another connection, which bypasses the proxy's encryption; send the statements through the proxy"
+		}
 		return "function " + d + "() reads whole tables inside PostgreSQL and would return their encrypted columns as envelopes; select the columns instead"
 	default:
 		return "unsupported use (" + r.Reason.String() + ")"
