@@ -7,7 +7,8 @@ import (
 
 // DDL on policy tables (#10): values a statement stores in the catalog are
 // encrypted where that is exactly right and refused otherwise, never
-// relaxed.
+// relaxed. Also: values with a second role (grouped before a randomized
+// write), and functions that reach past the proxy.
 func TestDDL(t *testing.T) {
 	runCases(t, []planCase{
 		{"default is a write", "ALTER TABLE clients ALTER COLUMN phone SET DEFAULT '5'", []string{`literal '5'="5" public.clients.phone write`}},
@@ -31,6 +32,9 @@ func TestDDL(t *testing.T) {
 		{"dblink", "SELECT dblink_exec('dbname=x', $1)", []string{"reject whole_table"}},
 		{"query_to_xml of a policy table", "SELECT query_to_xml('select phone from clients', true, false, '')", []string{"reject whole_table"}},
 		{"query_to_xml elsewhere", "SELECT query_to_xml('select 1', true, false, '')", nil},
+		{"distinct before a randomized write", "INSERT INTO clients (phone) SELECT DISTINCT x FROM (VALUES ('a'), ('a')) v(x)", []string{"reject randomized_grouping public.clients.phone", "reject randomized_grouping public.clients.phone"}},
+		{"union before a randomized write", "INSERT INTO clients (phone) SELECT $1 UNION SELECT $2", []string{"reject randomized_grouping public.clients.phone", "reject randomized_grouping public.clients.phone"}},
+		{"union before a deterministic write", "INSERT INTO clients (email) SELECT 'a' UNION SELECT 'b'", []string{`literal 'a'="a" public.clients.email write`, `literal 'b'="b" public.clients.email write`}},
 		{"create table defaults", "CREATE TABLE clients (phone text DEFAULT 'x', email text CHECK (email <> 'y'))", []string{`literal 'x'="x" public.clients.phone write`, `reject schema_change public.clients.email`}},
 	})
 }

@@ -493,6 +493,11 @@ func (p *planner) grouping(v val, what string, loc int32) {
 			p.reject(ReasonRandomizedGrouping, c, what, true, loc)
 		}
 	}
+	// Parameters and literals grouped here and also encrypted for a
+	// randomized column would no longer be equal to each other.
+	for _, s := range v.sites {
+		s.grouped = what
+	}
 }
 
 // wholeTableFuncs read whole tables, queries or cursors inside the server

@@ -66,6 +66,10 @@ type site struct {
 	// plain: also used where its value must stay as written (computed on,
 	// returned, stored in a plain column): see plainUse.
 	plain bool
+	// grouped names the construct (DISTINCT, GROUP BY, UNION...) that
+	// compares it with other values as written; fine only when it is
+	// encrypted deterministically.
+	grouped string
 	// bad, when set, says why the value cannot be encrypted as written
 	// (a cast to integer, a bit-string literal...).
 	bad       string
@@ -184,6 +188,11 @@ func (p *planner) finish() *Plan {
 		if !ok {
 			continue
 		}
+		if s.grouped != "" && col.mode != Deterministic {
+			p.stmt = s.stmt
+			p.reject(ReasonRandomizedGrouping, col, "a literal that "+s.grouped+" compares before it is written", false, s.loc)
+			continue
+		}
 		if s.plain {
 			p.stmt = s.stmt
 			p.reject(ReasonParamConflict, col, "a literal encrypted for this column is also used where its value must stay unencrypted (returned, computed on, or stored in another column); write it once for each use", use&UseWrite == 0 && allRelaxable(s.bindings), s.loc)
@@ -204,9 +213,13 @@ func (p *planner) finish() *Plan {
 		var bs []binding
 		var plainAt int32 = -1
 		array, scalar := false, false
+		grouped := ""
 		for _, s := range occ {
 			if s.plain && plainAt < 0 {
 				plainAt = s.loc
+			}
+			if s.grouped != "" {
+				grouped = s.grouped
 			}
 			if len(s.bindings) == 0 {
 				if !s.neutral && plainAt < 0 {
@@ -228,6 +241,11 @@ func (p *planner) finish() *Plan {
 		stmt := occ[0].stmt
 		col, use, ok := p.unify(bs, name, stmt)
 		if !ok {
+			continue
+		}
+		if grouped != "" && col.mode != Deterministic {
+			p.stmt = stmt
+			p.reject(ReasonRandomizedGrouping, col, name+" that "+grouped+" compares", use&UseWrite == 0 && allRelaxable(bs), occ[0].loc)
 			continue
 		}
 		if plainAt >= 0 || (array && scalar) {
