@@ -47,6 +47,31 @@ func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
 		}
 	case *pg_query.Node_CreateStmt:
 		p.createTable(x.CreateStmt)
+	case *pg_query.Node_CreateStatsStmt:
+		// Extended statistics on expressions compute them on ciphertext
+		// and keep their constants in the catalog.
+		for _, r := range x.CreateStatsStmt.Relations {
+			if rv := r.GetRangeVar(); rv != nil {
+				if sc, t := p.watchedTableScope(rv); t != nil {
+					for _, e := range x.CreateStatsStmt.Exprs {
+						if se := e.GetStatsElem(); se != nil && se.Expr != nil {
+							p.plainUse(p.expr(se.Expr, sc), "an extended statistics expression", exprLocation(se.Expr))
+						}
+					}
+				}
+			}
+		}
+	case *pg_query.Node_CreatePublicationStmt:
+		p.publication(x.CreatePublicationStmt.Pubobjects)
+	case *pg_query.Node_AlterPublicationStmt:
+		p.publication(x.AlterPublicationStmt.Pubobjects)
+	case *pg_query.Node_AlterDomainStmt:
+		// A domain's default and CHECK apply, as written, to every column
+		// of that type; the proxy cannot tell whether an encrypted one is
+		// among them.
+		if d := x.AlterDomainStmt; (d.Subtype == "T" && d.Def != nil) || d.Subtype == "C" {
+			p.reject(ReasonSchemaChange, nil, "ALTER DOMAIN … SET DEFAULT or ADD CONSTRAINT applies unencrypted to every column of the domain, encrypted ones included; run it directly on the server", false, int32(st.Start))
+		}
 	default:
 		return false
 	}
@@ -61,6 +86,55 @@ func (p *planner) policyTarget(rv *pg_query.RangeVar) *policyTable {
 	}
 	it := p.rangeVarItem(newScope(nil), rv, true)
 	return it.ptable
+}
+
+// watchedTableScope is tableScope for a relation named like a policy
+// table, and nil otherwise.
+func (p *planner) watchedTableScope(rv *pg_query.RangeVar) (*scope, *policyTable) {
+	if _, watched := p.az.names[rv.Relname]; !watched {
+		return nil, nil
+	}
+	return p.tableScope(rv)
+}
+
+// publication checks the row filters of a publication's policy tables:
+// stored conditions, evaluated on ciphertext.
+func (p *planner) publication(objs []*pg_query.Node) {
+	for _, o := range objs {
+		pt := o.GetPublicationObjSpec().GetPubtable()
+		if pt == nil || pt.Relation == nil || pt.WhereClause == nil {
+			continue
+		}
+		if sc, t := p.watchedTableScope(pt.Relation); t != nil {
+			p.condition(pt.WhereClause, sc, "a publication row filter")
+		}
+	}
+}
+
+// foreignKey checks a foreign key from policy table t's columns fk to
+// pktable's columns pk: ON UPDATE CASCADE and friends copy the referenced
+// values into the policy column, and the comparison is on ciphertext, so
+// each referenced column must be encrypted the same way.
+func (p *planner) foreignKey(t *policyTable, fk, pk []*pg_query.Node, pktable *pg_query.RangeVar, loc int32) {
+	var ref *policyTable
+	if pktable != nil {
+		if r := p.rels[RelName{Schema: pktable.Schemaname, Name: pktable.Relname}]; r.Kind == RelTable {
+			ref = p.pol.table(r.Schema, r.Name)
+		}
+	}
+	for i, a := range fk {
+		col := t.cols[strVal(a)]
+		if col == nil {
+			continue
+		}
+		var target *Column
+		if ref != nil && i < len(pk) {
+			target = ref.cols[strVal(pk[i])]
+		}
+		if target == nil || !encryptsAlike(col, target) {
+			p.reject(ReasonSchemaChange, col, "a foreign key from an encrypted column must reference a column encrypted the same way (same key, associated_data and search mode), named in the REFERENCES list; a plain one would be compared with ciphertext and cascade plaintext into it", false, loc)
+		}
+	}
 }
 
 // tableScope is a scope holding the target table under its name and the
@@ -176,6 +250,10 @@ func (p *planner) columnDef(cd *pg_query.ColumnDef, col *Column, sc *scope, t *p
 			}
 		case pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_PRIMARY:
 			p.uniqueOn(col, c.Location)
+		case pg_query.ConstrType_CONSTR_FOREIGN:
+			if col != nil {
+				p.foreignKey(t, []*pg_query.Node{pg_query.MakeStrNode(cd.Colname)}, c.PkAttrs, c.Pktable, c.Location)
+			}
 		}
 	}
 }
@@ -197,6 +275,8 @@ func (p *planner) constraint(c *pg_query.Constraint, t *policyTable, sc *scope) 
 		for _, k := range c.Keys {
 			p.uniqueOn(t.cols[strVal(k)], c.Location)
 		}
+	case pg_query.ConstrType_CONSTR_FOREIGN:
+		p.foreignKey(t, c.FkAttrs, c.PkAttrs, c.Pktable, c.Location)
 	case pg_query.ConstrType_CONSTR_EXCLUSION:
 		for _, e := range c.Exclusions {
 			if items := e.GetList().GetItems(); len(items) > 0 {
@@ -314,16 +394,24 @@ func (p *planner) createTable(s *pg_query.CreateStmt) {
 	if s.Relation == nil {
 		return
 	}
-	if _, watched := p.az.names[s.Relation.Relname]; !watched {
-		return
-	}
 	// The table does not exist yet: take the policy's table of that name
-	// in the schema written, or any of that name.
+	// in the schema written, or any of that name; or, for a partition or
+	// inheritance child of a policy table, the parent's policy columns,
+	// which it inherits.
 	var t *policyTable
-	for _, pt := range p.pol.tables {
-		if pt.name == s.Relation.Relname && (s.Relation.Schemaname == "" || s.Relation.Schemaname == pt.schema) {
-			t = pt
-			break
+	if _, watched := p.az.names[s.Relation.Relname]; watched {
+		for _, pt := range p.pol.tables {
+			if pt.name == s.Relation.Relname && (s.Relation.Schemaname == "" || s.Relation.Schemaname == pt.schema) {
+				t = pt
+				break
+			}
+		}
+	}
+	for _, in := range s.InhRelations {
+		if rv := in.GetRangeVar(); rv != nil && t == nil {
+			if r := p.rels[RelName{Schema: rv.Schemaname, Name: rv.Relname}]; r.Kind == RelTable {
+				t = p.pol.table(r.Schema, r.Name)
+			}
 		}
 	}
 	if t == nil {

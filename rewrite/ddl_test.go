@@ -39,10 +39,26 @@ func TestDDL(t *testing.T) {
 	})
 }
 
-// Unqualified names that may denote a policy table are written out with
-// the schema they resolved to.
+// Unqualified names that may denote a policy table, when relations of that
+// name exist in more than one schema, are written out with the schema they
+// resolved to.
 func TestQualify(t *testing.T) {
 	a := newTestAnalyzer(t)
+	shadowed := map[RelName]Relation{}
+	for k, v := range testRelations {
+		v.Shadowed = true
+		shadowed[k] = v
+	}
+	planShadowed := func(t *testing.T, a *Analyzer, sql string) *Plan {
+		an, err := a.Analyze(sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return an.Plan(MapResolver(shadowed))
+	}
+	if p := plan(t, a, "SELECT phone FROM clients"); len(p.Qualifications()) != 0 {
+		t.Errorf("qualified a name only one schema has: %v", p.Qualifications())
+	}
 	for _, tc := range []struct{ sql, want string }{
 		{"SELECT phone FROM clients WHERE email = $1", `SELECT phone FROM "public".clients WHERE email = $1`},
 		{"INSERT INTO clients AS c (phone) VALUES ($1)", `INSERT INTO "public".clients AS c (phone) VALUES ($1)`},
@@ -50,12 +66,12 @@ func TestQualify(t *testing.T) {
 		{"SELECT 1 FROM public.clients", "SELECT 1 FROM public.clients"},
 		{"UPDATE ONLY clients SET phone = $1", `UPDATE ONLY "public".clients SET phone = $1`},
 	} {
-		p := plan(t, a, tc.sql)
+		p := planShadowed(t, a, tc.sql)
 		if got := WithColumnLists(tc.sql, p.Insertions()); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.sql, got, tc.want)
 		}
 		if strings.Contains(tc.want, `"public".`) {
-			if p2 := plan(t, a, tc.want); len(p2.Qualifications()) != 0 {
+			if p2 := planShadowed(t, a, tc.want); len(p2.Qualifications()) != 0 {
 				t.Errorf("%s: qualified again", tc.want)
 			}
 		}

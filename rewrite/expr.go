@@ -498,6 +498,12 @@ func (p *planner) grouping(v val, what string, loc int32) {
 	for _, s := range v.sites {
 		s.grouped = what
 	}
+	// Grouped with stored values of a column (SELECT email ... INTERSECT
+	// SELECT 'x'), they are compared with its ciphertext: encrypt them for
+	// it, or refuse.
+	if len(v.cols) > 0 && (len(v.sites) > 0 || v.plain != "") {
+		p.compare(val{cols: v.cols}, val{sites: v.sites, plain: v.plain}, what, loc)
+	}
 }
 
 // wholeTableFuncs read whole tables, queries or cursors inside the server

@@ -343,6 +343,9 @@ func quoteIdent(s string) string {
 // set_config earlier in the pipeline, a FunctionCall, a function that
 // changes it, ALTER SYSTEM and a reload).
 func (p *planner) qualify(rv *pg_query.RangeVar, schema string) {
+	if slices.ContainsFunc(p.qualified, func(c ColumnList) bool { return c.At == int(rv.Location) }) {
+		return // analysed twice (the first arm of a recursive WITH)
+	}
 	toks := p.scan()
 	i := sort.Search(len(toks), func(i int) bool { return toks[i].Start >= rv.Location })
 	if i == len(toks) || toks[i].Start != rv.Location || (i+1 < len(toks) && toks[i+1].Token == pg_query.Token_ASCII_46) {
@@ -379,6 +382,9 @@ func (p *planner) nameColumns(rv *pg_query.RangeVar, names []string, alias bool)
 	if alias && i+2 < len(toks) && toks[i+1].Token == pg_query.Token_AS {
 		i += 2
 		end = toks[i].End
+	}
+	if slices.ContainsFunc(p.columnLists, func(c ColumnList) bool { return c.At == int(end) }) {
+		return // analysed twice
 	}
 	quoted := make([]string, len(names))
 	for j, n := range names {

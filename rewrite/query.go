@@ -55,10 +55,42 @@ func (p *planner) withClause(w *pg_query.WithClause, sc *scope) {
 			d.out = mergeColumns(renameOut(p.selectStmt(sel.Larg, sc), cte.Aliascolnames), "a recursive WITH")
 			sc.ctes[cte.Ctename] = d
 			d.out = mergeColumns(renameOut(p.selectStmt(sel, sc), cte.Aliascolnames), "a recursive WITH")
+			p.searchCycle(cte, d)
 			continue
 		}
 		d.out = renameOut(p.query(cte.Ctequery, sc), cte.Aliascolnames)
 		sc.ctes[cte.Ctename] = d
+	}
+}
+
+// searchCycle adds the columns of a recursive CTE's SEARCH and CYCLE
+// clauses. SEARCH sorts by its columns and CYCLE compares them, which
+// ciphertext supports only for equality of deterministic columns; the
+// sequence and path columns they add carry those columns' values in a row
+// or array, where the proxy cannot decrypt or encrypt them.
+func (p *planner) searchCycle(cte *pg_query.CommonTableExpr, d *cteDef) {
+	cols := func(list []*pg_query.Node) val {
+		var vs []val
+		for _, n := range list {
+			for _, c := range d.out.cols {
+				if c.name == strVal(n) {
+					vs = append(vs, c.v)
+				}
+			}
+		}
+		return mergeVals("a SEARCH or CYCLE column", vs...)
+	}
+	if sc := cte.SearchClause; sc != nil {
+		v := cols(sc.SearchColList)
+		p.useOpaque(v, ReasonOrderBy, "SEARCH … FIRST BY", sc.Location)
+		d.out.cols = append(d.out.cols, outCol{name: sc.SearchSeqColumn, v: v.indirect("a SEARCH sequence column")})
+	}
+	if cc := cte.CycleClause; cc != nil {
+		v := cols(cc.CycleColList)
+		p.grouping(v, "CYCLE", cc.Location)
+		d.out.cols = append(d.out.cols,
+			outCol{name: cc.CycleMarkColumn, v: plainVal("a CYCLE mark")},
+			outCol{name: cc.CyclePathColumn, v: v.indirect("a CYCLE path column")})
 	}
 }
 
@@ -99,10 +131,11 @@ func (p *planner) selectStmt(s *pg_query.SelectStmt, parent *scope) relOut {
 			if i < len(r.cols) {
 				v = mergeVals(via, c.v, r.cols[i].v)
 			}
-			if !s.All {
+			if !s.All || s.Op != pg_query.SetOperation_SETOP_UNION {
+				// INTERSECT and EXCEPT compare rows even with ALL.
 				p.grouping(v, via, -1)
 			}
-			out.cols = append(out.cols, outCol{name: c.name, v: v.indirect(via)})
+			out.cols = append(out.cols, outCol{name: c.name, v: v.indirect(via), figured: c.figured})
 		}
 		p.sortClause(s.SortClause, outputScope(sc, out), out)
 	case len(s.ValuesLists) > 0:
@@ -299,11 +332,12 @@ func (p *planner) targetList(targets []*pg_query.Node, sc *scope) relOut {
 			out.open = true
 			continue
 		}
-		name := rt.Name
+		name, figured := rt.Name, false
 		if name == "" {
 			name = figureColname(rt.Val)
+			figured = rt.Val.GetColumnRef() == nil
 		}
-		out.cols = append(out.cols, outCol{name: name, v: p.expr(rt.Val, sc)})
+		out.cols = append(out.cols, outCol{name: name, v: p.expr(rt.Val, sc), figured: figured})
 	}
 	return out
 }
@@ -364,68 +398,99 @@ func (p *planner) expandStar(sc *scope, q []string) relOut {
 	return out
 }
 
-// figureColname returns the name PostgreSQL gives an unnamed output column.
+// figureColname returns the name PostgreSQL gives an unnamed output column
+// (parse_target.c's FigureColname).
 func figureColname(n *pg_query.Node) string {
+	if name, strength := figureColnameInternal(n); strength > 0 {
+		return name
+	}
+	return "?column?"
+}
+
+// figureColnameInternal is FigureColnameInternal: the name and its
+// strength (2: a real name; 1: a fallback such as a type name or "case";
+// 0: none).
+func figureColnameInternal(n *pg_query.Node) (string, int) {
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_ColumnRef:
 		fs := names(x.ColumnRef.Fields)
-		if len(fs) > 0 {
-			return fs[len(fs)-1]
-		}
-	case *pg_query.Node_FuncCall:
-		fs := names(x.FuncCall.Funcname)
-		if len(fs) > 0 {
-			return fs[len(fs)-1]
-		}
-	case *pg_query.Node_TypeCast:
-		if name := figureColname(x.TypeCast.Arg); name != "?column?" {
-			return name
-		}
-		fs := names(x.TypeCast.TypeName.GetNames())
-		if len(fs) > 0 {
-			return fs[len(fs)-1]
+		if len(fs) > 0 && fs[len(fs)-1] != "" {
+			return fs[len(fs)-1], 2
 		}
 	case *pg_query.Node_AIndirection:
 		ind := x.AIndirection.Indirection
-		if len(ind) > 0 && ind[len(ind)-1].GetString_() != nil {
-			return strVal(ind[len(ind)-1])
+		for i := len(ind) - 1; i >= 0; i-- {
+			if ind[i].GetString_() != nil {
+				return strVal(ind[i]), 2
+			}
 		}
-		return figureColname(x.AIndirection.Arg)
-	case *pg_query.Node_CollateClause:
-		return figureColname(x.CollateClause.Arg)
-	case *pg_query.Node_CaseExpr:
-		return "case"
-	case *pg_query.Node_CoalesceExpr:
-		return "coalesce"
-	case *pg_query.Node_AArrayExpr:
-		return "array"
-	case *pg_query.Node_RowExpr:
-		return "row"
-	case *pg_query.Node_MinMaxExpr:
-		if x.MinMaxExpr.Op == pg_query.MinMaxOp_IS_LEAST {
-			return "least"
+		return figureColnameInternal(x.AIndirection.Arg)
+	case *pg_query.Node_FuncCall:
+		fs := names(x.FuncCall.Funcname)
+		if len(fs) > 0 {
+			return fs[len(fs)-1], 2
 		}
-		return "greatest"
 	case *pg_query.Node_AExpr:
 		if x.AExpr.Kind == pg_query.A_Expr_Kind_AEXPR_NULLIF {
-			return "nullif"
+			return "nullif", 2
 		}
+	case *pg_query.Node_TypeCast:
+		name, strength := figureColnameInternal(x.TypeCast.Arg)
+		if strength <= 1 {
+			if fs := names(x.TypeCast.TypeName.GetNames()); len(fs) > 0 {
+				return fs[len(fs)-1], 1
+			}
+		}
+		return name, strength
+	case *pg_query.Node_CollateClause:
+		return figureColnameInternal(x.CollateClause.Arg)
+	case *pg_query.Node_GroupingFunc:
+		return "grouping", 2
 	case *pg_query.Node_SubLink:
 		switch x.SubLink.SubLinkType {
 		case pg_query.SubLinkType_EXISTS_SUBLINK:
-			return "exists"
+			return "exists", 2
 		case pg_query.SubLinkType_ARRAY_SUBLINK:
-			return "array"
+			return "array", 2
 		case pg_query.SubLinkType_EXPR_SUBLINK:
-			if sel := x.SubLink.Subselect.GetSelectStmt(); sel != nil && len(sel.TargetList) > 0 {
+			// The name of the subquery's first output column, as analysed:
+			// a set operation's left arm, VALUES' column1.
+			sel := x.SubLink.Subselect.GetSelectStmt()
+			for sel != nil && sel.Larg != nil {
+				sel = sel.Larg
+			}
+			switch {
+			case sel == nil:
+			case len(sel.ValuesLists) > 0:
+				return "column1", 2
+			case len(sel.TargetList) > 0:
 				if rt := sel.TargetList[0].GetResTarget(); rt != nil {
 					if rt.Name != "" {
-						return rt.Name
+						return rt.Name, 2
 					}
-					return figureColname(rt.Val)
+					if !hasStar(rt.Val) {
+						return figureColname(rt.Val), 2
+					}
 				}
 			}
 		}
+	case *pg_query.Node_CaseExpr:
+		name, strength := figureColnameInternal(x.CaseExpr.Defresult)
+		if strength <= 1 {
+			return "case", 1
+		}
+		return name, strength
+	case *pg_query.Node_AArrayExpr:
+		return "array", 2
+	case *pg_query.Node_RowExpr:
+		return "row", 2
+	case *pg_query.Node_CoalesceExpr:
+		return "coalesce", 2
+	case *pg_query.Node_MinMaxExpr:
+		if x.MinMaxExpr.Op == pg_query.MinMaxOp_IS_LEAST {
+			return "least", 2
+		}
+		return "greatest", 2
 	}
-	return "?column?"
+	return "", 0
 }

@@ -153,7 +153,12 @@ func TestOutput(t *testing.T) {
 	runCases(t, []planCase{
 		{"plain columns, aliases, star", "SELECT c.email AS e, phone, c.*, * FROM clients c WHERE id = 1", nil},
 		{"through subquery and CTE", "WITH w AS (SELECT email FROM clients) SELECT s.x, w.email FROM (SELECT email AS x FROM clients) s, w", nil},
-		{"through join alias", "SELECT j.email FROM (clients JOIN orders ON orders.client_id = clients.id) AS j(a, b, c, email2, email)", nil},
+		{"through join alias", "SELECT j.email2 FROM (clients JOIN orders ON orders.client_id = clients.id) AS j(a, b, c, email2, email)", nil},
+		// Two columns named email (phone renamed, and orders.email): the
+		// server refuses the reference as ambiguous, analysis takes both.
+		{"ambiguous through join alias", "SELECT j.email FROM (clients JOIN orders ON orders.client_id = clients.id) AS j(a, b, c, email2, email)", []string{
+			"reject untraceable_output public.clients.phone (read)",
+		}},
 		{"UNION", "SELECT email FROM clients UNION ALL SELECT email FROM clients", []string{"reject untraceable_output public.clients.email (read)"}},
 		{"INTERSECT", "SELECT email FROM clients INTERSECT SELECT email FROM clients", []string{"reject untraceable_output public.clients.email (read)"}},
 		{"EXCEPT of subquery columns", "SELECT * FROM (SELECT phone FROM clients EXCEPT SELECT phone FROM clients) s", []string{

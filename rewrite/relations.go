@@ -41,6 +41,7 @@ var (
 	discardDesc        = (&pg_query.DiscardStmt{}).ProtoReflect().Descriptor()
 	createTableAsDesc  = (&pg_query.CreateTableAsStmt{}).ProtoReflect().Descriptor()
 	renameDesc         = (&pg_query.RenameStmt{}).ProtoReflect().Descriptor()
+	alterDomainDesc    = (&pg_query.AlterDomainStmt{}).ProtoReflect().Descriptor()
 )
 
 func (c *collected) walk(m protoreflect.Message) {
@@ -72,6 +73,8 @@ func (c *collected) walk(m protoreflect.Message) {
 				}
 			}
 		}
+	case alterDomainDesc:
+		c.mayInvolve = true // its default or CHECK may reach an encrypted column
 	case funcCallDesc:
 		fn := names(m.Interface().(*pg_query.FuncCall).Funcname)
 		if len(fn) > 0 && wholeTableFuncs[fn[len(fn)-1]] != 0 {

@@ -67,10 +67,14 @@ type Relation struct {
 	// nil when none are or it is not known). COPY without a column list
 	// leaves them out.
 	Generated []bool
+	// Shadowed is true when relations of this name exist in more than one
+	// schema, so that another search_path could find another one. The
+	// proxy then writes the schema into the statement (Plan.Qualifications).
+	Shadowed bool
 }
 
 func (r Relation) equal(o Relation) bool {
-	return r.Kind == o.Kind && r.Schema == o.Schema && r.Name == o.Name &&
+	return r.Kind == o.Kind && r.Schema == o.Schema && r.Name == o.Name && r.Shadowed == o.Shadowed &&
 		(r.Columns == nil) == (o.Columns == nil) && slices.Equal(r.Columns, o.Columns) &&
 		slices.Equal(r.Generated, o.Generated)
 }

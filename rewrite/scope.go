@@ -16,6 +16,10 @@ type relOut struct {
 type outCol struct {
 	name string
 	v    val
+	// figured: the name is the proxy's reading of PostgreSQL's
+	// FigureColname for an unaliased expression; a reference by a name
+	// not found may mean this column (see unknownColumn).
+	figured bool
 }
 
 type itemKind uint8
@@ -70,10 +74,21 @@ func (it *item) column(name string) (val, lookup) {
 		}
 		return pv, maybe
 	default:
+		var hits []val
 		for _, oc := range it.out.cols {
 			if oc.name == name {
-				return oc.v, found
+				hits = append(hits, oc.v)
 			}
+		}
+		switch len(hits) {
+		case 0:
+		case 1:
+			return hits[0], found
+		default:
+			// PostgreSQL refuses the reference as ambiguous; analysis
+			// takes every candidate, so a policy column among them is
+			// not compared with a plaintext value.
+			return mergeVals("an ambiguous column", hits...), found
 		}
 		if it.out.open {
 			return plainVal("column " + name + " of " + it.desc), maybe
@@ -162,8 +177,9 @@ func (p *planner) resolveColumn(sc *scope, fields []string, loc int32) val {
 				v, st := it.column(name)
 				if st == notFound {
 					// table.composite_column.field, or an error the server
-					// will report: nothing analysis can use.
-					return plainVal("an unknown column")
+					// will report: nothing analysis can use, unless the
+					// item's own unaliased expressions may be named so.
+					return p.unknownColumn(&scope{items: []*item{it}}, name, loc)
 				}
 				return v
 			}
@@ -224,6 +240,27 @@ func (p *planner) resolveUnqualified(sc *scope, name string, loc int32) val {
 	if findItem(sc, []string{name}) != nil {
 		return p.wholeRow(sc, []string{name}, loc)
 	}
+	return p.unknownColumn(sc, name, loc)
+}
+
+// unknownColumn is a reference to a name no visible item has. PostgreSQL
+// would refuse it, unless it names an unaliased expression whose name the
+// proxy figured differently: if such an expression carries a policy
+// column, analysis cannot tell, and refuses.
+func (p *planner) unknownColumn(sc *scope, name string, loc int32) val {
+	for s := sc; s != nil; s = s.parent {
+		for _, it := range s.items {
+			if it.kind == itemTable {
+				continue
+			}
+			for _, oc := range it.out.cols {
+				if oc.figured && oc.v.hasPolicy() {
+					p.reject(ReasonAmbiguousColumn, policyColOf(oc.v), "the name "+quoteIdent(name)+" (an unaliased expression of "+it.desc+" may be named so; give it an alias)", true, loc)
+					return plainVal("an ambiguous column reference")
+				}
+			}
+		}
+	}
 	return plainVal("an unknown column")
 }
 
@@ -246,7 +283,7 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(n.String())+" is named after a statement of the same query that can change what it refers to", false, rv.Location)
 	}
 	rel := p.rels[n]
-	if _, watched := p.az.names[n.Name]; watched && n.Schema == "" && rel.Kind != RelUnknown && rel.Schema != "" && rel.Name == n.Name {
+	if _, watched := p.az.names[n.Name]; watched && n.Schema == "" && rel.Shadowed && rel.Kind != RelUnknown && rel.Schema != "" && rel.Name == n.Name {
 		p.qualify(rv, rel.Schema)
 	}
 	it := &item{kind: itemTable, refname: rv.Relname, written: n, rel: rel}
@@ -296,7 +333,20 @@ func renameOut(out relOut, names []*pg_query.Node) relOut {
 			cols = append(cols, outCol{name: strVal(n), v: plainVal("column " + strVal(n))})
 			continue
 		}
-		cols[i].name = strVal(n)
+		cols[i].name, cols[i].figured = strVal(n), false
 	}
 	return relOut{cols: cols, open: out.open}
+}
+
+// policyColOf returns the first policy column v carries, or nil.
+func policyColOf(v val) *Column {
+	if len(v.cols) > 0 {
+		return v.cols[0]
+	}
+	for _, r := range v.row {
+		if c := policyColOf(r); c != nil {
+			return c
+		}
+	}
+	return nil
 }
