@@ -430,5 +430,8 @@ func (c *catalog) resolve(n rewrite.RelName) rewrite.Relation {
 	if r == nil {
 		return rewrite.Relation{Kind: rewrite.RelUnknown}
 	}
-	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns, Generated: r.generated}
+	// With one relation of this name in the whole database, any
+	// search_path finds it or nothing; with more, the statement is sent
+	// with the schema written in.
+	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns, Generated: r.generated, Shadowed: len(cands) > 1}
 }
