@@ -155,3 +155,66 @@ func TestGuard(t *testing.T) {
 		t.Fatalf("guard -h: exit %d", code)
 	}
 }
+
+// TestCheck: the read-only report counts rows by key version and
+// plaintext, shows the guard's state, and exits 1 naming the column when
+// a finding blocks (here a unique index on a randomized column).
+func TestCheck(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	cfg, env := guardConfig(t)
+	dsn := pg.SuperConnString(f.db)
+	conn := f.connect(t, pgx.QueryExecModeExec)
+	for _, v := range []string{"one", "two"} {
+		if _, err := conn.Exec(ctx, "INSERT INTO legacy_notes (body) VALUES ($1)", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.direct.Exec(ctx, "INSERT INTO legacy_notes (body) VALUES ('plain'), (NULL), ('zz:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAA==')"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, env, "check", "--config", cfg, "--dsn", dsn)
+	t.Logf("check:\n%s%s", out, errOut)
+	if code != 1 || !strings.Contains(out, "public.legacy_notes.body (randomized, text): guard absent; 5 rows: v1 2; 1 plaintext, 1 unknown key, 1 NULL") ||
+		!strings.Contains(errOut, "public.legacy_notes.body") || strings.Contains(errOut, "public.clients") {
+		t.Fatalf("check: exit %d", code)
+	}
+	if _, err := f.direct.Exec(ctx, "DELETE FROM legacy_notes WHERE body LIKE 'zz:%'; CREATE UNIQUE INDEX ON clients (phone)"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI(t, env, "check", "--config", cfg, "--dsn", dsn, "--json")
+	var doc struct {
+		Columns []struct {
+			Column    string
+			Plaintext int64
+			Findings  []struct {
+				Blocking bool
+				What     string
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("check --json: %v\n%s", err, out)
+	}
+	blocking := map[string]bool{}
+	for _, c := range doc.Columns {
+		for _, fd := range c.Findings {
+			if fd.Blocking {
+				blocking[c.Column] = true
+			}
+		}
+	}
+	if code != 1 || len(blocking) != 1 || !blocking["public.clients.phone"] || !strings.Contains(errOut, "public.clients.phone") {
+		t.Fatalf("check --json: exit %d, blocking %v, %s\n%s", code, blocking, errOut, out)
+	}
+	if _, err := f.direct.Exec(ctx, "DROP INDEX clients_phone_idx"); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut = runCLI(t, env, "guard", "--config", cfg, "--dsn", dsn); code != 0 {
+		t.Fatalf("guard: %d %s", code, errOut)
+	}
+	code, out, errOut = runCLI(t, env, "check", "--config", cfg, "--dsn", dsn)
+	if code != 0 || !strings.Contains(out, "public.clients.email (deterministic, text): guard validated") || !strings.Contains(out, "public.legacy_notes.body (randomized, text): guard not valid") {
+		t.Fatalf("check after guard: exit %d\n%s%s", code, out, errOut)
+	}
+}
