@@ -5,7 +5,11 @@
 // fixed sets (directions, error kinds) so series stay bounded.
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Error kinds counted by Errors. Keep this set closed: it is a label.
 const (
@@ -47,7 +51,16 @@ type Metrics struct {
 	CryptoDuration     *prometheus.HistogramVec
 	AnalysisDuration   prometheus.Histogram
 	StatementsRejected *prometheus.CounterVec
-	reg                prometheus.Registerer
+	// ConfigReloads counts reloads of the configuration and keys
+	// (SIGHUP or a changed file) by result: ok or error.
+	ConfigReloads *prometheus.CounterVec
+	reg           prometheus.Registerer
+
+	// The analysis cache of the current policy (WatchAnalysisCache) and
+	// the counts of the caches of policies it replaced.
+	cacheMu    sync.Mutex
+	cacheStats func() (hits, misses uint64)
+	cacheBase  [2]uint64
 
 	// Resolved children, so hot paths skip the label lookup.
 	BytesIn, BytesOut prometheus.Counter
@@ -114,13 +127,17 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "pgcrypt_statements_rejected_total",
 			Help: "Statements the proxy refused because they cannot work on ciphertext or would store plaintext, by reason.",
 		}, []string{"reason"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_config_reloads_total",
+			Help: "Reloads of the configuration and keys (SIGHUP or a changed file), by result: ok, or error (the previous configuration stays in force).",
+		}, []string{"result"}),
 		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{
 		m.ConnectionsActive, m.ConnectionsTotal, m.QueryDuration, m.UpstreamConnect,
 		m.Bytes, m.Errors, m.CancelRequests,
 		m.FieldsEncrypted, m.FieldsDecrypted, m.PlaintextValues, m.CryptoDuration,
-		m.AnalysisDuration, m.StatementsRejected,
+		m.AnalysisDuration, m.StatementsRejected, m.ConfigReloads,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -130,6 +147,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.BytesOut = m.Bytes.WithLabelValues(ServerToClient)
 	m.EncryptDuration = m.CryptoDuration.WithLabelValues("encrypt")
 	m.DecryptDuration = m.CryptoDuration.WithLabelValues("decrypt")
+	m.ConfigReloads.WithLabelValues("ok")
+	m.ConfigReloads.WithLabelValues("error")
 	for _, k := range []string{ErrClientProtocol, ErrClientTLS, ErrUpstreamConnect, ErrUpstreamTLS,
 		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown,
 		ErrDecrypt, ErrCatalog} {
@@ -144,18 +163,32 @@ func (m *Metrics) Error(kind string) { m.Errors.WithLabelValues(kind).Inc() }
 // WatchAnalysisCache exports the statement analysis cache's counters, read
 // from stats at each scrape.
 func (m *Metrics) WatchAnalysisCache(stats func() (hits, misses uint64)) error {
-	for _, c := range []prometheus.Collector{
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
+	m.cacheMu.Lock()
+	defer m.cacheMu.Unlock()
+	if m.cacheStats != nil {
+		// A reloaded policy brings a new cache: keep the counters
+		// monotonic by adding the old one's final counts.
+		h, ms := m.cacheStats()
+		m.cacheBase[0] += h
+		m.cacheBase[1] += ms
+		m.cacheStats = stats
+		return nil
+	}
+	m.cacheStats = stats
+	read := func(i int) func() float64 {
+		return func() float64 {
+			m.cacheMu.Lock()
+			defer m.cacheMu.Unlock()
+			h, ms := m.cacheStats()
+			return float64(m.cacheBase[i] + [2]uint64{h, ms}[i])
+		}
+	}
+	for i, result := range []string{"hit", "miss"} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "pgcrypt_analysis_cache_total",
 			Help:        "Statement analysis cache lookups, by result.",
-			ConstLabels: prometheus.Labels{"result": "hit"},
-		}, func() float64 { h, _ := stats(); return float64(h) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "pgcrypt_analysis_cache_total",
-			Help:        "Statement analysis cache lookups, by result.",
-			ConstLabels: prometheus.Labels{"result": "miss"},
-		}, func() float64 { _, m := stats(); return float64(m) }),
-	} {
+			ConstLabels: prometheus.Labels{"result": result},
+		}, read(i))
 		if err := m.reg.Register(c); err != nil {
 			return err
 		}

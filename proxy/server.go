@@ -58,6 +58,9 @@ type Server struct {
 	idle      chan struct{}  // closed when draining and no session is left
 
 	nextID atomic.Uint64
+	// policy is the policy new sessions take (Options.Policy, then
+	// SetPolicy); a session keeps the one it started with.
+	policy atomic.Pointer[Policy]
 
 	loopsOnce sync.Once
 	loops     []*eventLoop // started with the first session that can use them
@@ -87,15 +90,23 @@ func New(opts Options) (*Server, error) {
 		opts.CatalogMaxAge = DefaultCatalogMaxAge
 	}
 
-	return &Server{
+	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
 		m:         opts.Metrics,
 		cancels:   cancelRegistry{m: map[cancelKey]cancelTarget{}},
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
-	}, nil
+	}
+	s.policy.Store(opts.Policy)
+	return s, nil
 }
+
+// SetPolicy replaces the policy (columns and keys) that sessions opened
+// from now on use; nil relays every statement unchanged. A session keeps
+// the policy it started with until it ends, so a statement is never
+// analysed under one policy and its answer decrypted under another.
+func (s *Server) SetPolicy(p *Policy) { s.policy.Store(p) }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")

@@ -146,7 +146,7 @@ func (s *session) run(ctx context.Context, startup []byte) {
 	s.sw = wire.NewWriter(server)
 	s.sr = wire.NewReader(server, srv.opts.MaxMessageBytes)
 
-	if p := srv.opts.Policy; p != nil {
+	if p := srv.policy.Load(); p != nil {
 		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}
 	}
 	if _, err := server.Write(startup); err != nil {

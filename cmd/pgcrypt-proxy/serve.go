@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,12 +47,13 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, serveOptions{pprof: *pprofOn})
+	return serve(ctx, cfg, logger, serveOptions{pprof: *pprofOn, lookupEnv: e.lookupEnv})
 }
 
 // serveOptions are serve's settings that do not belong in the config file.
 type serveOptions struct {
-	pprof bool // serve /debug/pprof/ on the admin listener
+	pprof     bool // serve /debug/pprof/ on the admin listener
+	lookupEnv func(string) (string, bool)
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serveOptions) error {
@@ -127,6 +131,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 	go func() { adminDone <- admin.Serve(adminCtx, al, admin.Handler(reg, ready, adminOpts...)) }()
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- srv.Serve(pl) }()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(context.Background())
+	defer stopReload()
+	rl := &reloader{path: cfg.Path, lookupEnv: so.lookupEnv, log: logger, m: m, srv: srv, current: cfg}
+	go rl.run(reloadCtx, hup)
 
 	logger.Info("pgcrypt-proxy started", "version", version, "listen", pl.Addr().String(),
 		"admin", al.Addr().String(), "upstream", cfg.Upstream, "upstream_tls", cfg.UpstreamTLS.Mode,

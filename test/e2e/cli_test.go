@@ -64,6 +64,7 @@ const cliKey = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
 type proc struct {
 	cmd           *exec.Cmd
 	listen, admin string
+	config        string // the config file's path
 	stderr        *syncBuffer
 	done          chan struct{}
 	exitErr       error
@@ -86,6 +87,7 @@ func startBinary(t *testing.T, upstream string, extra string) *proc {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	p.config = path
 	p.cmd = exec.Command(bin, "serve", "--config", path)
 	p.cmd.Env = append(os.Environ(), "PGCRYPT_KEY_V1="+cliKey)
 	p.cmd.Stderr = p.stderr
