@@ -34,6 +34,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the proxy", runServe},
 		{"keygen", "print a new random 32-byte key, base64", runKeygen},
+		{"validate", "check a configuration and its keys without serving", runValidate},
 		{"check", "report, read-only, on the live schema and rows of each policy column (--json)", runCheck},
 		{"guard", "install CHECK constraints that accept only envelopes in policy columns (--remove)", runGuard},
 		{"version", "print the version", runVersion},

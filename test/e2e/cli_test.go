@@ -306,6 +306,13 @@ func TestCLICommands(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, bad) {
 		t.Fatalf("PGCRYPT_CONFIG not used: %d %q", code, errOut)
 	}
+	code, out, errOut = runCLI(t, []string{"PGCRYPT_KEY_V1=" + cliKey}, "validate", "--config", "../../config.example.yaml")
+	if code != 0 || !strings.Contains(out, "OK: 1 policy tables, 8 columns") {
+		t.Fatalf("validate: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut = runCLI(t, []string{"PGCRYPT_KEY_V1=" + cliKey}, "validate", "--config", bad); code != 1 || !strings.Contains(errOut, bad+`:2: listen is "nope"`) {
+		t.Fatalf("validate bad config: %d %q", code, errOut)
+	}
 	code, _, errOut = runCLI(t, []string{"PGCRYPT_KEY_V1="}, "serve", "--config", "../../config.example.yaml")
 	if code != 1 || !strings.Contains(errOut, "PGCRYPT_KEY_V1") || strings.Contains(errOut, cliKey) {
 		t.Fatalf("missing key: %d %q", code, errOut)
