@@ -220,6 +220,21 @@ func (s *session) rejectPlan(extended bool, err error) error {
 // involve a policy column, and an error for ones to reject.
 func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	sp := s.pol
+	// DDL on a policy table run through this session may have made another
+	// relation a partition, child or parent of it, under a name the text
+	// filter below does not know yet: read the catalog again first.
+	if sp.schemaTouched {
+		switch {
+		case !sp.atBoundary:
+			return nil, nil, errors.New("a statement after DDL on a table with encrypted columns in the same pipeline; send Sync first, so the proxy reads the schema again")
+		case !sp.txFailed.Load():
+			sp.catalogStale = true
+			if err := s.freshCatalog(); err != nil {
+				return nil, nil, err
+			}
+			sp.schemaTouched = false
+		}
+	}
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
 	// Statements that may undo a search_path change (the end of a
@@ -230,6 +245,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	changesNames := sp.p.analyzer.ChangesNames(sql)
 	if changesNames {
 		sp.pathTouched = true
+		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) {
+			sp.schemaTouched = true
+		}
 	}
 	// values: the statement may carry values of policy columns; otherwise
 	// it is parsed only to follow prepared statement names (PREPARE,

@@ -44,7 +44,10 @@ type sessionPolicy struct {
 	// them in a transaction).
 	copyPortals map[string]bool
 	pathTouched bool // the session has changed its search_path or schema
-	atBoundary  bool // the current message starts a group (no extended-protocol message since Sync)
+	// schemaTouched: DDL naming a policy table ran through the session;
+	// the catalog is read again before the next statement.
+	schemaTouched bool
+	atBoundary    bool // the current message starts a group (no extended-protocol message since Sync)
 	// qualifiedFrom and qualifiedAs: what planNamed qualified in the
 	// current message's text (see statement.qualifiedFrom).
 	qualifiedFrom *rewrite.Analysis

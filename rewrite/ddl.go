@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // DDL on policy tables. What DDL stores runs later inside PostgreSQL, where
@@ -22,6 +23,8 @@ import (
 func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
 	defer func(old bool) { p.noRelax = old }(p.noRelax)
 	p.noRelax = true
+	walkRangeVars(n.ProtoReflect(), p.derivedRef)
+	p.noteDerived(n)
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_AlterTableStmt:
 		p.alterTable(x.AlterTableStmt)
@@ -76,6 +79,69 @@ func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
 		return false
 	}
 	return true
+}
+
+// isPolicyRV reports whether rv resolves to a policy table.
+func (p *planner) isPolicyRV(rv *pg_query.RangeVar) bool {
+	if rv == nil {
+		return false
+	}
+	r := p.rels[RelName{Schema: rv.Schemaname, Name: rv.Relname}]
+	return r.Kind == RelTable && p.pol.table(r.Schema, r.Name) != nil
+}
+
+// noteDerived records the relations a DDL statement makes a partition,
+// inheritance child or parent of a policy table. The proxy's catalog does
+// not know them until it is read again, so later statements of the same
+// text that name them are refused (derivedRef).
+func (p *planner) noteDerived(n *pg_query.Node) {
+	add := func(rv *pg_query.RangeVar) {
+		if rv != nil {
+			if p.derived == nil {
+				p.derived = map[string]bool{}
+			}
+			p.derived[rv.Relname] = true
+		}
+	}
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_CreateStmt:
+		for _, in := range x.CreateStmt.InhRelations {
+			if p.isPolicyRV(in.GetRangeVar()) {
+				add(x.CreateStmt.Relation)
+			}
+		}
+	case *pg_query.Node_AlterTableStmt:
+		s := x.AlterTableStmt
+		for _, c := range s.Cmds {
+			cmd := c.GetAlterTableCmd()
+			if cmd == nil {
+				continue
+			}
+			var other *pg_query.RangeVar
+			switch cmd.Subtype {
+			case pg_query.AlterTableType_AT_AddInherit:
+				other = cmd.Def.GetRangeVar()
+			case pg_query.AlterTableType_AT_AttachPartition:
+				other = cmd.Def.GetPartitionCmd().GetName()
+			default:
+				continue
+			}
+			switch {
+			case p.isPolicyRV(other):
+				add(s.Relation) // the table becomes a child or the parent
+			case p.isPolicyRV(s.Relation):
+				add(other) // the policy table's new parent or partition
+			}
+		}
+	}
+}
+
+// derivedRef refuses a reference to a relation an earlier statement of the
+// same text made a partition, child or parent of a policy table.
+func (p *planner) derivedRef(rv *pg_query.RangeVar) {
+	if p.derived[rv.Relname] {
+		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(rv.Relname)+" was made a partition, child or parent of a policy table earlier in this query, which the proxy learns only from the catalog afterwards", false, rv.Location)
+	}
 }
 
 // policyTarget resolves the relation a DDL statement acts on, qualifying
@@ -414,6 +480,13 @@ func (p *planner) createTable(s *pg_query.CreateStmt) {
 			}
 		}
 	}
+	// LIKE a policy table INCLUDING DEFAULTS copies its encrypted defaults
+	// into a table outside the policy.
+	for _, e := range s.TableElts {
+		if lc := e.GetTableLikeClause(); lc != nil && p.isPolicyRV(lc.Relation) && lc.Options&createTableLikeDefaults != 0 {
+			p.reject(ReasonSchemaChange, nil, "CREATE TABLE (LIKE "+quoteIdent(lc.Relation.Relname)+" INCLUDING DEFAULTS) would copy encrypted defaults out of the policy; leave defaults out (EXCLUDING DEFAULTS)", false, lc.Relation.Location)
+		}
+	}
 	if t == nil {
 		return
 	}
@@ -465,11 +538,9 @@ func (p *planner) mentionsPolicyRelation(n *pg_query.Node) string {
 		return ""
 	}
 	found := ""
-	walkNodes(n, func(c *pg_query.Node) {
-		if rv := c.GetRangeVar(); rv != nil && found == "" {
-			if _, ok := p.az.names[rv.Relname]; ok {
-				found = quoteIdent(RelName{Schema: rv.Schemaname, Name: rv.Relname}.String())
-			}
+	walkRangeVars(n.ProtoReflect(), func(rv *pg_query.RangeVar) {
+		if _, ok := p.az.names[rv.Relname]; ok && found == "" {
+			found = quoteIdent(RelName{Schema: rv.Schemaname, Name: rv.Relname}.String())
 		}
 	})
 	return found
@@ -493,6 +564,10 @@ func (p *planner) plainUse(v val, what string, loc int32) {
 	}
 }
 
+// createTableLikeDefaults is CREATE_TABLE_LIKE_DEFAULTS of PostgreSQL's
+// TableLikeOption (INCLUDING ALL sets every bit).
+const createTableLikeDefaults = 1 << 3
+
 // walkNodes calls fn for n and every Node inside it, at any depth.
 func walkNodes(n *pg_query.Node, fn func(*pg_query.Node)) {
 	if n == nil {
@@ -500,4 +575,27 @@ func walkNodes(n *pg_query.Node, fn func(*pg_query.Node)) {
 	}
 	fn(n)
 	forEachNode(n.ProtoReflect(), func(c *pg_query.Node) { walkNodes(c, fn) })
+}
+
+// walkRangeVars calls fn for every RangeVar in m, at any depth, whether a
+// field holds it directly or wrapped in a Node.
+func walkRangeVars(m protoreflect.Message, fn func(*pg_query.RangeVar)) {
+	if m.Descriptor() == rangeVarDesc {
+		fn(m.Interface().(*pg_query.RangeVar))
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind || fd.IsMap() {
+			return true
+		}
+		if fd.IsList() {
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkRangeVars(l.Get(i).Message(), fn)
+			}
+		} else {
+			walkRangeVars(v.Message(), fn)
+		}
+		return true
+	})
 }

@@ -35,6 +35,12 @@ func TestDDL(t *testing.T) {
 		{"distinct before a randomized write", "INSERT INTO clients (phone) SELECT DISTINCT x FROM (VALUES ('a'), ('a')) v(x)", []string{"reject randomized_grouping public.clients.phone", "reject randomized_grouping public.clients.phone"}},
 		{"union before a randomized write", "INSERT INTO clients (phone) SELECT $1 UNION SELECT $2", []string{"reject randomized_grouping public.clients.phone", "reject randomized_grouping public.clients.phone"}},
 		{"union before a deterministic write", "INSERT INTO clients (email) SELECT 'a' UNION SELECT 'b'", []string{`literal 'a'="a" public.clients.email write`, `literal 'b'="b" public.clients.email write`}},
+		{"like including defaults", "CREATE TABLE copy1 (LIKE clients INCLUDING ALL)", []string{"reject schema_change"}},
+		{"like excluding defaults", "CREATE TABLE copy2 (LIKE clients)", nil},
+		{"child then its use", "CREATE TABLE kid () INHERITS (clients); INSERT INTO kid (phone) VALUES ('x')", []string{"reject resolution_change", "note unknown_relation kid write"}},
+		{"attach then the parent's use", "ALTER TABLE p ATTACH PARTITION clients FOR VALUES IN (1); SELECT * FROM p", []string{"reject resolution_change", "note unknown_relation p"}},
+		{"renamed by a column alias", "SELECT 1 FROM clients AS c(a, b, cc, d, e) WHERE c.email = 'x'", []string{"reject ambiguous_column public.clients.email"}},
+		{"child then its DDL", "CREATE TABLE n3 () INHERITS (clients); ALTER TABLE n3 ALTER phone SET DEFAULT 'x'", []string{"reject resolution_change"}},
 		{"create table defaults", "CREATE TABLE clients (phone text DEFAULT 'x', email text CHECK (email <> 'y'))", []string{`literal 'x'="x" public.clients.phone write`, `reject schema_change public.clients.email`}},
 	})
 }

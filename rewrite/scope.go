@@ -20,6 +20,8 @@ type outCol struct {
 	// FigureColname for an unaliased expression; a reference by a name
 	// not found may mean this column (see unknownColumn).
 	figured bool
+	// was is the name before a column alias renamed it.
+	was string
 }
 
 type itemKind uint8
@@ -254,6 +256,12 @@ func (p *planner) unknownColumn(sc *scope, name string, loc int32) val {
 				continue
 			}
 			for _, oc := range it.out.cols {
+				if oc.was == name && oc.v.hasPolicy() {
+					// PostgreSQL refuses it (42703), but would log the
+					// statement with the value compared as written.
+					p.reject(ReasonAmbiguousColumn, policyColOf(oc.v), "the name "+quoteIdent(name)+" (a column alias renamed it in "+it.desc+")", false, loc)
+					return plainVal("a renamed column")
+				}
 				if oc.figured && oc.v.hasPolicy() {
 					p.reject(ReasonAmbiguousColumn, policyColOf(oc.v), "the name "+quoteIdent(name)+" (an unaliased expression of "+it.desc+" may be named so; give it an alias)", true, loc)
 					return plainVal("an ambiguous column reference")
@@ -279,6 +287,7 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 		}
 	}
 	n := RelName{Schema: rv.Schemaname, Name: rv.Relname}
+	p.derivedRef(rv)
 	if _, watched := p.az.names[n.Name]; watched && p.resolutionChanged {
 		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(n.String())+" is named after a statement of the same query that can change what it refers to", false, rv.Location)
 	}
@@ -333,7 +342,7 @@ func renameOut(out relOut, names []*pg_query.Node) relOut {
 			cols = append(cols, outCol{name: strVal(n), v: plainVal("column " + strVal(n))})
 			continue
 		}
-		cols[i].name, cols[i].figured = strVal(n), false
+		cols[i].was, cols[i].name, cols[i].figured = cols[i].name, strVal(n), false
 	}
 	return relOut{cols: cols, open: out.open}
 }
