@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,7 +351,7 @@ func attackCases() []attackCase {
 }
 
 func TestAttackSuite(t *testing.T) {
-	for i, c := range append(attackCases(), attackCases2()...) {
+	for i, c := range slices.Concat(attackCases(), attackCases2(), attackCases3()) {
 		t.Run(c.name, func(t *testing.T) {
 			marker := fmt.Sprintf("SECRET_%d_x", i)
 			runAttack(t, c, marker)
