@@ -549,4 +549,3 @@ func attackCases3() []attackCase {
 		}},
 	}
 }
-
