@@ -211,3 +211,27 @@ func quoteLiteral(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, `'`, `''`) + "'"
 }
+
+// ValidateGuards validates the guard constraints of cols that exist and
+// are NOT VALID, where no row holds anything but envelopes any more (after
+// a backfill). It installs none.
+func ValidateGuards(ctx context.Context, conn *pgx.Conn, cols []Column, keyIDs []string) ([]GuardResult, error) {
+	var out []GuardResult
+	for _, c := range cols {
+		var valid bool
+		err := conn.QueryRow(ctx, `SELECT k.convalidated FROM pg_catalog.pg_constraint k WHERE k.conrelid = $1::regclass AND k.conname = $2`,
+			c.table(), GuardName(c)).Scan(&valid)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && valid) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("column %s: %w", c, err)
+		}
+		r, err := guardColumn(ctx, conn, c, keyIDs, GuardOptions{LockTimeout: "10s"})
+		if err != nil {
+			return out, fmt.Errorf("column %s: %w", c, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

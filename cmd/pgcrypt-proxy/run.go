@@ -36,6 +36,9 @@ func commands() []command {
 		{"keygen", "print a new random 32-byte key, base64", runKeygen},
 		{"validate", "check a configuration and its keys without serving", runValidate},
 		{"check", "report, read-only, on the live schema and rows of each policy column (--json)", runCheck},
+		{"backfill", "encrypt plaintext already stored, online, in resumable batches", runBackfill},
+		{"rotate", "re-encrypt values not under the active key", runRotate},
+		{"decrypt", "turn envelopes back into plaintext (removes the guard first)", runDecrypt},
 		{"guard", "install CHECK constraints that accept only envelopes in policy columns (--remove)", runGuard},
 		{"version", "print the version", runVersion},
 	}

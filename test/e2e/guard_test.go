@@ -17,6 +17,12 @@ import (
 // the fixture's keys, and returns its path and the environment it needs.
 func guardConfig(t *testing.T) (string, []string) {
 	t.Helper()
+	return guardConfigActive(t, "v1")
+}
+
+// guardConfigActive is guardConfig with another active key version.
+func guardConfigActive(t *testing.T, active string) (string, []string) {
+	t.Helper()
 	b, err := os.ReadFile("../../cipher/testdata/vectors.json")
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +43,7 @@ func guardConfig(t *testing.T) (string, []string) {
 	cfg := `listen: 127.0.0.1:6432
 upstream: ` + pg.Addr() + `
 keys:
-  active: v1
+  active: ` + active + `
   versions: { ` + strings.Join(versions, ", ") + ` }
 encrypt:
   - table: clients

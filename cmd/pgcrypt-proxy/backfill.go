@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
+)
+
+func runBackfill(ctx context.Context, args []string, e env) error {
+	return runJob(ctx, migrate.JobEncrypt, args, e)
+}
+
+func runRotate(ctx context.Context, args []string, e env) error {
+	return runJob(ctx, migrate.JobRotate, args, e)
+}
+
+func runDecrypt(ctx context.Context, args []string, e env) error {
+	return runJob(ctx, migrate.JobDecrypt, args, e)
+}
+
+// runJob runs backfill, rotate or decrypt over every policy table.
+func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
+	name := map[migrate.Job]string{migrate.JobEncrypt: "backfill", migrate.JobRotate: "rotate", migrate.JobDecrypt: "decrypt"}[job]
+	fs := newFlagSet(name, e)
+	cfgPath := fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set")
+	dsn := fs.String("dsn", "", "PostgreSQL connection string, straight to the database (not through the proxy); defaults to the PG* environment variables")
+	batch := fs.Int("batch", 500, "rows per transaction")
+	workers := fs.Int("workers", 1, "parallel workers")
+	shard := fs.String("shard", "0/1", "i/n: this process's share of the rows, for n processes (a Kubernetes Indexed Job)")
+	rate := fs.Float64("rate", 0, "most rows changed per second (0: no limit)")
+	dryRun := fs.Bool("dry-run", false, "count what would change, change nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	i, n, err := parseShard(*shard)
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	cfg, err := config.Load(ctx, *cfgPath, config.WithLookupEnv(e.lookupEnv))
+	if err != nil {
+		return err
+	}
+	kr, err := cipher.NewKeyring(cfg.Keys.Active, cfg.Keys.Material)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	defer pool.Close()
+	if job == migrate.JobDecrypt && !*dryRun {
+		// The guard would refuse the plaintext: take it off first.
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = migrate.Guard(ctx, conn.Conn(), guardColumns(cfg), keyIDs(cfg), migrate.GuardOptions{Remove: true})
+		conn.Release()
+		if err != nil {
+			return fmt.Errorf("removing the guard first: %w", err)
+		}
+	}
+	out := newProgressPrinter(e, name, *dryRun)
+	for _, t := range cfg.Encrypt {
+		var cols []migrate.CipherColumn
+		for _, c := range t.Columns {
+			mode := cipher.Randomized
+			if c.Deterministic() {
+				mode = cipher.Deterministic
+			}
+			cc, err := kr.Column(t.Schema+"."+t.Name+"."+c.Ident, mode, c.AssociatedDataFor(t))
+			if err != nil {
+				return err
+			}
+			cols = append(cols, migrate.CipherColumn{Column: migrate.Column{Schema: t.Schema, Table: t.Name, Name: c.Ident, Deterministic: c.Deterministic()}, Cipher: cc})
+		}
+		p, err := migrate.Backfill(ctx, pool, cols, migrate.BackfillOptions{
+			Job: job, Batch: *batch, Workers: *workers, Shard: i, Shards: n, Rate: *rate, DryRun: *dryRun, Progress: out.update,
+		})
+		out.finish(p)
+		if err != nil {
+			return fmt.Errorf("%s.%s: %w", t.Schema, t.Name, err)
+		}
+	}
+	if job == migrate.JobEncrypt && !*dryRun {
+		// Validate guard constraints that plaintext kept NOT VALID.
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		if _, err := migrate.ValidateGuards(ctx, conn.Conn(), guardColumns(cfg), keyIDs(cfg)); err != nil {
+			return fmt.Errorf("validating the guard: %w", err)
+		}
+	}
+	return nil
+}
+
+func parseShard(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 ≤ i < n, e.g. 0/4", s)
+	}
+	return i, n, nil
+}
+
+// progressPrinter shows progress: a line redrawn in place on a terminal,
+// one JSON line every few seconds otherwise (logs, Kubernetes Jobs).
+type progressPrinter struct {
+	e        env
+	name     string
+	dry      bool
+	terminal bool
+	mu       sync.Mutex
+	start    time.Time
+	last     time.Time
+}
+
+func newProgressPrinter(e env, name string, dry bool) *progressPrinter {
+	term := false
+	if f, ok := e.stdout.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			term = true
+		}
+	}
+	return &progressPrinter{e: e, name: name, dry: dry, terminal: term, start: time.Now()}
+}
+
+func (p *progressPrinter) update(pr migrate.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	every := 5 * time.Second
+	if p.terminal {
+		every = 200 * time.Millisecond
+	}
+	if now.Sub(p.last) < every {
+		return
+	}
+	p.last = now
+	p.print(pr, false)
+}
+
+func (p *progressPrinter) finish(pr migrate.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.print(pr, true)
+	p.start = time.Now()
+}
+
+func (p *progressPrinter) print(pr migrate.Progress, done bool) {
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(pr.Changed) / secs
+	}
+	verb := "changed"
+	if p.dry {
+		verb = "would change"
+	}
+	if p.terminal {
+		end := ""
+		if done {
+			end = "\n"
+		}
+		fmt.Fprintf(p.e.stdout, "\r%s %s: %d rows scanned, %d %s, %d changed meanwhile through the proxy, %.0f rows/s%s",
+			p.name, pr.Table, pr.Scanned, pr.Changed, verb, pr.Conflicts, rate, end)
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"job": p.name, "table": pr.Table, "scanned": pr.Scanned, "changed": pr.Changed,
+		"dry_run": p.dry, "conflicts": pr.Conflicts, "rows_per_second": int(rate), "done": done})
+	fmt.Fprintln(p.e.stdout, string(b))
+}
