@@ -250,11 +250,11 @@ func saveProgress(ctx context.Context, pool *pgxpool.Pool, job, tbl string, part
 }
 
 // backfillBatch reads one batch and writes its rows back changed, in one
-// transaction; it returns the batch's last key, or nil after the last.
-func backfillBatch(ctx context.Context, pool *pgxpool.Pool, cols []CipherColumn, pk []pkColumn, table, q string, args []any,
+// statement; it returns the batch's last key, or nil after the last.
+func backfillBatch(ctx context.Context, pool *pgxpool.Pool, cols []CipherColumn, pk []pkColumn, table, q string, qargs []any,
 	opts BackfillOptions, limiter *rateLimiter) (Progress, []string, error) {
 	var p Progress
-	rows, err := pool.Query(ctx, q, args...)
+	rows, err := pool.Query(ctx, q, qargs...)
 	if err != nil {
 		return p, nil, err
 	}
@@ -285,107 +285,104 @@ func backfillBatch(ctx context.Context, pool *pgxpool.Pool, cols []CipherColumn,
 		return p, nil, nil
 	}
 	p.Scanned = int64(len(batch))
-	var set, cond []string
-	for i, c := range cols {
-		set = append(set, fmt.Sprintf("%s = $%d", quoteIdent(c.Name), i+1))
-		cond = append(cond, fmt.Sprintf("%s::text IS NOT DISTINCT FROM $%d", quoteIdent(c.Name), len(cols)+i+1))
-	}
-	for i, c := range pk {
-		cond = append(cond, fmt.Sprintf("%s = $%d::%s", quoteIdent(c.name), 2*len(cols)+i+1, c.typ))
-	}
-	update := "UPDATE " + table + " SET " + strings.Join(set, ", ") + " WHERE " + strings.Join(cond, " AND ")
-	b := &pgx.Batch{}
-	n := 0
+	// One UPDATE per batch: the rows to change with their old and new
+	// values as arrays, written only where every policy value is still the
+	// one read (compare-and-set).
+	keys := make([][]string, len(pk))
+	olds := make([][]*string, len(cols))
+	news := make([][]*string, len(cols))
 	for _, r := range batch {
 		changed := false
-		newVals := make([]any, len(cols))
+		nv := make([]*string, len(cols))
 		for i, c := range cols {
-			v, ch, err := convert(Job(opts.Job), c, r.values[i])
+			v, ch, err := convert(opts.Job, c, r.values[i])
 			if err != nil {
 				return p, nil, fmt.Errorf("row %v, column %s: %w", r.key, c, err)
 			}
-			newVals[i], changed = v, changed || ch
+			nv[i], changed = v, changed || ch
 		}
 		if !changed {
 			continue
 		}
-		n++
-		if opts.DryRun {
-			continue
+		for i, k := range r.key {
+			keys[i] = append(keys[i], k)
 		}
-		args := append(newVals, make([]any, 0, len(cols)+len(pk))...)
-		for _, v := range r.values {
-			args = append(args, v)
+		for i := range cols {
+			olds[i] = append(olds[i], r.values[i])
+			news[i] = append(news[i], nv[i])
 		}
-		for _, k := range r.key {
-			args = append(args, k)
-		}
-		b.Queue(update, args...)
+		p.Changed++
 	}
-	p.Changed = int64(n)
-	if n > 0 && !opts.DryRun {
-		limiter.wait(ctx, n)
-		tx, err := pool.Begin(ctx)
-		if err != nil {
-			return p, nil, err
-		}
-		defer tx.Rollback(ctx)
-		res := tx.SendBatch(ctx, b)
-		for range b.Len() {
-			tag, err := res.Exec()
-			if err != nil {
-				res.Close()
-				return p, nil, err
-			}
-			if tag.RowsAffected() == 0 {
-				p.Conflicts++ // changed meanwhile through the proxy: its value is current
-			}
-		}
-		if err := res.Close(); err != nil {
-			return p, nil, err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return p, nil, err
-		}
-		p.Changed -= p.Conflicts
+	if p.Changed == 0 || opts.DryRun {
+		return p, batch[len(batch)-1].key, nil
 	}
+	var set, cond, arrays, names []string
+	var args []any
+	for i, c := range pk {
+		names = append(names, fmt.Sprintf("k%d", i))
+		arrays = append(arrays, fmt.Sprintf("$%d::text[]", len(args)+1))
+		args = append(args, keys[i])
+		cond = append(cond, fmt.Sprintf("%s.%s = u.k%d::%s", table, quoteIdent(c.name), i, c.typ))
+	}
+	for i, c := range cols {
+		names = append(names, fmt.Sprintf("o%d", i), fmt.Sprintf("n%d", i))
+		arrays = append(arrays, fmt.Sprintf("$%d::text[]", len(args)+1), fmt.Sprintf("$%d::text[]", len(args)+2))
+		args = append(args, olds[i], news[i])
+		set = append(set, fmt.Sprintf("%s = u.n%d", quoteIdent(c.Name), i))
+		cond = append(cond, fmt.Sprintf("%s.%s::text IS NOT DISTINCT FROM u.o%d", table, quoteIdent(c.Name), i))
+	}
+	update := "UPDATE " + table + " SET " + strings.Join(set, ", ") +
+		" FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(names, ", ") + ")" +
+		" WHERE " + strings.Join(cond, " AND ")
+	limiter.wait(ctx, int(p.Changed))
+	tag, err := pool.Exec(ctx, update, args...)
+	if err != nil {
+		return p, nil, err
+	}
+	// Rows changed meanwhile through the proxy keep their (encrypted) value.
+	p.Conflicts = p.Changed - tag.RowsAffected()
+	p.Changed = tag.RowsAffected()
 	return p, batch[len(batch)-1].key, nil
 }
 
 // convert returns the value to store for v under job, and whether it
 // differs.
-func convert(job Job, c CipherColumn, v *string) (any, bool, error) {
+func convert(job Job, c CipherColumn, v *string) (*string, bool, error) {
 	if v == nil {
 		return nil, false, nil
 	}
 	b := []byte(*v)
 	isEnv := cipher.LooksLikeEnvelope(b)
+	str := func(b []byte, err error) (*string, bool, error) {
+		if err != nil {
+			return nil, false, err
+		}
+		s := string(b)
+		return &s, true, nil
+	}
 	switch job {
 	case JobEncrypt:
 		if isEnv {
-			return *v, false, nil
+			return v, false, nil
 		}
-		out, err := c.Cipher.Encrypt(nil, b)
-		return string(out), true, err
+		return str(c.Cipher.Encrypt(nil, b))
 	case JobRotate:
 		if !isEnv {
-			return *v, false, nil
+			return v, false, nil
 		}
 		if cur, err := c.Cipher.IsCurrent(b); err != nil || cur {
-			return *v, false, err
+			return v, false, err
 		}
 		plain, err := c.Cipher.Decrypt(nil, b)
 		if err != nil {
 			return nil, false, err
 		}
-		out, err := c.Cipher.Encrypt(nil, plain)
-		return string(out), true, err
+		return str(c.Cipher.Encrypt(nil, plain))
 	case JobDecrypt:
 		if !isEnv {
-			return *v, false, nil
+			return v, false, nil
 		}
-		plain, err := c.Cipher.Decrypt(nil, b)
-		return string(plain), true, err
+		return str(c.Cipher.Decrypt(nil, b))
 	}
 	return nil, false, fmt.Errorf("unknown job %q", job)
 }

@@ -88,7 +88,7 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 					if i < len(tcols) && tcols[i] != nil && e.GetSetToDefault() == nil {
 						p.write(tcols[i], v, exprLocation(e))
 					} else {
-						markPlain(v) // stored as written
+						p.storePlain(v, exprLocation(e))
 					}
 				}
 			}
@@ -105,7 +105,7 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 					if c != nil && i < len(out.cols) {
 						p.write(c, out.cols[i].v, s.Relation.Location)
 					} else if i < len(out.cols) {
-						markPlain(out.cols[i].v) // stored as written
+						p.storePlain(out.cols[i].v, s.Relation.Location)
 					}
 				}
 				if len(s.Cols) == 0 && target.ptable != nil && !out.open {
@@ -137,6 +137,21 @@ func (p *planner) insertStmt(s *pg_query.InsertStmt, parent *scope) relOut {
 	return p.targetList(s.ReturningList, tsc)
 }
 
+// storePlain handles a value stored in a column outside the policy: its
+// parameters and literals are stored as written, and a policy column's
+// envelope copied there could never be decrypted (and would reach clients
+// as ciphertext), so that is refused.
+func (p *planner) storePlain(v val, loc int32) {
+	markPlain(v)
+	if v.row != nil {
+		v = flattenRow(v)
+	}
+	for _, c := range v.cols {
+		p.reject(ReasonCopyOut, c, "", false, loc)
+		return
+	}
+}
+
 func hasCol(cs []*Column) bool {
 	for _, c := range cs {
 		if c != nil {
@@ -162,7 +177,7 @@ func (p *planner) setList(targets []*pg_query.Node, target *item, sc *scope) {
 			v = p.expr(rt.Val, sc)
 		}
 		if c == nil {
-			markPlain(v) // stored as written
+			p.storePlain(v, rt.Location)
 			continue
 		}
 		if rt.Val.GetSetToDefault() != nil {

@@ -39,6 +39,7 @@ const (
 	ReasonResolutionChange          // a policy table named after a statement of the same text that can change what names mean
 	ReasonSchemaChange              // DDL that would store a policy value unencrypted or detach a table or column from the policy
 	ReasonWholeTable                // a function that reads whole tables inside the server (table_to_xml and kin)
+	ReasonCopyOut                   // a policy column's envelope stored in a column outside the policy
 )
 
 var reasonNames = [...]string{
@@ -67,6 +68,7 @@ var reasonNames = [...]string{
 	ReasonResolutionChange:   "resolution_change",
 	ReasonSchemaChange:       "schema_change",
 	ReasonWholeTable:         "whole_table",
+	ReasonCopyOut:            "copy_out",
 }
 
 // String returns a stable snake_case name, suitable as a metric label.
@@ -177,6 +179,8 @@ func (r *Rejection) message() string {
 		return d + "; send statements that change the search_path, role, settings or schema (SET, set_config, pg_settings, DDL, DISCARD, COMMIT, ROLLBACK) as queries of their own, so the proxy reads the catalog again after them"
 	case ReasonSchemaChange:
 		return d
+	case ReasonCopyOut:
+		return "its envelope would be stored in a column outside the policy, where it can never be decrypted and reaches clients as ciphertext; add that column to the policy with the same associated_data, or copy the values through the application"
 	case ReasonWholeTable:
 		if strings.HasPrefix(d, "dblink") {
 			return "function " + d + "() runs SQL on another connection, which bypasses the proxy's encryption; send the statements through the proxy"

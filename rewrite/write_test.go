@@ -121,7 +121,8 @@ func TestInsertSelect(t *testing.T) {
 			"reject columns_unknown",
 		}},
 		{"scalar subquery of the same column", "INSERT INTO clients (email) VALUES ((SELECT email FROM clients WHERE id = 1))", nil},
-		{"plaintext into a non-policy table is not our business", "INSERT INTO staging (email) SELECT email FROM clients", nil},
+		{"envelopes copied into a non-policy table", "INSERT INTO staging (email) SELECT email FROM clients", []string{"reject copy_out public.clients.email"}},
+		{"plaintext into a non-policy table is not our business", "INSERT INTO staging (email) SELECT $1", nil},
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,10 +20,10 @@ import (
 // before the proxy: body "orig-<id>".
 func seedPlainNotes(t *testing.T, f *encFixture, n int) {
 	t.Helper()
-	if _, err := f.direct.Exec(testCtx(t), "INSERT INTO legacy_notes (body) SELECT NULL FROM generate_series(1, $1)", n); err != nil {
+	if _, err := f.direct.Exec(context.Background(), "INSERT INTO legacy_notes (body) SELECT NULL FROM generate_series(1, $1)", n); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.direct.Exec(testCtx(t), "UPDATE legacy_notes SET body = 'orig-' || id WHERE body IS NULL"); err != nil {
+	if _, err := f.direct.Exec(context.Background(), "UPDATE legacy_notes SET body = 'orig-' || id WHERE body IS NULL"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -30,7 +31,7 @@ func seedPlainNotes(t *testing.T, f *encFixture, n int) {
 // notesByForm counts legacy_notes bodies: envelopes (by key id) and not.
 func notesByForm(t *testing.T, f *encFixture) (envelopes map[string]int, plain int) {
 	t.Helper()
-	rows, err := f.direct.Query(testCtx(t), "SELECT body FROM legacy_notes WHERE body IS NOT NULL")
+	rows, err := f.direct.Query(context.Background(), "SELECT body FROM legacy_notes WHERE body IS NOT NULL")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,8 @@ func notesByForm(t *testing.T, f *encFixture) (envelopes map[string]int, plain i
 // to the new active key and decrypt turns them back, with the same checks.
 func TestBackfillOnline(t *testing.T) {
 	f := newEncFixture(t, false)
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	cfg, env := guardConfig(t)
 	dsn := pg.SuperConnString(f.db)
 	const n = 20000
@@ -168,7 +170,8 @@ func TestBackfillOnline(t *testing.T) {
 // share the rows.
 func TestBackfillKilledAndShards(t *testing.T) {
 	f := newEncFixture(t, false)
-	ctx := testCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	cfg, env := guardConfig(t)
 	dsn := pg.SuperConnString(f.db)
 	const n = 10000
