@@ -42,6 +42,15 @@ type BackfillOptions struct {
 	Shards  int     // processes sharing the work (default 1)
 	Rate    float64 // most rows changed per second by this process; 0 is no limit
 	DryRun  bool    // count what would change, change nothing
+	// MaxLag pauses before a batch while a replica's replay lag exceeds
+	// it (pg_stat_replication, which needs pg_monitor); 0 is no limit.
+	MaxLag time.Duration
+	// MaxLockWaiters pauses before a batch while more sessions than this
+	// wait for a lock (the application queued behind something); negative
+	// is no limit.
+	MaxLockWaiters int
+	// Paused, when set, is called with the reason each time a batch waits.
+	Paused func(why string)
 	// Progress, when set, is called after each batch (from any worker).
 	Progress func(Progress)
 }
@@ -219,6 +228,9 @@ func backfillPart(ctx context.Context, pool *pgxpool.Pool, cols []CipherColumn, 
 			}
 		}
 		q += " ORDER BY " + strings.Join(pkNames, ", ") + " LIMIT " + fmt.Sprint(opts.Batch)
+		if err := throttle(ctx, pool, opts); err != nil {
+			return err
+		}
 		p, next, err := backfillBatch(ctx, pool, cols, pk, table, q, args, opts, limiter)
 		if err != nil {
 			return err
@@ -385,6 +397,40 @@ func convert(job Job, c CipherColumn, v *string) (*string, bool, error) {
 		return str(c.Cipher.Decrypt(nil, b))
 	}
 	return nil, false, fmt.Errorf("unknown job %q", job)
+}
+
+// throttle waits while the database is under the strain opts bound, as
+// gh-ost does: replicas lagging, or sessions queued on locks.
+func throttle(ctx context.Context, pool *pgxpool.Pool, opts BackfillOptions) error {
+	if opts.MaxLag <= 0 && opts.MaxLockWaiters < 0 {
+		return nil
+	}
+	for {
+		var lag float64
+		var waiters int
+		err := pool.QueryRow(ctx, `SELECT coalesce((SELECT extract(epoch FROM max(replay_lag)) FROM pg_catalog.pg_stat_replication), 0)::float8,
+			(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = pg_catalog.current_database() AND pid <> pg_catalog.pg_backend_pid())::int`).Scan(&lag, &waiters)
+		if err != nil {
+			return fmt.Errorf("reading replication lag and lock waits: %w", err)
+		}
+		why := ""
+		switch {
+		case opts.MaxLag > 0 && lag > opts.MaxLag.Seconds():
+			why = fmt.Sprintf("replication lag %.1fs over %v", lag, opts.MaxLag)
+		case opts.MaxLockWaiters >= 0 && waiters > opts.MaxLockWaiters:
+			why = fmt.Sprintf("%d sessions waiting for locks, over %d", waiters, opts.MaxLockWaiters)
+		default:
+			return nil
+		}
+		if opts.Paused != nil {
+			opts.Paused(why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // rateLimiter spaces batches so that at most rate rows change per second.

@@ -40,6 +40,8 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 	shard := fs.String("shard", "0/1", "i/n: this process's share of the rows, for n processes (a Kubernetes Indexed Job)")
 	rate := fs.Float64("rate", 0, "most rows changed per second (0: no limit)")
 	dryRun := fs.Bool("dry-run", false, "count what would change, change nothing")
+	maxLag := fs.Duration("max-lag", 10*time.Second, "pause while a replica's replay lag exceeds this (0: never)")
+	maxWaiters := fs.Int("max-lock-waiters", 10, "pause while more sessions than this wait for locks (-1: never)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -88,6 +90,7 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 		}
 		p, err := migrate.Backfill(ctx, pool, cols, migrate.BackfillOptions{
 			Job: job, Batch: *batch, Workers: *workers, Shard: i, Shards: n, Rate: *rate, DryRun: *dryRun, Progress: out.update,
+			MaxLag: *maxLag, MaxLockWaiters: *maxWaiters, Paused: out.paused,
 		})
 		out.finish(p)
 		if err != nil {
@@ -153,6 +156,22 @@ func (p *progressPrinter) update(pr migrate.Progress) {
 	}
 	p.last = now
 	p.print(pr, false)
+}
+
+// paused reports a throttled batch, at most every few seconds.
+func (p *progressPrinter) paused(why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last) < 5*time.Second {
+		return
+	}
+	p.last = time.Now()
+	if p.terminal {
+		fmt.Fprintf(p.e.stdout, "\r%s: paused: %s", p.name, why)
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"job": p.name, "paused": why})
+	fmt.Fprintln(p.e.stdout, string(b))
 }
 
 func (p *progressPrinter) finish(pr migrate.Progress) {

@@ -228,3 +228,52 @@ func TestBackfillKilledAndShards(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackfillThrottle: a backfill pauses while sessions queue on locks,
+// and goes on once they are through.
+func TestBackfillThrottle(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg, env := guardConfig(t)
+	dsn := pg.SuperConnString(f.db)
+	seedPlainNotes(t, f, 1000)
+	holder := pg.SuperConn(t, f.db)
+	if _, err := holder.Exec(ctx, "BEGIN; LOCK TABLE workspaces IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	waiter := pg.SuperConn(t, f.db)
+	waited := make(chan error, 1)
+	go func() { _, err := waiter.Exec(ctx, "SELECT count(*) FROM workspaces"); waited <- err }()
+	waitFor(t, "a session waiting for a lock", func() bool {
+		var n int
+		f.direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").Scan(&n)
+		return n > 0
+	})
+	var out strings.Builder
+	cmd := exec.Command(proxyBinary(t), "backfill", "--config", cfg, "--dsn", dsn, "--max-lock-waiters", "0")
+	cmd.Env = append(cmd.Environ(), env...)
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if _, plain := notesByForm(t, f); plain != 1000 {
+		t.Fatalf("the backfill ran while a session waited for a lock: %d plaintext left", plain)
+	}
+	if _, err := holder.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("backfill: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `"paused":"1 sessions waiting for locks, over 0"`) {
+		t.Errorf("no pause reported:\n%s", out.String())
+	}
+	if envs, plain := notesByForm(t, f); plain != 0 || envs["v1"] != 1000 {
+		t.Fatalf("after the pause: %d plaintext, envelopes %v", plain, envs)
+	}
+}
