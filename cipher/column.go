@@ -193,10 +193,6 @@ func (c *Column) Decrypt(dst, envelope []byte) ([]byte, error) {
 	return dst[:base+len(pt)], nil
 }
 
-// ActiveKey returns the id of the key version new values are encrypted
-// under.
-func (c *Column) ActiveKey() string { return c.kr.active.id }
-
 // IsCurrent reports whether envelope is written under the keyring's active
 // key and in the column's mode, i.e. whether a rotation would leave it alone.
 // It reads only the envelope header and does not authenticate the value.
