@@ -60,7 +60,7 @@ func TestBackfillOnline(t *testing.T) {
 	defer cancel()
 	cfg, env := guardConfig(t)
 	dsn := pg.SuperConnString(f.db)
-	const n = 20000
+	const n = 100000
 	seedPlainNotes(t, f, n)
 	if code, _, errOut := runCLI(t, env, "guard", "--config", cfg, "--dsn", dsn); code != 0 {
 		t.Fatalf("guard: %s", errOut)
