@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -77,6 +79,43 @@ func TestCLIReload(t *testing.T) {
 	if v := stored(insert(old, "before")); v != "before" {
 		t.Fatalf("notes is not in the policy yet, stored %q", v)
 	}
+	// Load: sessions open, query and close throughout both reloads; none
+	// may fail.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var queries atomic.Int64
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", strings.Split(p.listen, ":")[1], pg.Super.Name, db))
+				if err != nil {
+					t.Errorf("connect under reload: %v", err)
+					return
+				}
+				for range 20 {
+					var n int
+					if err := c.QueryRow(ctx, "SELECT count(*) FROM notes WHERE body IS NOT NULL").Scan(&n); err != nil {
+						t.Errorf("query under reload: %v", err)
+						break
+					}
+					queries.Add(1)
+				}
+				c.Close(ctx)
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+		t.Logf("%d queries through the reloads", queries.Load())
+	}()
 	// Rewrite the file (no signal): the watcher reloads it.
 	if err := os.WriteFile(p.config, []byte(head+policy("other_notes", "notes")), 0o600); err != nil {
 		t.Fatal(err)
