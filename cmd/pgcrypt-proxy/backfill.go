@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -11,7 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/admin"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
@@ -42,6 +46,7 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 	dryRun := fs.Bool("dry-run", false, "count what would change, change nothing")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "pause while a replica's replay lag exceeds this (0: never)")
 	maxWaiters := fs.Int("max-lock-waiters", 10, "pause while more sessions than this wait for locks (-1: never)")
+	adminListen := fs.String("admin-listen", "", "serve Prometheus metrics of the run on this address (GET /metrics), e.g. 127.0.0.1:9188")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +80,13 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 		}
 	}
 	out := newProgressPrinter(e, name, *dryRun)
+	if *adminListen != "" {
+		stop, err := serveJobMetrics(*adminListen, name, out)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	for _, t := range cfg.Encrypt {
 		var cols []migrate.CipherColumn
 		for _, c := range t.Columns {
@@ -131,6 +143,23 @@ type progressPrinter struct {
 	mu       sync.Mutex
 	start    time.Time
 	last     time.Time
+	// For --admin-listen: the latest totals per table, and pauses.
+	tables map[string]migrate.Progress
+	pauses int
+}
+
+func (p *progressPrinter) record(pr migrate.Progress) {
+	if p.tables == nil {
+		p.tables = map[string]migrate.Progress{}
+	}
+	p.tables[pr.Table] = pr
+}
+
+// Collect-time snapshot for the metrics (see serveJobMetrics).
+func (p *progressPrinter) snapshot() (map[string]migrate.Progress, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.tables), p.pauses
 }
 
 func newProgressPrinter(e env, name string, dry bool) *progressPrinter {
@@ -146,6 +175,7 @@ func newProgressPrinter(e env, name string, dry bool) *progressPrinter {
 func (p *progressPrinter) update(pr migrate.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.record(pr)
 	now := time.Now()
 	every := 5 * time.Second
 	if p.terminal {
@@ -162,6 +192,7 @@ func (p *progressPrinter) update(pr migrate.Progress) {
 func (p *progressPrinter) paused(why string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.pauses++
 	if time.Since(p.last) < 5*time.Second {
 		return
 	}
@@ -177,6 +208,7 @@ func (p *progressPrinter) paused(why string) {
 func (p *progressPrinter) finish(pr migrate.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.record(pr)
 	p.print(pr, true)
 	p.start = time.Now()
 }
@@ -203,4 +235,53 @@ func (p *progressPrinter) print(pr migrate.Progress, done bool) {
 	b, _ := json.Marshal(map[string]any{"job": p.name, "table": pr.Table, "scanned": pr.Scanned, "changed": pr.Changed,
 		"dry_run": p.dry, "conflicts": pr.Conflicts, "rows_per_second": int(rate), "done": done})
 	fmt.Fprintln(p.e.stdout, string(b))
+}
+
+// jobCollector exports a run's progress as Prometheus metrics.
+type jobCollector struct {
+	job                        string
+	p                          *progressPrinter
+	scanned, changed, conflict *prometheus.Desc
+	pauses                     *prometheus.Desc
+}
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.scanned
+	ch <- c.changed
+	ch <- c.conflict
+	ch <- c.pauses
+}
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	tables, pauses := c.p.snapshot()
+	for t, pr := range tables {
+		ch <- prometheus.MustNewConstMetric(c.scanned, prometheus.CounterValue, float64(pr.Scanned), c.job, t)
+		ch <- prometheus.MustNewConstMetric(c.changed, prometheus.CounterValue, float64(pr.Changed), c.job, t)
+		ch <- prometheus.MustNewConstMetric(c.conflict, prometheus.CounterValue, float64(pr.Conflicts), c.job, t)
+	}
+	ch <- prometheus.MustNewConstMetric(c.pauses, prometheus.CounterValue, float64(pauses), c.job)
+}
+
+// serveJobMetrics serves /metrics (and /healthz) for a backfill, rotate or
+// decrypt run, and returns a function that stops it.
+func serveJobMetrics(addr, job string, p *progressPrinter) (func(), error) {
+	reg := prometheus.NewRegistry()
+	labels := []string{"job", "table"}
+	reg.MustRegister(&jobCollector{job: job, p: p,
+		scanned:  prometheus.NewDesc("pgcrypt_backfill_rows_scanned_total", "Rows read by a backfill, rotate or decrypt run.", labels, nil),
+		changed:  prometheus.NewDesc("pgcrypt_backfill_rows_changed_total", "Rows a backfill, rotate or decrypt run wrote.", labels, nil),
+		conflict: prometheus.NewDesc("pgcrypt_backfill_rows_conflict_total", "Rows changed meanwhile through the proxy and left as they were.", labels, nil),
+		pauses:   prometheus.NewDesc("pgcrypt_backfill_pauses_total", "Batches that waited for replication lag or lock waits to fall.", []string{"job"}, nil),
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-listen: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		admin.Serve(ctx, ln, admin.Handler(reg, func(context.Context) error { return nil }))
+		close(done)
+	}()
+	return func() { cancel(); <-done }, nil
 }

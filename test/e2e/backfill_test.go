@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
@@ -251,13 +253,25 @@ func TestBackfillThrottle(t *testing.T) {
 		return n > 0
 	})
 	var out strings.Builder
-	cmd := exec.Command(proxyBinary(t), "backfill", "--config", cfg, "--dsn", dsn, "--max-lock-waiters", "0")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(proxyBinary(t), "backfill", "--config", cfg, "--dsn", dsn, "--max-lock-waiters", "0", "--admin-listen", metricsAddr)
 	cmd.Env = append(cmd.Environ(), env...)
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	// The pause shows on --admin-listen.
+	waitFor(t, "the pause in the metrics", func() bool {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `pgcrypt_backfill_pauses_total{job="backfill"} `) &&
+			!strings.Contains(string(b), `pgcrypt_backfill_pauses_total{job="backfill"} 0`)
+	})
+	time.Sleep(time.Second)
 	if _, plain := notesByForm(t, f); plain != 1000 {
 		t.Fatalf("the backfill ran while a session waited for a lock: %d plaintext left", plain)
 	}
