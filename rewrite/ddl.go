@@ -156,11 +156,14 @@ func (p *planner) policyTarget(rv *pg_query.RangeVar) *policyTable {
 
 // watchedTableScope is tableScope for a relation named like a policy
 // table, and nil otherwise.
-func (p *planner) watchedTableScope(rv *pg_query.RangeVar) (*scope, *policyTable) {
+func (p *planner) watchedTableScope(rv *pg_query.RangeVar, extra ...string) (*scope, *policyTable) {
+	if rv == nil {
+		return nil, nil
+	}
 	if _, watched := p.az.names[rv.Relname]; !watched {
 		return nil, nil
 	}
-	return p.tableScope(rv)
+	return p.tableScope(rv, extra...)
 }
 
 // publication checks the row filters of a publication's policy tables:
@@ -227,13 +230,10 @@ func (p *planner) condition(e *pg_query.Node, sc *scope, what string) {
 }
 
 func (p *planner) alterTable(s *pg_query.AlterTableStmt) {
-	if s.Objtype != pg_query.ObjectType_OBJECT_TABLE || s.Relation == nil {
+	if s.Objtype != pg_query.ObjectType_OBJECT_TABLE {
 		return
 	}
-	if _, watched := p.az.names[s.Relation.Relname]; !watched {
-		return
-	}
-	sc, t := p.tableScope(s.Relation)
+	sc, t := p.watchedTableScope(s.Relation)
 	if t == nil {
 		return
 	}
@@ -366,13 +366,7 @@ func (p *planner) indexElem(ie *pg_query.IndexElem, t *policyTable, sc *scope, w
 }
 
 func (p *planner) createIndex(s *pg_query.IndexStmt) {
-	if s.Relation == nil {
-		return
-	}
-	if _, watched := p.az.names[s.Relation.Relname]; !watched {
-		return
-	}
-	sc, t := p.tableScope(s.Relation)
+	sc, t := p.watchedTableScope(s.Relation)
 	if t == nil {
 		return
 	}
@@ -390,13 +384,7 @@ func (p *planner) createIndex(s *pg_query.IndexStmt) {
 }
 
 func (p *planner) rowSecurity(rv *pg_query.RangeVar, qual, check *pg_query.Node) {
-	if rv == nil {
-		return
-	}
-	if _, watched := p.az.names[rv.Relname]; !watched {
-		return
-	}
-	sc, t := p.tableScope(rv)
+	sc, t := p.watchedTableScope(rv)
 	if t == nil {
 		return
 	}
@@ -405,13 +393,7 @@ func (p *planner) rowSecurity(rv *pg_query.RangeVar, qual, check *pg_query.Node)
 }
 
 func (p *planner) createTrigger(s *pg_query.CreateTrigStmt) {
-	if s.Relation == nil {
-		return
-	}
-	if _, watched := p.az.names[s.Relation.Relname]; !watched {
-		return
-	}
-	sc, t := p.tableScope(s.Relation, "new", "old")
+	sc, t := p.watchedTableScope(s.Relation, "new", "old")
 	if t == nil {
 		return
 	}

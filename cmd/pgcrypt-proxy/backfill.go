@@ -37,8 +37,7 @@ func runDecrypt(ctx context.Context, args []string, e env) error {
 func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 	name := map[migrate.Job]string{migrate.JobEncrypt: "backfill", migrate.JobRotate: "rotate", migrate.JobDecrypt: "decrypt"}[job]
 	fs := newFlagSet(name, e)
-	cfgPath := fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set")
-	dsn := fs.String("dsn", "", "PostgreSQL connection string, straight to the database (not through the proxy); defaults to the PG* environment variables")
+	db := addDBFlags(fs, e)
 	batch := fs.Int("batch", 500, "rows per transaction")
 	workers := fs.Int("workers", 1, "parallel workers")
 	shard := fs.String("shard", "0/1", "i/n: this process's share of the rows, for n processes (a Kubernetes Indexed Job)")
@@ -54,7 +53,7 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 	if err != nil {
 		return &usageError{msg: err.Error()}
 	}
-	cfg, err := config.Load(ctx, *cfgPath, config.WithLookupEnv(e.lookupEnv))
+	cfg, err := config.Load(ctx, *db.config, config.WithLookupEnv(e.lookupEnv))
 	if err != nil {
 		return err
 	}
@@ -62,7 +61,7 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
-	pool, err := pgxpool.New(ctx, *dsn)
+	pool, err := pgxpool.New(ctx, *db.dsn)
 	if err != nil {
 		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}

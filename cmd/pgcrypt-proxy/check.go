@@ -7,27 +7,19 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
 )
 
 func runCheck(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("check", e)
-	cfgPath := fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set")
-	dsn := fs.String("dsn", "", "PostgreSQL connection string, straight to the database (not through the proxy); defaults to the PG* environment variables")
+	db := addDBFlags(fs, e)
 	asJSON := fs.Bool("json", false, "print one JSON document instead of the table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(ctx, *cfgPath, config.WithLookupEnv(e.lookupEnv))
+	cfg, conn, err := db.open(ctx, e)
 	if err != nil {
 		return err
-	}
-	conn, err := pgx.Connect(ctx, *dsn)
-	if err != nil {
-		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer conn.Close(context.Background())
 	// Read-only, whatever the role may do.

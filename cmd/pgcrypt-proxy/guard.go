@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"slices"
 
@@ -11,22 +12,42 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
 )
 
+// dbFlags are the flags of the commands that work on a database directly.
+type dbFlags struct {
+	config, dsn *string
+}
+
+func addDBFlags(fs *flag.FlagSet, e env) dbFlags {
+	return dbFlags{
+		config: fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set"),
+		dsn:    fs.String("dsn", "", "PostgreSQL connection string, straight to the database (not through the proxy); defaults to the PG* environment variables"),
+	}
+}
+
+// open loads the configuration and connects to the database.
+func (f dbFlags) open(ctx context.Context, e env) (*config.Config, *pgx.Conn, error) {
+	cfg, err := config.Load(ctx, *f.config, config.WithLookupEnv(e.lookupEnv))
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := pgx.Connect(ctx, *f.dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	return cfg, conn, nil
+}
+
 func runGuard(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("guard", e)
-	cfgPath := fs.String("config", defaultConfigPath(e), "configuration file; defaults to $PGCRYPT_CONFIG when set")
-	dsn := fs.String("dsn", "", "PostgreSQL connection string, straight to the database (not through the proxy); defaults to the PG* environment variables")
+	db := addDBFlags(fs, e)
 	remove := fs.Bool("remove", false, "drop the guard constraints instead of installing them")
 	lockTimeout := fs.String("lock-timeout", "10s", "longest wait for each ALTER TABLE's brief lock")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(ctx, *cfgPath, config.WithLookupEnv(e.lookupEnv))
+	cfg, conn, err := db.open(ctx, e)
 	if err != nil {
 		return err
-	}
-	conn, err := pgx.Connect(ctx, *dsn)
-	if err != nil {
-		return fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	defer conn.Close(context.Background())
 	report := func(r migrate.GuardResult) {

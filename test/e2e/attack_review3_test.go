@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
-
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
 
 // markedLen is the length of s once mark() has replaced SECRET with a
@@ -687,84 +684,9 @@ func TestAttackSuite4(t *testing.T) {
 	}
 	base := len(attackCases4())
 	for i, c := range outCases4() {
+		c.outputs = true
 		t.Run(c.name, func(t *testing.T) {
-			runAttackOut(t, c, fmt.Sprintf("SECRET_%d_x", 3000+base+i))
+			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 3000+base+i))
 		})
-	}
-}
-
-// runAttackOut is runAttack that also looks for envelopes in COPY data and
-// in error and notice texts the client receives.
-func runAttackOut(t *testing.T, c attackCase, marker string) {
-	addr, tap := startTap(t)
-	f := newEncFixtureFunc(t, seedColumns(), false, strings.ReplaceAll(c.ddl, "SECRET", marker), func(o *proxy.Options) {
-		o.Upstream = addr
-	})
-	ctx := testCtx(t)
-	if _, err := f.direct.Exec(ctx, "ALTER DATABASE "+f.db+" SET log_statement = 'all'"); err != nil {
-		t.Fatal(err)
-	}
-	logStart := logSize(t)
-	fe, _ := failRaw(t, f)
-	closed := false
-	for fi, fli := range c.flights {
-		want := 0
-		for _, m := range fli {
-			switch m.(type) {
-			case *pgproto3.Query, *pgproto3.Sync:
-				want++
-			}
-			fe.Send(mark(m, marker))
-		}
-		if err := fe.Flush(); err != nil {
-			t.Fatal(err)
-		}
-		for n := 0; n < want && !closed; n++ {
-			ms, err := untilZ(t, fe)
-			for _, m := range ms {
-				switch m := m.(type) {
-				case *pgproto3.DataRow:
-					for _, v := range m.Values {
-						if !c.echoes && (cipher.LooksLikeEnvelope(v) || envelopeIn.Match(v)) {
-							t.Errorf("flight %d: CIPHERTEXT returned to the client: %.60q", fi, v)
-						}
-					}
-				case *pgproto3.CopyData:
-					if envelopeIn.Match(m.Data) {
-						t.Errorf("flight %d: CIPHERTEXT in COPY data: %.80q", fi, m.Data)
-					}
-				case *pgproto3.ErrorResponse:
-					t.Logf("flight %d: %s %s: %s", fi, m.Severity, m.Code, m.Message)
-					if !c.echoes && envelopeIn.MatchString(m.Message+m.Detail+m.Where) {
-						t.Errorf("flight %d: ENVELOPE in an error: %s / %s", fi, m.Message, m.Detail)
-					}
-				case *pgproto3.NoticeResponse:
-					if envelopeIn.MatchString(m.Message + m.Detail) {
-						t.Errorf("flight %d: ENVELOPE in a notice: %s / %s", fi, m.Message, m.Detail)
-					}
-				}
-			}
-			if err != nil {
-				if !hasFatal(ms) {
-					t.Fatalf("flight %d: connection lost without an error: %v", fi, err)
-				}
-				closed = true
-			}
-		}
-	}
-	if !closed {
-		ms := rawQuery(t, fe, "SELECT 1")
-		if len(rowsOfAll(ms)) != 1 {
-			t.Errorf("session not usable afterwards: %v", ms)
-		}
-	}
-	if tap.has(marker) {
-		t.Errorf("LEAK: %s was sent to PostgreSQL", marker)
-	}
-	if l := logSince(t, logStart); strings.Contains(l, marker) {
-		t.Errorf("LEAK: %s is in the server log", marker)
-	}
-	if dump := pgDump(t, f.db); strings.Contains(dump, marker) {
-		t.Errorf("LEAK: %s is stored in the database:\n%s", marker, grepLines(dump, marker))
 	}
 }

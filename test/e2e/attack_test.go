@@ -102,6 +102,9 @@ type attackCase struct {
 	// (EXPLAIN, current_query(), pg_stats): ciphertext, never plaintext,
 	// and a documented limit; only the leak checks apply.
 	echoes bool
+	// outputs: also look for envelopes in COPY data and in the texts of
+	// errors and notices the client receives.
+	outputs bool
 	// check, when set, runs afterwards on the direct connection.
 	check func(t *testing.T, f *encFixture)
 }
@@ -436,10 +439,21 @@ func runAttack(t *testing.T, c attackCase, marker string) {
 							t.Errorf("flight %d: CIPHERTEXT returned to the client: %.60q", fi, v)
 						}
 					}
+				case *pgproto3.CopyData:
+					if c.outputs && envelopeIn.Match(m.Data) {
+						t.Errorf("flight %d: CIPHERTEXT in COPY data: %.80q", fi, m.Data)
+					}
 				case *pgproto3.ErrorResponse:
 					t.Logf("flight %d: %s %s: %s", fi, m.Severity, m.Code, m.Message)
 					if strings.Contains(m.Message, marker) || strings.Contains(m.Detail, marker) {
 						t.Logf("(the error text carries the client's own value)")
+					}
+					if c.outputs && !c.echoes && envelopeIn.MatchString(m.Message+m.Detail+m.Where) {
+						t.Errorf("flight %d: ENVELOPE in an error: %s / %s", fi, m.Message, m.Detail)
+					}
+				case *pgproto3.NoticeResponse:
+					if c.outputs && !c.echoes && envelopeIn.MatchString(m.Message+m.Detail) {
+						t.Errorf("flight %d: ENVELOPE in a notice: %s / %s", fi, m.Message, m.Detail)
 					}
 				}
 			}
