@@ -1,0 +1,326 @@
+package proxy
+
+// Analysis of a session's statements: which statements to analyse, under
+// which catalog and settings, with which names and column lists written
+// in, and how a refusal is answered.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgarray"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// viewError refuses a statement that names a view over a policy table: the
+// proxy cannot see which of its columns carry ciphertext, so it could neither
+// encrypt what is written through it nor decrypt what is read.
+type viewError struct {
+	view  string
+	was   string // for reachRenamed
+	reach string // how it reaches a policy table (reachView, reachChild, reachParent)
+}
+
+func (e *viewError) Error() string {
+	switch e.reach {
+	case reachChild:
+		return "table " + e.view + " is a partition or child of a table with encrypted columns; the proxy encrypts through the parent only, so use the parent table"
+	case reachParent:
+		return "table " + e.view + " has a table with encrypted columns among its partitions or inheritance children, whose rows it would write and read unencrypted; use that table itself"
+	case reachRenamed:
+		return "table " + e.view + " is policy table " + e.was + " renamed or moved by another connection, which the policy no longer covers; change the policy to the new name (associated_data keeps its values readable), then reload the proxy"
+	}
+	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
+}
+
+// errTxFailed: the session is in a failed transaction, where the catalog
+// query cannot run (nor can any statement but the one that ends it).
+var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy could not read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
+
+func (s *session) rejectPlan(extended bool, err error) error {
+	if errors.Is(err, errTxFailed) {
+		return s.reject(extended, "25P02", "pgcrypt-proxy: "+err.Error(), "", "other")
+	}
+	var he *hazardError
+	if errors.As(err, &he) {
+		s.log.Warn("write refused: schema hazard", "column", he.col.String(), "hazard", he.what)
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+he.Error(), "", "schema_hazard")
+	}
+	var le *lengthError
+	if errors.As(err, &le) {
+		return s.reject(extended, "22001", "pgcrypt-proxy: "+le.Error(), "", "value_too_long")
+	}
+	if errors.Is(err, pgarray.ErrMalformed) {
+		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
+	}
+	var ve *viewError
+	if errors.As(err, &ve) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ve.Error(), "", "view")
+	}
+	var r *rewrite.Rejection
+	if errors.As(err, &r) {
+		hint := ""
+		if r.Relaxable && !s.pol.p.allowReads {
+			hint = "This statement only reads; on_unsupported: allow would run it unchanged, but results computed from encrypted values are then meaningless."
+		}
+		return s.reject(extended, r.SQLState(), "pgcrypt-proxy: "+r.Error(), hint, r.Reason.String())
+	}
+	var pe *rewrite.ParseError
+	if errors.As(err, &pe) {
+		return s.reject(extended, "42601", "pgcrypt-proxy: "+pe.Error()+" (it names a policy table, so it is not sent unanalysed)", "", "parse_error")
+	}
+	return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "other")
+}
+
+// plan analyses sql. It returns a nil plan for statements that cannot
+// involve a policy column, and an error for ones to reject.
+func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
+	sp := s.pol
+	// DDL on a policy table run through this session may have made another
+	// relation a partition, child or parent of it, under a name the text
+	// filter below does not know yet: read the catalog again first.
+	if sp.schemaTouched {
+		switch {
+		case !sp.atBoundary:
+			return nil, nil, errors.New("a statement after DDL on a table with encrypted columns in the same pipeline; send Sync first, so the proxy reads the schema again")
+		case !sp.txFailed.Load():
+			sp.catalogStale = true
+			if err := s.freshCatalog(); err != nil {
+				return nil, nil, err
+			}
+			sp.schemaTouched = false
+		}
+	}
+	cat := sp.cat.Load()
+	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
+	// Statements that may undo a search_path change (the end of a
+	// transaction, RESET, DISCARD) once the session has made one.
+	if sp.pathTouched && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
+		sp.catalogStale = true
+	}
+	changesNames := sp.p.analyzer.ChangesNames(sql)
+	if changesNames {
+		sp.pathTouched = true
+		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) {
+			sp.schemaTouched = true
+		}
+	}
+	// values: the statement may carry values of policy columns; otherwise
+	// it is parsed only to follow prepared statement names (PREPARE,
+	// DEALLOCATE, DISCARD ALL), which lexing settings cannot affect.
+	values := viewHit || sp.p.analyzer.MayMentionValues(sql)
+	if !values && !sp.p.analyzer.MayMention(sql) {
+		if sp.p.analyzer.DefersPathChange(sql) {
+			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
+		}
+		// Cannot name a policy table: relay without parsing.
+		if changesNames {
+			sp.catalogStale = true
+		}
+		return nil, nil, nil
+	}
+	if values {
+		if err := sp.lexingKnown(sql); err != nil {
+			return nil, nil, err
+		}
+	}
+	start := time.Now()
+	an, err := s.analyzeOff(sql)
+	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
+	if err != nil {
+		var pe *rewrite.ParseError
+		if errors.As(err, &pe) && !pe.MayInvolvePolicy {
+			return nil, nil, nil // PostgreSQL will answer with its own syntax error
+		}
+		return nil, nil, err
+	}
+	// The text scan finds views by name as written; a name spelled with
+	// U&"…" escapes is caught here, from the parse tree.
+	if viewHit || (cat != nil && len(cat.views) > 0) {
+		if err := s.freshCatalog(); err != nil {
+			return nil, nil, err
+		}
+		cat = sp.cat.Load()
+		for _, rn := range an.Relations() {
+			if v := cat.policyView(rn); v != nil {
+				return nil, nil, &viewError{view: v.schema + "." + v.name, reach: v.reach, was: v.was}
+			}
+		}
+	}
+	if !an.MayInvolvePolicy() {
+		return an, nil, nil
+	}
+	if err := s.freshCatalog(); err != nil {
+		return nil, nil, err
+	}
+	p, err := s.planOff(an, sp.cat.Load())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := sp.cat.Load().checkWrites(p); err != nil {
+		return nil, nil, err
+	}
+	return an, p, nil
+}
+
+// Why a statement carrying values of policy columns is not analysed (see
+// lexingKnown).
+var (
+	errLexUTF8      = errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
+	errLexSCS       = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
+	errLexUnsettled = errors.New("a statement on encrypted columns that contains a backslash must not follow unanswered statements: one of them may change standard_conforming_strings or client_encoding, which decide where its literals end; send it after their answers, or use parameters")
+)
+
+// lexingKnown says whether the proxy may lex sql, a statement that may
+// carry values of policy columns, as PostgreSQL will. The proxy lexes as
+// PostgreSQL does with standard_conforming_strings on and UTF8. Those two
+// settings change where tokens end only through the backslash byte: with
+// standard_conforming_strings off it escapes the next character in '...',
+// and in the client encodings that are not ASCII-safe (SJIS, BIG5, GBK,
+// UHC, GB18030) 0x5c may be the second byte of a character. No quote, $
+// or comment character can be. So a text without a backslash lexes the
+// same under every setting and needs none known. A text with one is
+// analysed only under the settings the server last reported, with
+// nothing sent before it unanswered: any earlier statement may have
+// changed them unseen (set_config in a SELECT, a FunctionCall, a user
+// function, a configuration reload).
+func (sp *sessionPolicy) lexingKnown(sql string) error {
+	switch {
+	case sp.nonUTF8.Load():
+		return errLexUTF8
+	case strings.IndexByte(sql, '\\') < 0:
+		return nil
+	case sp.nonStandardStrings.Load():
+		return errLexSCS
+	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
+		return errLexUnsettled
+	}
+	return nil
+}
+
+// lengthError: an envelope longer than its column's varchar(n) or char(n).
+type lengthError struct {
+	col       *rewrite.Column
+	max, need int
+}
+
+func (e *lengthError) Error() string {
+	return fmt.Sprintf("column %s holds at most %d characters, and the encrypted value needs %d; widen the column (text, or varchar of at least %d)", e.col, e.max, e.need, e.need)
+}
+
+// fits checks the length of an envelope of n bytes written to col.
+func (s *session) fits(col *rewrite.Column, use rewrite.Use, n int) error {
+	cat := s.pol.cat.Load()
+	if cat == nil || use&rewrite.UseWrite == 0 {
+		return nil
+	}
+	if max := cat.maxLen[col]; max > 0 && n > max {
+		return &lengthError{col: col, max: max, need: n}
+	}
+	return nil
+}
+
+// planNamed is plan, with the column lists of INSERTs and COPYs that use a
+// policy table's columns by position, and the schema of every relation
+// name that may denote a policy table, written into the text first (see
+// rewrite.ColumnList). It returns the text to send, which the plan is of.
+func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Plan, error) {
+	s.pol.qualifiedFrom, s.pol.qualifiedAs = nil, nil
+	an, p, err := s.plan(sql)
+	if err != nil || p == nil || len(p.Insertions()) == 0 {
+		return sql, an, p, err
+	}
+	// The client means the columns' order on the server now; the catalog
+	// may be up to CatalogMaxAge old, and another connection may have
+	// changed the table since. Read it again, which needs a point between
+	// groups.
+	if len(p.ColumnLists()) > 0 && !s.pol.catalogReadNow {
+		if !s.pol.atBoundary {
+			return sql, nil, nil, errors.New("an INSERT or COPY without a column list on a table with encrypted columns must start its own pipeline (the proxy reads the column order first), or list the columns")
+		}
+		s.pol.catalogStale = true
+		if err := s.freshCatalog(); err != nil {
+			return sql, nil, nil, err
+		}
+		if an, p, err = s.plan(sql); err != nil || p == nil || len(p.Insertions()) == 0 {
+			return sql, an, p, err
+		}
+	}
+	named := rewrite.WithColumnLists(sql, p.Insertions())
+	if len(p.Qualifications()) > 0 {
+		// Statements prepared from this text are checked again at each
+		// Bind or EXECUTE after a catalog change (currentParams).
+		s.pol.qualifiedFrom, s.pol.qualifiedAs = an, p.Qualifications()
+	}
+	an, p, err = s.plan(named)
+	if err == nil && p != nil && len(p.Insertions()) > 0 {
+		err = errors.New("the proxy could not name the columns and tables of a statement on encrypted columns; list the columns and qualify the tables with their schema")
+	}
+	return named, an, p, err
+}
+
+// freshCatalog re-reads the catalog when DDL or a search_path change made
+// it stale. That needs a point between groups, where the proxy's own query
+// cannot disturb the client's.
+func (s *session) freshCatalog() error {
+	sp := s.pol
+	if !sp.catalogStale && sp.cat.Load() != nil {
+		return nil
+	}
+	if !sp.atBoundary {
+		return errors.New("the schema or search_path changed earlier in this pipeline; send Sync, then retry the statement")
+	}
+	if err := s.loadCatalog(); err != nil {
+		return err
+	}
+	sp.catalogStale = false
+	return nil
+}
+
+// endsTransaction reports whether a Query's or Parse's text starts with
+// ROLLBACK or ABORT: such a statement needs no catalog, and a re-read first
+// could only fail it (in a transaction that a failed re-read aborted).
+func endsTransaction(typ byte, body []byte) bool {
+	if typ == 'P' { // the statement name comes first
+		i := bytes.IndexByte(body, 0)
+		if i < 0 {
+			return false
+		}
+		body = body[i+1:]
+	}
+	sql := bytes.TrimLeft(body, " \t\r\n")
+	word := sql
+	for j, c := range sql {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			word = sql[:j]
+			break
+		}
+	}
+	return bytes.EqualFold(word, []byte("rollback")) || bytes.EqualFold(word, []byte("abort"))
+}
+
+// refreshIfOld re-reads the catalog, between groups, when it is older than
+// CatalogMaxAge or a result named a relation it does not know. In a
+// transaction that has already failed (which the proxy may not know yet
+// when the client pipelines its ROLLBACK), the catalog stays stale: only a
+// statement that needs it is refused, and a ROLLBACK needs none. Any other
+// failure is returned, for the client's statement to be refused with it:
+// the proxy's query may have aborted the client's transaction (a lock
+// timeout, say), which the client must learn before it commits.
+func (s *session) refreshIfOld() error {
+	sp := s.pol
+	cat := sp.cat.Load()
+	if cat == nil || sp.txFailed.Load() {
+		return nil // the query would fail; the next statement can only end the transaction
+	}
+	if time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
+		sp.catalogStale = true
+		if err := s.freshCatalog(); err != nil && !errors.Is(err, errTxFailed) {
+			return err
+		}
+	}
+	return nil
+}
