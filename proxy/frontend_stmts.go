@@ -1,0 +1,148 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
+)
+
+// Prepared statements as the client's messages create and name them: what
+// each name holds on the server, and which values of a plan to encrypt.
+
+// noteStatements updates session state that statements change: prepared
+// statements made and dropped by SQL, and what makes the catalog stale.
+func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*statement, error) {
+	sp := s.pol
+	if p == nil {
+		// Cannot involve a policy table by name; it may still change
+		// what names resolve to.
+		if sp.p.analyzer.ChangesNames(an.SQL()) {
+			sp.catalogStale = true
+		}
+		return nil, nil
+	}
+	var made []*statement
+	for i, st := range p.Statements() {
+		switch st.Kind {
+		case rewrite.StmtPrepare:
+			ns := newStatement(st.Prepared, sp.group, sp.syncs)
+			ns.byQuery = true
+			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
+			ns.qualifiedFrom, ns.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
+			sp.record(st.Name, ns)
+			made = append(made, ns)
+		case rewrite.StmtDeallocate:
+			if st.Name == "" {
+				clear(sp.stmts)
+			} else {
+				delete(sp.stmts, st.Name)
+			}
+		case rewrite.StmtOther:
+			sp.catalogStale = true
+		}
+	}
+	if sp.p.analyzer.ChangesNames(an.SQL()) {
+		sp.catalogStale = true
+	}
+	return made, nil
+}
+
+// lookupStmt returns the statement a name holds on the server, as far as
+// the proxy can know. A Parse or PREPARE of a name the proxy already knows is
+// recorded over the old one (which it keeps as prev): PostgreSQL refuses it
+// if the old one still exists, and accepts it if the name was freed behind
+// the proxy's back (a DEALLOCATE run by a function, say). Which happened is
+// known from the answer. Until that answer
+// matters no wait is needed: after a Parse, up to the next Sync (if the
+// Parse failed or was skipped, PostgreSQL skips everything up to that
+// Sync, the Bind included), and after a PREPARE, within its own Query.
+// Later the answer is on its way, and the lookup waits for it: so a
+// PREPARE of a name already taken, pipelined with an EXECUTE, is not
+// trusted before its answer.
+func (s *session) lookupStmt(name string) (*statement, error) {
+	sp := s.pol
+	st := sp.stmts[name]
+	for st != nil {
+		if (st.byQuery && st.groupAt == sp.group) || (!st.byQuery && st.syncAt == sp.syncs) {
+			// Made in this Query, or by a Parse with no Sync sent since: if
+			// the server refused or skipped it, it skips this message too
+			// (up to that Sync, Queries included). Values are encrypted for
+			// the statement the client means, never for an older one.
+			return st, nil
+		}
+		o := st.outcome.Load()
+		if o == outcomePending {
+			if err := s.sw.Flush(); err != nil {
+				return nil, err
+			}
+			if !s.await(st.known) {
+				return nil, errors.New("the connection to PostgreSQL ended")
+			}
+			o = st.outcome.Load()
+		}
+		switch o {
+		case outcomeFailed:
+			st = st.prev
+		case outcomeUncertain:
+			return nil, fmt.Errorf("prepared statement %q may or may not exist after an earlier error; DEALLOCATE it first", name)
+		default:
+			if o == outcomeOK {
+				st.prev = nil // anything older is gone from the server
+			}
+			return st, nil
+		}
+	}
+	return nil, nil
+}
+
+// record makes st the statement name holds, keeping the previous one in
+// case the server refuses st.
+func (sp *sessionPolicy) record(name string, st *statement) {
+	if name != "" {
+		st.prev = sp.stmts[name]
+	}
+	sp.stmts[name] = st
+}
+
+// statementValues returns the literals and parameters of a plan to
+// encrypt, those of SQL-level EXECUTEs of prepared statements included, and
+// refuses what the proxy cannot encrypt: COPY data of policy columns, and
+// EXECUTE of a statement it never saw prepared.
+func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite.Param, error) {
+	lits, params := p.Literals(), p.Params()
+	extra := false
+	for i, st := range p.Statements() {
+		switch {
+		case len(st.Execute) > 0: // EXECUTE, also inside EXPLAIN ANALYZE (which runs it)
+			ps, err := s.lookupStmt(st.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ps == nil {
+				return nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
+			}
+			pp, err := s.currentParams(ps)
+			if err != nil {
+				return nil, nil, err
+			}
+			l, prm, err := st.ExecuteLiterals(i, pp)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(l) > 0 || len(prm) > 0 {
+				if !extra {
+					lits, params = append([]rewrite.Literal(nil), lits...), append([]rewrite.Param(nil), params...)
+					extra = true
+				}
+				lits, params = append(lits, l...), append(params, prm...)
+			}
+		}
+	}
+	if extra {
+		slices.SortFunc(lits, func(a, b rewrite.Literal) int { return a.Start - b.Start })
+		slices.SortFunc(params, func(a, b rewrite.Param) int { return a.Number - b.Number })
+	}
+	return lits, params, nil
+}
