@@ -182,9 +182,13 @@ func (f *encFixture) assertStoredEncrypted(t *testing.T, plaintexts ...string) {
 			if v == nil {
 				continue
 			}
-			if !cipher.LooksLikeEnvelope([]byte(*v)) {
-				t.Errorf("row %d column %d stored as %q: not an envelope", n, i, *v)
+			if cipher.LooksLikeEnvelope([]byte(*v)) {
+				// An envelope's body is base64 of ciphertext: a short
+				// plaintext such as "caf" turns up in it by chance (about
+				// once in 300 runs), so only non-envelopes are searched.
+				continue
 			}
+			t.Errorf("row %d column %d stored as %q: not an envelope", n, i, *v)
 			for _, p := range plaintexts {
 				if p != "" && strings.Contains(*v, p) {
 					t.Errorf("row %d column %d contains the plaintext %q", n, i, p)

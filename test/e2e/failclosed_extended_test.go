@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -142,8 +141,6 @@ func TestExtendedOwnDescribeErrorShown(t *testing.T) {
 	if !found {
 		t.Errorf("Execute of a missing portal answered without an error: %v", ms)
 	}
-	_ = strings.Contains
-	_ = context.Background
 }
 
 // a protocol-level statement "EXECUTE p('...')" has its literals
