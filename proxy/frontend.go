@@ -239,7 +239,7 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, e
 	start := time.Now()
 	for i, l := range lits {
 		pc := s.pol.p.column(l.Column)
-		out, err := pc.c.Encrypt(s.pol.scratch[:0], []byte(l.Value))
+		out, err := pc.cipher().Encrypt(s.pol.scratch[:0], []byte(l.Value))
 		if err != nil {
 			return "", fmt.Errorf("encrypting a literal for column %s: %w", pc.name, err)
 		}

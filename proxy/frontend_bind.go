@@ -70,14 +70,14 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		out = append(out, 0, 0, 0, 0)
 		var err error
 		if params[next].Array {
-			enc := func(dst, plain []byte) ([]byte, error) { return pc.c.Encrypt(dst, plain) }
+			enc := func(dst, plain []byte) ([]byte, error) { return pc.cipher().Encrypt(dst, plain) }
 			if paramFormat(formats, i) == 1 {
 				out, err = encryptBinaryArray(out, v, enc)
 			} else {
 				out, err = encryptTextArray(out, v, enc)
 			}
 		} else {
-			out, err = pc.c.Encrypt(out, v)
+			out, err = pc.cipher().Encrypt(out, v)
 			if err == nil {
 				err = s.fits(params[next].Column, params[next].Use, len(out)-lenAt-4)
 			}

@@ -118,7 +118,7 @@ func TestDecryptRow(t *testing.T) {
 	if !shape.any || shape.cols[0] == nil || shape.cols[1] == nil || shape.cols[2] != nil {
 		t.Fatalf("shape %+v", shape)
 	}
-	a, _ := s.pol.p.cols[0].c.Encrypt(nil, []byte("alpha"))
+	a, _ := s.pol.p.cols[0].cipher().Encrypt(nil, []byte("alpha"))
 	out, err := s.decryptRow(dataRow(a, []byte("stored before backfill"), []byte("v1:not:ours")), shape)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestDecryptRow(t *testing.T) {
 // lists): they must return errors, never panic.
 func FuzzServerBodies(f *testing.F) {
 	s := fuzzSession(f)
-	a, _ := s.pol.p.cols[0].c.Encrypt(nil, []byte("alpha"))
+	a, _ := s.pol.p.cols[0].cipher().Encrypt(nil, []byte("alpha"))
 	f.Add(rowDescription(16384, 16384), dataRow(a, nil))
 	f.Add([]byte{0, 1}, []byte{0, 1, 0, 0, 0, 5, 'x'})
 	f.Add([]byte{}, []byte{0xff, 0xff})
@@ -200,7 +200,7 @@ func FuzzEncryptParams(f *testing.F) {
 				if i == 2 {
 					col = s.pol.p.cols[1]
 				}
-				plain, err := col.c.Decrypt(nil, got.Parameters[i])
+				plain, err := col.cipher().Decrypt(nil, got.Parameters[i])
 				if err != nil || !bytes.Equal(plain, v) {
 					t.Fatalf("$%d does not decrypt to its input: %v", i+1, err)
 				}

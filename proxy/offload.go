@@ -109,7 +109,7 @@ func (s *session) copyOutOff(dst, body []byte) ([]byte, error) {
 
 // encryptField and decryptField are the COPY codecs' value functions.
 func encryptField(pc *policyColumn, dst, plain []byte) ([]byte, error) {
-	out, err := pc.c.Encrypt(dst, plain)
+	out, err := pc.cipher().Encrypt(dst, plain)
 	if err == nil {
 		pc.encrypted.Inc()
 	}
@@ -122,10 +122,10 @@ func encryptField(pc *policyColumn, dst, plain []byte) ([]byte, error) {
 // pads; trailing spaces carry no meaning there, and the envelope is
 // decrypted (passing it through would hand the client ciphertext).
 func decryptField(pc *policyColumn, dst, env []byte) ([]byte, error) {
-	plain, err := pc.c.Decrypt(dst, env)
+	plain, err := pc.cipher().Decrypt(dst, env)
 	if errors.Is(err, cipher.ErrNotEnvelope) {
 		if trimmed := bytes.TrimRight(env, " "); len(trimmed) < len(env) {
-			plain, err = pc.c.Decrypt(dst, trimmed)
+			plain, err = pc.cipher().Decrypt(dst, trimmed)
 		}
 	}
 	switch {

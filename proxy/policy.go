@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,12 +30,15 @@ type Policy struct {
 	tables     [][2]string     // schema and name of each policy table
 	allowReads bool
 	known      knownTables // policy tables seen, by OID (see catalog.go)
+	specs      []ColumnSpec
 }
 
 // policyColumn is one column's cipher and per-column metrics.
 type policyColumn struct {
-	rc         *rewrite.Column
-	c          *cipher.Column
+	rc *rewrite.Column
+	// c is the column's cipher under the current keys: SetKeys replaces
+	// it for every session at once.
+	c          atomic.Pointer[cipher.Column]
 	name       string // schema.table.column, for messages
 	encrypted  prometheus.Counter
 	decrypted  prometheus.Counter
@@ -57,7 +63,7 @@ func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metri
 	if err != nil {
 		return nil, err
 	}
-	p := &Policy{analyzer: rewrite.NewAnalyzer(rp, rewrite.Options{}), allowReads: allowReads}
+	p := &Policy{analyzer: rewrite.NewAnalyzer(rp, rewrite.Options{}), allowReads: allowReads, specs: slices.Clone(specs)}
 	seen := map[string]bool{}
 	for _, rc := range rp.Columns() {
 		s := specs[rc.Index()]
@@ -70,7 +76,8 @@ func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metri
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", name, err)
 		}
-		pc := &policyColumn{rc: rc, c: cc, name: name}
+		pc := &policyColumn{rc: rc, name: name}
+		pc.c.Store(cc)
 		if m != nil {
 			pc.encrypted = m.FieldsEncrypted.WithLabelValues(rc.Schema()+"."+rc.Table(), rc.Name())
 			pc.decrypted = m.FieldsDecrypted.WithLabelValues(rc.Schema()+"."+rc.Table(), rc.Name())
@@ -99,3 +106,48 @@ func NewPolicy(specs []ColumnSpec, kr *cipher.Keyring, allowReads bool, m *metri
 }
 
 func (p *Policy) column(rc *rewrite.Column) *policyColumn { return p.cols[rc.Index()] }
+
+// cipher returns the column's cipher under the current keys.
+func (pc *policyColumn) cipher() *cipher.Column { return pc.c.Load() }
+
+// SameColumns reports whether specs and allowReads describe this policy's
+// columns exactly (in the same order): a configuration that differs from
+// it only in its keys can then be applied with SetKeys.
+func (p *Policy) SameColumns(specs []ColumnSpec, allowReads bool) bool {
+	if allowReads != p.allowReads || len(specs) != len(p.specs) {
+		return false
+	}
+	for i, s := range specs {
+		o := p.specs[i]
+		if s.Schema != o.Schema || s.Table != o.Table || s.Column != o.Column || s.Deterministic != o.Deterministic ||
+			!bytes.Equal(s.AssociatedData, o.AssociatedData) || (s.AssociatedData == nil) != (o.AssociatedData == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// SetKeys switches every column to the keys of kr, for open sessions as
+// well as new ones, from their next statement: a key added, the active
+// version changed or a retired version removed. Values already stored
+// stay readable as long as kr still holds their version. On error the
+// previous keys stay in force.
+func (p *Policy) SetKeys(kr *cipher.Keyring) error {
+	next := make([]*cipher.Column, len(p.cols))
+	for i, pc := range p.cols {
+		s := p.specs[pc.rc.Index()]
+		mode := cipher.Randomized
+		if s.Deterministic {
+			mode = cipher.Deterministic
+		}
+		cc, err := kr.Column(pc.name, mode, s.AssociatedData)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", pc.name, err)
+		}
+		next[i] = cc
+	}
+	for i, pc := range p.cols {
+		pc.c.Store(next[i])
+	}
+	return nil
+}

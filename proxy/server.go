@@ -105,8 +105,12 @@ func New(opts Options) (*Server, error) {
 // SetPolicy replaces the policy (columns and keys) that sessions opened
 // from now on use; nil relays every statement unchanged. A session keeps
 // the policy it started with until it ends, so a statement is never
-// analysed under one policy and its answer decrypted under another.
+// analysed under one policy and its answer decrypted under another. To
+// change only the keys, for every session, use Policy().SetKeys.
 func (s *Server) SetPolicy(p *Policy) { s.policy.Store(p) }
+
+// Policy returns the policy new sessions get (nil when there is none).
+func (s *Server) Policy() *Policy { return s.policy.Load() }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")

@@ -113,14 +113,36 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 	}
 }
 
+// install puts cfg's policy in force. When only the keys changed (the same
+// columns, modes and associated data), the running policy takes the new
+// keys, so open sessions use them too: during a rotation a session that
+// outlives it (a pool's) reads and searches values under the new version.
+// Otherwise new sessions get a new policy. keysOnly says which it was.
+func (r *reloader) install(cfg *config.Config) (keysOnly bool, err error) {
+	specs, kr, err := policyParts(cfg)
+	if err != nil {
+		return false, err
+	}
+	allow := cfg.OnUnsupported == config.OnUnsupportedAllow
+	if cur := r.srv.Policy(); cur != nil && specs != nil && cur.SameColumns(specs, allow) {
+		return true, cur.SetKeys(kr)
+	}
+	var p *proxy.Policy
+	if specs != nil {
+		if p, err = proxy.NewPolicy(specs, kr, allow, r.m); err != nil {
+			return false, err
+		}
+	}
+	r.srv.SetPolicy(p)
+	return false, nil
+}
+
 // reload loads and installs the configuration, or keeps the current one.
 func (r *reloader) reload(ctx context.Context) {
 	cfg, err := config.Load(ctx, r.path, config.WithLookupEnv(r.lookupEnv))
+	keysOnly := false
 	if err == nil {
-		var p *proxy.Policy
-		if p, err = buildPolicy(cfg, r.m); err == nil {
-			r.srv.SetPolicy(p)
-		}
+		keysOnly, err = r.install(cfg)
 	}
 	if err != nil {
 		r.m.ConfigReloads.WithLabelValues("error").Inc()
@@ -131,8 +153,13 @@ func (r *reloader) reload(ctx context.Context) {
 	r.current = cfg
 	r.watch()
 	r.m.ConfigReloads.WithLabelValues("ok").Inc()
-	r.log.Info("configuration reloaded: new sessions use it, open sessions keep theirs until they end",
-		"policy_tables", len(cfg.Encrypt), "active_key", cfg.Keys.Active)
+	if keysOnly {
+		r.log.Info("keys reloaded: every session, open or new, uses them from its next statement",
+			"active_key", cfg.Keys.Active, "key_versions", len(cfg.Keys.Material))
+	} else {
+		r.log.Info("configuration reloaded: new sessions use it, open sessions keep theirs until they end",
+			"policy_tables", len(cfg.Encrypt), "active_key", cfg.Keys.Active)
+	}
 	for _, c := range []struct {
 		name    string
 		changed bool

@@ -186,12 +186,22 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 // buildPolicy turns the encrypt section into the proxy's policy, or nil
 // when it lists no table.
 func buildPolicy(cfg *config.Config, m *metrics.Metrics) (*proxy.Policy, error) {
+	specs, kr, err := policyParts(cfg)
+	if err != nil || specs == nil {
+		return nil, err
+	}
+	return proxy.NewPolicy(specs, kr, cfg.OnUnsupported == config.OnUnsupportedAllow, m)
+}
+
+// policyParts returns the encrypt section's columns (nil when it lists no
+// table) and the keyring.
+func policyParts(cfg *config.Config) ([]proxy.ColumnSpec, *cipher.Keyring, error) {
 	if len(cfg.Encrypt) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	kr, err := cipher.NewKeyring(cfg.Keys.Active, cfg.Keys.Material)
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
 	var specs []proxy.ColumnSpec
 	for _, t := range cfg.Encrypt {
@@ -203,5 +213,5 @@ func buildPolicy(cfg *config.Config, m *metrics.Metrics) (*proxy.Policy, error) 
 			})
 		}
 	}
-	return proxy.NewPolicy(specs, kr, cfg.OnUnsupported == config.OnUnsupportedAllow, m)
+	return specs, kr, nil
 }
