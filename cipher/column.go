@@ -109,29 +109,35 @@ func (c *Column) encryptSIV(dst []byte, kv *keyVersion, plaintext []byte) ([]byt
 // written under older versions remain, i.e. during a rotation. It fails on a
 // randomized column, whose envelopes cannot be searched.
 func (c *Column) EqualityEnvelopes(plaintext []byte) ([][]byte, error) {
-	if c.mode != Deterministic {
-		return nil, fmt.Errorf("cipher: column %q is randomized: equality search is impossible", c.name)
-	}
-	if len(plaintext) > MaxPlaintextLen {
-		return nil, fmt.Errorf("cipher: encrypt value of column %q: %d bytes is longer than the maximum of %d", c.name, len(plaintext), MaxPlaintextLen)
-	}
-	out := make([][]byte, 0, len(c.kr.ids))
-	env, err := c.encryptSIV(nil, c.kr.active, plaintext)
-	if err != nil {
-		return nil, err
-	}
-	out = append(out, env)
-	for _, id := range c.kr.ids {
-		if id == c.kr.active.id {
-			continue
-		}
-		env, err := c.encryptSIV(nil, c.kr.keys[id], plaintext)
+	out := make([][]byte, 0, len(c.kr.search))
+	for i := range c.kr.search {
+		env, err := c.EqualityEnvelope(nil, plaintext, i)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, env)
 	}
 	return out, nil
+}
+
+// KeyVersions returns the number of key versions of the column's keyring:
+// EqualityEnvelope takes 0 to KeyVersions()-1.
+func (c *Column) KeyVersions() int { return len(c.kr.search) }
+
+// EqualityEnvelope appends to dst the deterministic envelope of plaintext
+// under key version i: 0 is the active version, the others follow by key
+// id (the order of EqualityEnvelopes). It fails on a randomized column.
+func (c *Column) EqualityEnvelope(dst, plaintext []byte, i int) ([]byte, error) {
+	if c.mode != Deterministic {
+		return dst, fmt.Errorf("cipher: column %q is randomized: equality search is impossible", c.name)
+	}
+	if len(plaintext) > MaxPlaintextLen {
+		return dst, fmt.Errorf("cipher: encrypt value of column %q: %d bytes is longer than the maximum of %d", c.name, len(plaintext), MaxPlaintextLen)
+	}
+	if i < 0 || i >= len(c.kr.search) {
+		return dst, fmt.Errorf("cipher: column %q: no key version %d", c.name, i)
+	}
+	return c.encryptSIV(dst, c.kr.search[i], plaintext)
 }
 
 // Decrypt appends the plaintext of envelope to dst. Either envelope form is

@@ -85,6 +85,9 @@ type Keyring struct {
 	active *keyVersion
 	keys   map[string]*keyVersion
 	ids    []string // sorted
+	// search is every version, the active one first, then the others by
+	// id: the order of Column.EqualityEnvelope.
+	search []*keyVersion
 }
 
 // NewKeyring builds a keyring from key versions by id, writing under active.
@@ -121,6 +124,12 @@ func NewKeyring(active string, keys map[string]Key) (*Keyring, error) {
 		kr.keys[id] = kv
 	}
 	kr.active = kr.keys[active]
+	kr.search = append(kr.search, kr.active)
+	for _, id := range kr.ids {
+		if id != active {
+			kr.search = append(kr.search, kr.keys[id])
+		}
+	}
 	return kr, nil
 }
 
