@@ -21,8 +21,8 @@ import (
 // ddlStmt analyses a utility statement. It reports false for statements
 // it does not know, which touch no value of a policy column.
 func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
-	defer func(old bool) { p.noRelax = old }(p.noRelax)
-	p.noRelax = true
+	defer func(old, stored bool) { p.noRelax, p.stored = old, stored }(p.noRelax, p.stored)
+	p.noRelax, p.stored = true, true
 	walkRangeVars(n.ProtoReflect(), p.derivedRef)
 	p.noteDerived(n)
 	switch x := n.GetNode().(type) {

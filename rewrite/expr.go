@@ -222,6 +222,12 @@ func (p *planner) aExpr(e *pg_query.A_Expr, sc *scope) val {
 			return plainVal("the result of operator " + op)
 		}
 		l, r := p.expr(e.Lexpr, sc), p.expr(e.Rexpr, sc)
+		switch op {
+		case "=":
+			p.expandable(e.Rexpr, r, ExpandAny)
+		case "<>":
+			p.expandable(e.Rexpr, r, ExpandAll)
+		}
 		p.applyOp(l, r, op, op, loc)
 		return plainVal("the result of operator " + op)
 	case pg_query.A_Expr_Kind_AEXPR_OP_ANY, pg_query.A_Expr_Kind_AEXPR_OP_ALL:
@@ -231,6 +237,9 @@ func (p *planner) aExpr(e *pg_query.A_Expr, sc *scope) val {
 		}
 		l := p.expr(e.Lexpr, sc)
 		r := p.arrayElems(e.Rexpr, sc)
+		if (op == "=" && kw == " ANY") || (op == "<>" && kw == " ALL") {
+			p.expandArray(e.Rexpr)
+		}
 		p.applyOp(l, r, op, op+kw, loc)
 		return plainVal("a comparison")
 	case pg_query.A_Expr_Kind_AEXPR_DISTINCT, pg_query.A_Expr_Kind_AEXPR_NOT_DISTINCT:
@@ -247,8 +256,13 @@ func (p *planner) aExpr(e *pg_query.A_Expr, sc *scope) val {
 			detail = "NOT IN"
 		}
 		if lst := e.Rexpr.GetList(); lst != nil {
-			for _, it := range lst.Items {
-				p.applyOp(l, p.expr(it, sc), op, detail, loc)
+			vals := make([]val, len(lst.Items))
+			for i, it := range lst.Items {
+				vals[i] = p.expr(it, sc)
+			}
+			p.expandInList(lst.Items, vals)
+			for _, v := range vals {
+				p.applyOp(l, v, op, detail, loc)
 			}
 		} else {
 			p.applyOp(l, p.expr(e.Rexpr, sc), op, detail, loc)

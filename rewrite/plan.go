@@ -34,6 +34,40 @@ func (u Use) String() string {
 	}
 }
 
+// Expand says how a compared value meets a column whose stored values are
+// under several key versions (a rotation): a deterministic envelope under
+// one version never equals one under another, so the comparison must take
+// the value's envelope under each version. It depends only on where the
+// value stands in the statement.
+type Expand uint8
+
+const (
+	// ExpandNone: the value can be compared under one key version only.
+	ExpandNone Expand = iota
+	// ExpandAny: the right operand of =. A literal becomes
+	// ANY (ARRAY[e1, e2]); a parameter's text already reads
+	// ANY (pg_catalog.string_to_array($n, ',')) (see Plan.Splices) and its
+	// value is the envelopes joined by commas.
+	ExpandAny
+	// ExpandAll: the right operand of <>, likewise with ALL.
+	ExpandAll
+	// ExpandList: an item of an IN list or of an ARRAY[...] compared with
+	// = ANY or <> ALL. A literal becomes e1, e2 in place; a parameter's
+	// list already reads SELECT pg_catalog.unnest(...) over each item's
+	// string_to_array, and its value is the envelopes joined by commas.
+	ExpandList
+	// ExpandElems: an array parameter compared with = ANY or <> ALL: each
+	// element's envelopes under every version go in the array.
+	ExpandElems
+)
+
+// Splice is a piece of the statement text the proxy replaces: SQL[Start:End]
+// becomes Text.
+type Splice struct {
+	Start, End int
+	Text       string
+}
+
 // ConstKind is the lexical kind of a literal.
 type ConstKind uint8
 
@@ -70,6 +104,15 @@ type Param struct {
 	// compared with Column (col = ANY($n), col <> ALL($n)): each element
 	// must be encrypted, not the array as a whole.
 	Array bool
+	// Expand, for a compared parameter, says how its value meets several
+	// key versions; ExpandNone when it cannot (see Expand).
+	Expand Expand
+}
+
+// Joined reports whether the parameter's value is its envelopes under
+// every key version joined by commas (the text reads string_to_array($n)).
+func (p Param) Joined() bool {
+	return p.Expand == ExpandAny || p.Expand == ExpandAll || p.Expand == ExpandList
 }
 
 // Literal is a constant in the SQL text that belongs to a policy column: the
@@ -88,6 +131,12 @@ type Literal struct {
 	Column    *Column
 	Use       Use
 	Statement int
+	// Expand, for a compared literal, says how it meets several key
+	// versions (see Expand); Joined, for an EXECUTE argument given to a
+	// joined parameter (Param.Joined), says it is replaced by one literal
+	// of the envelopes joined by commas.
+	Expand Expand
+	Joined bool
 }
 
 // String describes the literal without its value.
@@ -179,9 +228,11 @@ func (s *Statement) ExecuteLiterals(stmtIndex int, prepared []Param) ([]Literal,
 		switch {
 		case a.Null:
 		case a.Param > 0:
-			params = append(params, Param{Number: a.Param, Column: p.Column, Use: p.Use, Array: p.Array})
+			// EXECUTE p($1): the server casts $1 to the declared type;
+			// its value meets p's parameter as one value.
+			params = append(params, Param{Number: a.Param, Column: p.Column, Use: p.Use, Array: p.Array, Expand: p.Expand})
 		case a.Kind != 0 && !p.Array:
-			lits = append(lits, Literal{Start: a.Start, End: a.End, Value: a.Value, Kind: a.Kind, Column: p.Column, Use: p.Use, Statement: stmtIndex})
+			lits = append(lits, Literal{Start: a.Start, End: a.End, Value: a.Value, Kind: a.Kind, Column: p.Column, Use: p.Use, Statement: stmtIndex, Joined: p.Joined()})
 		default:
 			why := a.Why
 			if p.Array {
@@ -255,6 +306,7 @@ type Plan struct {
 	notes      []Note
 	columns    []ColumnList
 	qualified  []ColumnList
+	splices    []Splice
 }
 
 // ColumnList is a column list to write into the statement text: an INSERT
@@ -304,6 +356,13 @@ func WithColumnLists(sql string, lists []ColumnList) string {
 	return b.String()
 }
 
+// Splices returns the pieces of text to replace, by Start, that let
+// compared parameters meet several key versions (see Expand): the proxy
+// applies them with the literals' replacements (RewriteAll), whatever the
+// number of key versions, so a prepared statement stays right when a
+// version is added.
+func (p *Plan) Splices() []Splice { return p.splices }
+
 // Statements returns one entry per statement of the SQL text.
 func (p *Plan) Statements() []Statement { return p.stmts }
 
@@ -324,7 +383,7 @@ func (p *Plan) Notes() []Note { return p.notes }
 // Passthrough reports whether the statement needs no change and has no
 // rejection: no parameter or literal to encrypt, no COPY data to handle.
 func (p *Plan) Passthrough() bool {
-	if len(p.params) > 0 || len(p.literals) > 0 || len(p.rejections) > 0 {
+	if len(p.params) > 0 || len(p.literals) > 0 || len(p.rejections) > 0 || len(p.splices) > 0 {
 		return false
 	}
 	for i := range p.stmts {

@@ -41,6 +41,10 @@ type planner struct {
 	scanned    bool
 	sublinks   map[*pg_query.SubLink]relOut // multi-assignment sources, analysed once
 	argtypes   map[int][]*pg_query.Node     // declared parameter types of PREPARE, by group
+	// stored: what is analysed is kept by the server (a CHECK, an index
+	// predicate, a policy): a comparison in it cannot follow key versions.
+	stored bool
+	lists  []*inList
 }
 
 type siteKey struct {
@@ -78,6 +82,19 @@ type site struct {
 	bad       string
 	badReason Reason
 	bindings  []binding
+	// form says how the value can meet several key versions where it
+	// stands (see Expand); list, for a parameter in an IN list of
+	// parameters, is that list.
+	form Expand
+	list *inList
+}
+
+// inList is an IN list whose items are all parameters: with every one of
+// them expandable, the list's text is replaced by a subquery over each
+// item's envelopes (ExpandList).
+type inList struct {
+	start, end int
+	params     []*site
 }
 
 type binding struct {
@@ -206,11 +223,18 @@ func (p *planner) finish() *Plan {
 			continue
 		}
 		lit.Column, lit.Use, lit.Statement = col, use, s.stmt
+		if use == UseCompare && s.form != ExpandElems {
+			lit.Expand = s.form
+		}
 		plan.literals = append(plan.literals, lit)
 	}
 	slices.SortFunc(pkeys, func(a, b pkey) int {
 		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.n, b.n))
 	})
+	var cands []Param
+	var candGroups []int
+	joined := map[[2]int]bool{}
+	occs := map[[2]int][]*site{}
 	for _, k := range pkeys {
 		occ := byParam[k]
 		var bs []binding
@@ -260,7 +284,7 @@ func (p *planner) finish() *Plan {
 			p.reject(ReasonParamConflict, col, name+what, use&UseWrite == 0 && allRelaxable(bs), plainAt)
 			continue
 		}
-		prm := Param{Number: k.n, Column: col, Use: use, Array: array}
+		prm := Param{Number: k.n, Column: col, Use: use, Array: array, Expand: paramExpand(occ, use, array)}
 		if types := p.argtypes[k.group]; k.n <= len(types) {
 			// PREPARE p(int) AS ...: EXECUTE arguments are cast to the
 			// declared type before they reach the column.
@@ -270,10 +294,19 @@ func (p *planner) finish() *Plan {
 				continue
 			}
 		}
-		if k.group == 0 {
+		cands, candGroups = append(cands, prm), append(candGroups, k.group)
+		joined[[2]int{k.group, k.n}], occs[[2]int{k.group, k.n}] = prm.Joined(), occ
+	}
+	plan.splices = p.expansionSplices(joined, occs)
+	for i, prm := range cands {
+		g := candGroups[i]
+		if prm.Joined() && !joined[[2]int{g, prm.Number}] {
+			prm.Expand = ExpandNone // its IN list cannot be replaced
+		}
+		if g == 0 {
 			plan.params = append(plan.params, prm)
 		} else {
-			st := &p.stmts[k.group-1]
+			st := &p.stmts[g-1]
 			st.Prepared = append(st.Prepared, prm)
 		}
 	}

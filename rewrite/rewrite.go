@@ -52,19 +52,63 @@ func Rewrite(sql string, lits []Literal, replacements []string) (string, error) 
 	if len(lits) != len(replacements) {
 		return "", fmt.Errorf("%w: %d literals, %d replacements", ErrRewrite, len(lits), len(replacements))
 	}
+	vals := make([][]string, len(replacements))
+	for i := range replacements {
+		vals[i] = replacements[i : i+1 : i+1]
+	}
+	return RewriteAll(sql, lits, vals, nil)
+}
+
+// RewriteAll returns the statement text with the literals replaced and the
+// splices applied (both sorted by Start, not overlapping). vals[i] holds
+// the envelopes of lits[i]: one, or one per key version for a compared
+// literal of a column under several, written as its Expand says:
+// ANY (ARRAY['e1', 'e2']), ALL (...), or 'e1', 'e2' in a list. A Joined
+// literal becomes one literal of its envelopes joined by commas.
+func RewriteAll(sql string, lits []Literal, vals [][]string, splices []Splice) (string, error) {
+	if len(lits) != len(vals) {
+		return "", fmt.Errorf("%w: %d literals, %d replacements", ErrRewrite, len(lits), len(vals))
+	}
 	var b strings.Builder
 	size := len(sql)
-	for _, r := range replacements {
-		size += len(r) + 3
+	for _, v := range vals {
+		for _, r := range v {
+			size += len(r) + 5
+		}
+		size += 16
+	}
+	for _, sp := range splices {
+		size += len(sp.Text)
 	}
 	b.Grow(size)
 	pos := 0
-	for i, l := range lits {
+	i, j := 0, 0
+	for i < len(lits) || j < len(splices) {
+		if j < len(splices) && (i == len(lits) || splices[j].Start < lits[i].Start) {
+			sp := splices[j]
+			if sp.Start < pos || sp.End < sp.Start || sp.End > len(sql) {
+				return "", fmt.Errorf("%w: splice %d at %d-%d out of order or out of range", ErrRewrite, j, sp.Start, sp.End)
+			}
+			b.WriteString(sql[pos:sp.Start])
+			if sp.Start > 0 && isIdentByte(sql[sp.Start-1]) {
+				b.WriteByte(' ')
+			}
+			b.WriteString(sp.Text)
+			pos = sp.End
+			j++
+			continue
+		}
+		l, v := lits[i], vals[i]
 		if l.Start < pos || l.End < l.Start || l.End > len(sql) {
 			return "", fmt.Errorf("%w: literal %d at %d-%d out of order or out of range", ErrRewrite, i, l.Start, l.End)
 		}
-		if strings.IndexByte(replacements[i], 0) >= 0 {
-			return "", fmt.Errorf("%w: replacement %d contains a NUL byte", ErrRewrite, i)
+		if len(v) == 0 {
+			return "", fmt.Errorf("%w: no replacement for literal %d", ErrRewrite, i)
+		}
+		for _, r := range v {
+			if strings.IndexByte(r, 0) >= 0 {
+				return "", fmt.Errorf("%w: replacement %d contains a NUL byte", ErrRewrite, i)
+			}
 		}
 		b.WriteString(sql[pos:l.Start])
 		// A literal directly after an identifier character or another
@@ -72,11 +116,38 @@ func Rewrite(sql string, lits []Literal, replacements []string) (string, error) 
 		if l.Start > 0 && isIdentByte(sql[l.Start-1]) {
 			b.WriteByte(' ')
 		}
-		appendQuoted(&b, replacements[i])
+		switch {
+		case l.Joined:
+			appendQuoted(&b, strings.Join(v, ","))
+		case len(v) == 1:
+			appendQuoted(&b, v[0])
+		case l.Expand == ExpandAny || l.Expand == ExpandAll:
+			if l.Expand == ExpandAny {
+				b.WriteString("ANY (ARRAY[")
+			} else {
+				b.WriteString("ALL (ARRAY[")
+			}
+			appendList(&b, v)
+			b.WriteString("])")
+		case l.Expand == ExpandList:
+			appendList(&b, v)
+		default:
+			return "", fmt.Errorf("%w: literal %d cannot take %d values", ErrRewrite, i, len(v))
+		}
 		pos = l.End
+		i++
 	}
 	b.WriteString(sql[pos:])
 	return b.String(), nil
+}
+
+func appendList(b *strings.Builder, v []string) {
+	for k, r := range v {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		appendQuoted(b, r)
+	}
 }
 
 // Rewrite is Rewrite(sql, p.Literals(), replacements).
