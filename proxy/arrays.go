@@ -21,10 +21,16 @@ const (
 
 var errArrayShape = errors.New("only one-dimensional arrays of text can be compared with an encrypted column")
 
+// elemEncrypter appends the k-th of an element's envelopes to dst (see
+// encryptTextArray).
+type elemEncrypter func(dst, plain []byte, k int) ([]byte, error)
+
 // encryptTextArray rewrites an array literal in the text format, read as
 // PostgreSQL's array_in reads it (see internal/pgarray): malformed input
 // is refused as PostgreSQL would refuse it, never passed on re-quoted.
-func encryptTextArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, error)) ([]byte, error) {
+// Each element becomes copies elements, enc's envelopes 0 to copies-1 of
+// it (one per key version during a rotation; envelopes need no quoting).
+func encryptTextArray(dst, v []byte, copies int, enc elemEncrypter) ([]byte, error) {
 	dst = append(dst, '{')
 	first := true
 	err := pgarray.Parse(v, func(elem []byte, null bool) error {
@@ -36,9 +42,16 @@ func encryptTextArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, error)
 			dst = append(dst, "NULL"...)
 			return nil
 		}
-		var err error
-		dst, err = enc(dst, elem)
-		return err
+		for k := range copies {
+			if k > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = enc(dst, elem, k); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, pgarray.ErrUnsupported):
@@ -49,8 +62,9 @@ func encryptTextArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, error)
 	return append(dst, '}'), nil
 }
 
-// encryptBinaryArray rewrites an array in PostgreSQL's binary format.
-func encryptBinaryArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, error)) ([]byte, error) {
+// encryptBinaryArray rewrites an array in PostgreSQL's binary format, each
+// element as copies elements as encryptTextArray does.
+func encryptBinaryArray(dst, v []byte, copies int, enc elemEncrypter) ([]byte, error) {
 	if len(v) < 12 {
 		return nil, errArrayShape
 	}
@@ -72,8 +86,13 @@ func encryptBinaryArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, erro
 		return nil, errArrayShape
 	}
 	n := int(int32(binary.BigEndian.Uint32(v[12:])))
+	if n < 0 {
+		return nil, errArrayShape
+	}
+	head := len(dst)
 	dst = append(dst, v[:20]...)
 	rest := v[20:]
+	total := 0
 	for range n {
 		if len(rest) < 4 {
 			return nil, errArrayShape
@@ -82,20 +101,25 @@ func encryptBinaryArray(dst, v []byte, enc func(dst, plain []byte) ([]byte, erro
 		rest = rest[4:]
 		if l < 0 {
 			dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+			total++
 			continue
 		}
 		if int(l) > len(rest) {
 			return nil, errArrayShape
 		}
-		at := len(dst)
-		dst = append(dst, 0, 0, 0, 0)
-		var err error
-		if dst, err = enc(dst, rest[:l]); err != nil {
-			return nil, err
+		for k := range copies {
+			at := len(dst)
+			dst = append(dst, 0, 0, 0, 0)
+			var err error
+			if dst, err = enc(dst, rest[:l], k); err != nil {
+				return nil, err
+			}
+			binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+			total++
 		}
-		binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
 		rest = rest[l:]
 	}
+	binary.BigEndian.PutUint32(dst[head+12:], uint32(total))
 	if len(rest) != 0 {
 		return nil, errArrayShape
 	}

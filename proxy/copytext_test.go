@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -156,14 +157,36 @@ func FuzzArrays(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 'a'})
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		wrap := func(dst, _ []byte) ([]byte, error) { return append(dst, "ENV"...), nil }
-		if out, err := encryptTextArray(nil, v, wrap); err == nil {
-			n := 0
-			pgarray.Parse(v, func([]byte, bool) error { n++; return nil })
-			if bytes.Count(out, []byte(",")) != max(n-1, 0) {
-				t.Fatalf("%q became %q", v, out)
+		wrap := func(dst, _ []byte, k int) ([]byte, error) { return append(dst, "ENV"[:k+1]...), nil }
+		for copies := 1; copies <= 2; copies++ {
+			if out, err := encryptTextArray(nil, v, copies, wrap); err == nil {
+				n := 0
+				pgarray.Parse(v, func(_ []byte, null bool) error {
+					n++
+					if !null {
+						n += copies - 1
+					}
+					return nil
+				})
+				if bytes.Count(out, []byte(",")) != max(n-1, 0) {
+					t.Fatalf("%q became %q with %d copies", v, out, copies)
+				}
+			}
+			if out, err := encryptBinaryArray(nil, v, copies, wrap); err == nil && len(v) >= 20 && binary.BigEndian.Uint32(v) == 1 {
+				// The header's element count is the number written.
+				n, rest := 0, out[20:]
+				for len(rest) >= 4 {
+					l := int32(binary.BigEndian.Uint32(rest))
+					rest = rest[4:]
+					if l > 0 {
+						rest = rest[l:]
+					}
+					n++
+				}
+				if got := int(binary.BigEndian.Uint32(out[12:])); got != n || len(rest) != 0 {
+					t.Fatalf("%x became %x: header says %d elements, %d written", v, out, got, n)
+				}
 			}
 		}
-		encryptBinaryArray(nil, v, wrap)
 	})
 }

@@ -210,8 +210,8 @@ func (s *session) frontendQuery(body []byte) error {
 		if len(params) > 0 {
 			return refuse(errors.New("a simple-protocol query cannot carry parameters"))
 		}
-		if len(lits) > 0 {
-			out, err := s.encryptLiteralsOff(sql, lits)
+		if len(lits) > 0 || len(p.Splices()) > 0 {
+			out, err := s.encryptLiteralsOff(sql, lits, p.Splices())
 			if err != nil {
 				return refuse(err)
 			}
@@ -230,28 +230,46 @@ func (s *session) frontendQuery(body []byte) error {
 }
 
 // encryptLiterals returns sql with each policy literal replaced by its
-// envelope.
-func (s *session) encryptLiterals(sql string, lits []rewrite.Literal) (string, error) {
+// envelope (its envelopes under every key version, for a compared literal
+// of a column that has several) and the plan's splices applied.
+func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []rewrite.Splice) (string, error) {
 	if s.pol.nonStandardStrings.Load() && strings.IndexByte(sql, '\\') >= 0 {
 		return "", errLexSCS // see lexingKnown
 	}
-	repl := make([]string, len(lits))
+	vals := make([][]string, len(lits))
 	start := time.Now()
 	for i, l := range lits {
 		pc := s.pol.p.column(l.Column)
-		out, err := pc.cipher().Encrypt(s.pol.scratch[:0], []byte(l.Value))
-		if err != nil {
-			return "", fmt.Errorf("encrypting a literal for column %s: %w", pc.name, err)
+		c := pc.cipher()
+		copies := 1
+		if versions := c.KeyVersions(); l.Joined || (l.Use == rewrite.UseCompare && versions > 1) {
+			if !l.Joined && l.Expand == rewrite.ExpandNone {
+				return "", &rotationError{col: pc.name, versions: versions}
+			}
+			copies = versions
 		}
-		if err := s.fits(l.Column, l.Use, len(out)); err != nil {
-			return "", err
+		vals[i] = make([]string, copies)
+		for k := range copies {
+			var out []byte
+			var err error
+			if copies > 1 || l.Joined {
+				out, err = c.EqualityEnvelope(s.pol.scratch[:0], []byte(l.Value), k)
+			} else {
+				out, err = c.Encrypt(s.pol.scratch[:0], []byte(l.Value))
+			}
+			if err != nil {
+				return "", fmt.Errorf("encrypting a literal for column %s: %w", pc.name, err)
+			}
+			if err := s.fits(l.Column, l.Use, len(out)); err != nil {
+				return "", err
+			}
+			s.pol.scratch = out
+			vals[i][k] = string(out)
 		}
-		s.pol.scratch = out
-		repl[i] = string(out)
 		pc.encrypted.Inc()
 	}
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())
-	return rewrite.Rewrite(sql, lits, repl)
+	return rewrite.RewriteAll(sql, lits, vals, splices)
 }
 
 // frontendParse handles Parse: analysis, literal encryption, and the
@@ -315,8 +333,8 @@ func (s *session) frontendParse(body []byte) error {
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
 		st.qualifiedFrom, st.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
-		if len(lits) > 0 {
-			out, err := s.encryptLiteralsOff(msg.Query, lits)
+		if len(lits) > 0 || len(p.Splices()) > 0 {
+			out, err := s.encryptLiteralsOff(msg.Query, lits, p.Splices())
 			if err != nil {
 				return s.rejectPlan(true, err)
 			}

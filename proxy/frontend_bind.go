@@ -65,25 +65,42 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 			out = append(out, body[pos-4-len(v):pos]...) // relayed as is; NULL stays NULL
 			continue
 		}
-		pc := sp.p.column(params[next].Column)
+		prm := params[next]
+		pc := sp.p.column(prm.Column)
+		c := pc.cipher()
 		lenAt := len(out)
 		out = append(out, 0, 0, 0, 0)
 		var err error
-		if params[next].Array {
-			enc := func(dst, plain []byte) ([]byte, error) { return pc.cipher().Encrypt(dst, plain) }
-			if paramFormat(formats, i) == 1 {
-				out, err = encryptBinaryArray(out, v, enc)
-			} else {
-				out, err = encryptTextArray(out, v, enc)
+		switch versions := c.KeyVersions(); {
+		case prm.Use == rewrite.UseCompare && versions > 1 && prm.Expand == rewrite.ExpandNone:
+			return nil, &rotationError{col: pc.name, versions: versions}
+		case prm.Array:
+			copies, enc := 1, elemEncrypter(func(dst, plain []byte, _ int) ([]byte, error) { return c.Encrypt(dst, plain) })
+			if prm.Expand == rewrite.ExpandElems {
+				copies, enc = versions, c.EqualityEnvelope
 			}
-		} else {
-			out, err = pc.cipher().Encrypt(out, v)
+			if paramFormat(formats, i) == 1 {
+				out, err = encryptBinaryArray(out, v, copies, enc)
+			} else {
+				out, err = encryptTextArray(out, v, copies, enc)
+			}
+		case prm.Joined():
+			// The text reads string_to_array($n, ','): the envelopes
+			// under every version, joined.
+			for k := 0; k < versions && err == nil; k++ {
+				if k > 0 {
+					out = append(out, ',')
+				}
+				out, err = c.EqualityEnvelope(out, v, k)
+			}
+		default:
+			out, err = c.Encrypt(out, v)
 			if err == nil {
-				err = s.fits(params[next].Column, params[next].Use, len(out)-lenAt-4)
+				err = s.fits(prm.Column, prm.Use, len(out)-lenAt-4)
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", params[next].Number, pc.name, err)
+			return nil, fmt.Errorf("encrypting parameter $%d for column %s: %w", prm.Number, pc.name, err)
 		}
 		binary.BigEndian.PutUint32(out[lenAt:], uint32(len(out)-lenAt-4))
 		pc.encrypted.Inc()

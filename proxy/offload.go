@@ -53,14 +53,14 @@ func (s *session) planOff(an *rewrite.Analysis, cat *catalog) (*rewrite.Plan, er
 	return plan()
 }
 
-func (s *session) encryptLiteralsOff(sql string, lits []rewrite.Literal) (string, error) {
+func (s *session) encryptLiteralsOff(sql string, lits []rewrite.Literal, splices []rewrite.Splice) (string, error) {
 	if ls := s.offloader(len(sql)); ls != nil {
 		var out string
 		var err error
-		ls.offload(true, func() { out, err = s.encryptLiterals(sql, lits) })
+		ls.offload(true, func() { out, err = s.encryptLiterals(sql, lits, splices) })
 		return out, err
 	}
-	return s.encryptLiterals(sql, lits)
+	return s.encryptLiterals(sql, lits, splices)
 }
 
 func (s *session) encryptParamsOff(body []byte, params []rewrite.Param) ([]byte, error) {

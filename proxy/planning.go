@@ -36,6 +36,20 @@ func (e *viewError) Error() string {
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
 
+// rotationError refuses a comparison with a deterministic column whose
+// keyring has several versions when the compared value stands where it
+// can take only one envelope: rows stored under the other versions would
+// silently not match.
+type rotationError struct {
+	col      string
+	versions int
+}
+
+func (e *rotationError) Error() string {
+	return fmt.Sprintf("column %s is searched under %d key versions while a rotation may have left values under each, and this comparison can take one envelope only, so it would miss rows; "+
+		"compare the column with a bare value or parameter (col = $1, col <> 'x', col IN ('a', 'b'), col IN ($1, $2), col = ANY($1)), or finish the rotation (pgcrypt-proxy rotate) and remove the old key version from keys.versions", e.col, e.versions)
+}
+
 // errTxFailed: the session is in a failed transaction, where the catalog
 // query cannot run (nor can any statement but the one that ends it).
 var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy could not read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
@@ -55,6 +69,10 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	}
 	if errors.Is(err, pgarray.ErrMalformed) {
 		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
+	}
+	var re *rotationError
+	if errors.As(err, &re) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+re.Error(), "", "key_rotation")
 	}
 	var ve *viewError
 	if errors.As(err, &ve) {

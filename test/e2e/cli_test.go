@@ -74,6 +74,13 @@ type proc struct {
 // lines after listen/admin/keys, and waits until it accepts connections.
 func startBinary(t *testing.T, upstream string, extra string) *proc {
 	t.Helper()
+	return startBinaryKeys(t, upstream, "keys: { active: v1, versions: { v1: { env: PGCRYPT_KEY_V1 } } }", []string{"PGCRYPT_KEY_V1=" + cliKey}, extra)
+}
+
+// startBinaryKeys is startBinary with another keys section and the
+// environment it needs.
+func startBinaryKeys(t *testing.T, upstream, keys string, env []string, extra string) *proc {
+	t.Helper()
 	bin := proxyBinary(t)
 	p := &proc{
 		listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -81,15 +88,15 @@ func startBinary(t *testing.T, upstream string, extra string) *proc {
 		stderr: &syncBuffer{},
 		done:   make(chan struct{}),
 	}
-	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\nupstream: %s\nupstream_tls: { mode: disable }\nkeys: { active: v1, versions: { v1: { env: PGCRYPT_KEY_V1 } } }\n%s",
-		p.listen, p.admin, upstream, extra)
+	cfg := fmt.Sprintf("listen: %s\nadmin_listen: %s\nupstream: %s\nupstream_tls: { mode: disable }\n%s\n%s",
+		p.listen, p.admin, upstream, keys, extra)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p.config = path
 	p.cmd = exec.Command(bin, "serve", "--config", path)
-	p.cmd.Env = append(os.Environ(), "PGCRYPT_KEY_V1="+cliKey)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
