@@ -124,6 +124,9 @@ func (c *Column) EqualityEnvelopes(plaintext []byte) ([][]byte, error) {
 // EqualityEnvelope takes 0 to KeyVersions()-1.
 func (c *Column) KeyVersions() int { return len(c.kr.search) }
 
+// KeyVersionID returns the id of key version i in EqualityEnvelope's order.
+func (c *Column) KeyVersionID(i int) string { return c.kr.search[i].id }
+
 // EqualityEnvelope appends to dst the deterministic envelope of plaintext
 // under key version i: 0 is the active version, the others follow by key
 // id (the order of EqualityEnvelopes). It fails on a randomized column.

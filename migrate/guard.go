@@ -68,6 +68,30 @@ func GuardExpr(c Column, keyIDs []string) (string, error) {
 	return fmt.Sprintf("%s IS NULL OR %s ~ %s", col, col, quoteLiteral(re)), nil
 }
 
+// GuardKeyIDs returns the key versions a guard constraint accepts, read
+// from its definition as pg_get_constraintdef prints it (the expression of
+// GuardExpr). ok is false when def is not a guard's.
+func GuardKeyIDs(def string) (ids []string, ok bool) {
+	i := strings.Index(def, "'^(")
+	if i < 0 {
+		return nil, false
+	}
+	rest := def[i+3:]
+	j := strings.Index(rest, "):")
+	if j < 0 {
+		return nil, false
+	}
+	// QuoteMeta escaped the dots of ids; printed with
+	// standard_conforming_strings off, the backslashes are doubled.
+	for _, id := range strings.Split(strings.ReplaceAll(rest[:j], `\`, ""), "|") {
+		if !keyIDPattern.MatchString(id) {
+			return nil, false
+		}
+		ids = append(ids, id)
+	}
+	return ids, true
+}
+
 // GuardResult is what Guard did to one column.
 type GuardResult struct {
 	Column Column
@@ -210,6 +234,33 @@ func quoteLiteral(s string) string {
 		return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `'`, `''`) + "'"
 	}
 	return "'" + strings.ReplaceAll(s, `'`, `''`) + "'"
+}
+
+// NarrowGuards makes the guard constraints of cols that exist accept only
+// key version active, once a rotation has left no value under another:
+// validated, they tell the proxy that comparisons need not cover the other
+// versions any more, and PostgreSQL refuses a value written under one by a
+// proxy that still has it active. A constraint stays NOT VALID (new writes
+// are checked) while any row is under another version.
+func NarrowGuards(ctx context.Context, conn *pgx.Conn, cols []Column, active string) ([]GuardResult, error) {
+	var out []GuardResult
+	for _, c := range cols {
+		var exists bool
+		err := conn.QueryRow(ctx, `SELECT true FROM pg_catalog.pg_constraint k WHERE k.conrelid = $1::regclass AND k.conname = $2`,
+			c.table(), GuardName(c)).Scan(&exists)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("column %s: %w", c, err)
+		}
+		r, err := guardColumn(ctx, conn, c, []string{active}, GuardOptions{LockTimeout: "10s"})
+		if err != nil {
+			return out, fmt.Errorf("column %s: %w", c, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // ValidateGuards validates the guard constraints of cols that exist and

@@ -53,3 +53,28 @@ func TestGuardExpr(t *testing.T) {
 		t.Error("a key id with a colon was accepted")
 	}
 }
+
+// TestGuardKeyIDs reads the key versions back from a guard's definition
+// as pg_get_constraintdef prints it, with standard_conforming_strings on
+// and off.
+func TestGuardKeyIDs(t *testing.T) {
+	for _, tc := range []struct {
+		def  string
+		want string
+	}{
+		{`CHECK (((email IS NULL) OR (email ~ '^(v1|k-2025\.06_b):siv:[A-Za-z0-9+/]+={0,2}$'::text)))`, "v1 k-2025.06_b"},
+		{`CHECK (((email IS NULL) OR (email ~ E'^(v2|k\\.1):siv:[A-Za-z0-9+/]+={0,2}$'::text)))`, "v2 k.1"},
+		{`CHECK ((body IS NULL) OR ((body)::text ~ '^(v2):[A-Za-z0-9+/]{16}:[A-Za-z0-9+/]+={0,2}$'::text))`, "v2"},
+		{`CHECK ((length(email) > 3))`, ""},
+		{`CHECK ((email ~ '^(v1|x y):siv:'::text))`, ""},
+	} {
+		ids, ok := GuardKeyIDs(tc.def)
+		if got := strings.Join(ids, " "); got != tc.want || ok != (tc.want != "") {
+			t.Errorf("GuardKeyIDs(%s) = %q, %v; want %q", tc.def, got, ok, tc.want)
+		}
+	}
+	expr, _ := GuardExpr(Column{Name: "email", Deterministic: true}, []string{"v1", "k-2025.06_b"})
+	if ids, ok := GuardKeyIDs("CHECK (" + expr + ")"); !ok || strings.Join(ids, " ") != "v1 k-2025.06_b" {
+		t.Errorf("GuardKeyIDs does not read GuardExpr's own text %s: %v", expr, ids)
+	}
+}

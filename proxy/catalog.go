@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"fmt"
+
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
@@ -34,6 +38,11 @@ type catalog struct {
 	// (see readHazards).
 	maxLen  map[*rewrite.Column]int
 	hazards map[*rewrite.Column]string
+	// guarded holds, for a policy column with a validated guard
+	// constraint (pgcrypt-proxy guard), the key versions it accepts: no
+	// stored value is under any other, so comparisons need not cover them
+	// (see searchVersions).
+	guarded map[*rewrite.Column]map[string]bool
 	loaded  time.Time // when the proxy read it
 	maxOID  uint32    // the highest relation OID when it was read
 }
@@ -173,7 +182,12 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		"   AND d.objid = ad.oid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum" +
 		"   JOIN pg_catalog.pg_attribute g ON g.attrelid = c.oid AND g.attnum = ad.adnum" +
 		"   WHERE ad.adrelid = c.oid AND g.attgenerated <> '' AND g.attnum <> a.attnum)," +
-		"  pg_catalog.format_type(a.atttypid, a.atttypmod)" +
+		"  pg_catalog.format_type(a.atttypid, a.atttypmod)," +
+		// A validated guard constraint: the key versions values can be
+		// under (see catalog.guarded).
+		"  COALESCE((SELECT pg_catalog.pg_get_constraintdef(k.oid) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid" +
+		"   AND k.contype = 'c' AND k.convalidated AND pg_catalog.starts_with(k.conname, 'pgcrypt_guard_') AND k.conkey = ARRAY[a.attnum]" +
+		"   ORDER BY k.oid LIMIT 1), '')" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" +
@@ -278,12 +292,22 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 	c.maxLen = map[*rewrite.Column]int{}
 	c.hazards = map[*rewrite.Column]string{}
 	for _, row := range rows {
-		if len(row) != 9 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
+		if len(row) != 10 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
 			return fmt.Errorf("catalog query returned a malformed column row")
 		}
 		rc := p.analyzer.Policy().Lookup(string(row[0]), string(row[1]), string(row[2]))
 		if rc == nil {
 			continue
+		}
+		if ids, ok := migrate.GuardKeyIDs(string(row[9])); ok {
+			if c.guarded == nil {
+				c.guarded = map[*rewrite.Column]map[string]bool{}
+			}
+			set := map[string]bool{}
+			for _, id := range ids {
+				set[id] = true
+			}
+			c.guarded[rc] = set
 		}
 		if n, err := strconv.Atoi(string(row[3])); err == nil && n > 0 {
 			c.maxLen[rc] = n
@@ -301,6 +325,24 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 		}
 	}
 	return nil
+}
+
+// searchVersions returns in buf the key versions (indices for
+// cipher.Column.EqualityEnvelope, the active one first) a comparison with
+// column rc must cover: every version of c, except those a validated
+// guard constraint rules out, as it does after a rotation (NarrowGuards).
+func (c *catalog) searchVersions(rc *rewrite.Column, cc *cipher.Column, buf []int) []int {
+	buf = buf[:0]
+	var ids map[string]bool
+	if c != nil {
+		ids = c.guarded[rc]
+	}
+	for k := range cc.KeyVersions() {
+		if k == 0 || ids == nil || ids[cc.KeyVersionID(k)] {
+			buf = append(buf, k)
+		}
+	}
+	return buf
 }
 
 // hazardError refuses a write to a policy column whose schema makes it

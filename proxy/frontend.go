@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -237,23 +238,26 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 		return "", errLexSCS // see lexingKnown
 	}
 	vals := make([][]string, len(lits))
+	cat := s.pol.cat.Load()
 	start := time.Now()
 	for i, l := range lits {
 		pc := s.pol.p.column(l.Column)
 		c := pc.cipher()
-		copies := 1
-		if versions := c.KeyVersions(); l.Joined || (l.Use == rewrite.UseCompare && versions > 1) {
-			if !l.Joined && l.Expand == rewrite.ExpandNone {
-				return "", &rotationError{col: pc.name, versions: versions}
+		var versions []int
+		if l.Use == rewrite.UseCompare && c.Mode() == cipher.Deterministic {
+			versions = cat.searchVersions(l.Column, c, s.pol.versions)
+			s.pol.versions = versions
+			if len(versions) > 1 && !l.Joined && l.Expand == rewrite.ExpandNone {
+				return "", &rotationError{col: pc.name, versions: len(versions)}
 			}
-			copies = versions
 		}
+		copies := max(len(versions), 1)
 		vals[i] = make([]string, copies)
 		for k := range copies {
 			var out []byte
 			var err error
-			if copies > 1 || l.Joined {
-				out, err = c.EqualityEnvelope(s.pol.scratch[:0], []byte(l.Value), k)
+			if len(versions) > 1 || (l.Joined && len(versions) > 0) {
+				out, err = c.EqualityEnvelope(s.pol.scratch[:0], []byte(l.Value), versions[k])
 			} else {
 				out, err = c.Encrypt(s.pol.scratch[:0], []byte(l.Value))
 			}

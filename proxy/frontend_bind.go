@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
@@ -41,6 +42,7 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 	np := int(binary.BigEndian.Uint16(body[pos:]))
 	pos += 2
 	sp := s.pol
+	cat := sp.cat.Load()
 	out := append(sp.bindBuf[:0], body[:pos]...)
 	start := time.Now()
 	next := 0 // index into params, which are sorted by Number
@@ -71,27 +73,35 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		lenAt := len(out)
 		out = append(out, 0, 0, 0, 0)
 		var err error
-		switch versions := c.KeyVersions(); {
-		case prm.Use == rewrite.UseCompare && versions > 1 && prm.Expand == rewrite.ExpandNone:
-			return nil, &rotationError{col: pc.name, versions: versions}
+		var versions []int
+		if prm.Use == rewrite.UseCompare && c.Mode() == cipher.Deterministic {
+			versions = cat.searchVersions(prm.Column, c, sp.versions)
+			sp.versions = versions
+		}
+		switch {
+		case len(versions) > 1 && prm.Expand == rewrite.ExpandNone:
+			return nil, &rotationError{col: pc.name, versions: len(versions)}
 		case prm.Array:
 			copies, enc := 1, elemEncrypter(func(dst, plain []byte, _ int) ([]byte, error) { return c.Encrypt(dst, plain) })
-			if prm.Expand == rewrite.ExpandElems {
-				copies, enc = versions, c.EqualityEnvelope
+			if prm.Expand == rewrite.ExpandElems && len(versions) > 1 {
+				copies = len(versions)
+				enc = func(dst, plain []byte, k int) ([]byte, error) { return c.EqualityEnvelope(dst, plain, versions[k]) }
 			}
 			if paramFormat(formats, i) == 1 {
 				out, err = encryptBinaryArray(out, v, copies, enc)
 			} else {
 				out, err = encryptTextArray(out, v, copies, enc)
 			}
-		case prm.Joined():
+		case prm.Joined() && len(versions) > 0:
 			// The text reads string_to_array($n, ','): the envelopes
 			// under every version, joined.
-			for k := 0; k < versions && err == nil; k++ {
+			for k, ver := range versions {
 				if k > 0 {
 					out = append(out, ',')
 				}
-				out, err = c.EqualityEnvelope(out, v, k)
+				if out, err = c.EqualityEnvelope(out, v, ver); err != nil {
+					break
+				}
 			}
 		default:
 			out, err = c.Encrypt(out, v)

@@ -56,6 +56,7 @@ type sessionPolicy struct {
 	catalogReadNow bool
 	scratch        []byte
 	bindBuf        []byte    // a Bind rewritten with envelopes, reused
+	versions       []int     // searchVersions' result, reused
 	copyIn         copyCodec // a COPY FROM STDIN of policy columns is under way
 	copyBuf        []byte
 

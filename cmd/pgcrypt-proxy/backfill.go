@@ -108,6 +108,28 @@ func runJob(ctx context.Context, job migrate.Job, args []string, e env) error {
 			return fmt.Errorf("%s.%s: %w", t.Schema, t.Name, err)
 		}
 	}
+	if job == migrate.JobRotate && !*dryRun {
+		// No value is under another version now (unless written meanwhile
+		// by a proxy still writing under one): guards narrowed to the
+		// active version say so to every proxy, which then stops
+		// comparing with the others, and refuse such writes.
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		res, err := migrate.NarrowGuards(ctx, conn.Conn(), guardColumns(cfg), cfg.Keys.Active)
+		if err != nil {
+			return fmt.Errorf("narrowing the guard to %s: %w", cfg.Keys.Active, err)
+		}
+		for _, r := range res {
+			if r.Validated {
+				fmt.Fprintf(e.stderr, "%s: guard accepts only %s now (validated): proxies compare with %s alone; remove the other versions from keys.versions\n", r.Column, cfg.Keys.Active, cfg.Keys.Active)
+			} else {
+				fmt.Fprintf(e.stderr, "%s: guard accepts only %s for new writes, but %d rows are still under another version (written meanwhile, or another shard still running); run rotate again\n", r.Column, cfg.Keys.Active, r.Plaintext)
+			}
+		}
+	}
 	if job == migrate.JobEncrypt && !*dryRun {
 		// Validate guard constraints that plaintext kept NOT VALID.
 		conn, err := pool.Acquire(ctx)

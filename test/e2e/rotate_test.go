@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,13 +65,17 @@ func TestRotateWithLookups(t *testing.T) {
 		t.Fatal(err)
 	}
 	prefix := strings.SplitN(string(head), "keys:", 2)[0]
-	reconfigure := func(keys string, n int) {
+	reconfigure := func(keys string) {
 		t.Helper()
+		// The file watcher reloads too, 200 ms after a change: let an
+		// earlier one settle, then wait for a reload after this write.
+		time.Sleep(300 * time.Millisecond)
+		before, _ := strconv.Atoi(p.reloads(t, "ok"))
 		if err := os.WriteFile(p.config, []byte(prefix+keys+"\n"+policy), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		p.cmd.Process.Signal(syscall.SIGHUP)
-		waitFor(t, "a reload", func() bool { return p.reloads(t, "ok") == fmt.Sprint(n) })
+		waitFor(t, "a reload", func() bool { n, _ := strconv.Atoi(p.reloads(t, "ok")); return n > before })
 	}
 	connect := func(mode pgx.QueryExecMode) *pgx.Conn {
 		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", strings.Split(p.listen, ":")[1], pg.Super.Name, f.db))
@@ -116,8 +122,13 @@ func TestRotateWithLookups(t *testing.T) {
 		t.Fatalf("stored under %q before the rotation", k)
 	}
 
-	// Add v2 and make it active: open sessions switch keys too.
-	reconfigure(keys12, 1)
+	// Add v2 and make it active: open sessions switch keys too. The
+	// guard accepts both versions.
+	reconfigure(keys12)
+	dsn := pg.SuperConnString(f.db)
+	if code, out, errOut := runCLI(t, env12, "guard", "--config", p.config, "--dsn", dsn); code != 0 {
+		t.Fatalf("guard: exit %d\n%s%s", code, out, errOut)
+	}
 	insert(pooled, "new@example.com")
 	if k := keyOf("new@example.com"); k != "v2" {
 		t.Fatalf("a session opened before the reload wrote under %q, want v2", k)
@@ -196,7 +207,7 @@ func TestRotateWithLookups(t *testing.T) {
 			rounds.Add(1)
 		}
 	}()
-	code, out, errOut := runCLI(t, env12, "rotate", "--config", p.config, "--dsn", pg.SuperConnString(f.db), "--batch", "20")
+	code, out, errOut := runCLI(t, env12, "rotate", "--config", p.config, "--dsn", dsn, "--batch", "20")
 	close(stop)
 	wg.Wait()
 	if code != 0 {
@@ -211,9 +222,26 @@ func TestRotateWithLookups(t *testing.T) {
 		t.Fatalf("%d values not under v2 after rotate (%v)", left, err)
 	}
 
+	// rotate narrowed the guard to v2 and validated it: the proxies
+	// know no value is under v1 any more, and compare with v2 alone
+	// while the config still lists v1; a new session at once, an open
+	// one when it next reads the catalog.
+	if !strings.Contains(errOut, "public.clients.email: guard accepts only v2 now (validated)") {
+		t.Fatalf("rotate did not narrow the guard:\n%s", errOut)
+	}
+	if err := connect(pgx.QueryExecModeCacheStatement).QueryRow(ctx, "select count(*) from clients where email = $1::text", "old-7@example.com").Scan(&cnt); err != nil || cnt != 1 {
+		t.Fatalf("a cast parameter after the rotation (guard narrowed to v2): %d, %v", cnt, err)
+	}
+	waitFor(t, "the open session to see the narrowed guard", func() bool {
+		return pooled.QueryRow(ctx, "select count(*) from clients where email = $1::text", "old-7@example.com").Scan(&cnt) == nil && cnt == 1
+	})
+	if _, err := f.direct.Exec(ctx, "update clients set email = $1 where email = (select min(email) from clients)", "v1:siv:AAAAAAAAAAAAAAAAAAAAAA=="); err == nil {
+		t.Fatal("the narrowed guard accepted a value under v1")
+	}
+
 	// Retire v1: one version again, so the cast form is fine, and every
 	// row still reads.
-	reconfigure(keys2, 2)
+	reconfigure(keys2)
 	if err := pooled.QueryRow(ctx, "select count(*) from clients where email = $1::text", "old-7@example.com").Scan(&cnt); err != nil || cnt != 1 {
 		t.Fatalf("after retiring v1: %d, %v", cnt, err)
 	}
