@@ -54,7 +54,12 @@ type Metrics struct {
 	// ConfigReloads counts reloads of the configuration and keys
 	// (SIGHUP or a changed file) by result: ok or error.
 	ConfigReloads *prometheus.CounterVec
-	reg           prometheus.Registerer
+	// AuditEvents counts PHI access audit events by result: written,
+	// dropped (the queue was full and audit.on_full is drop) or error
+	// (the file could not be written). AuditQueue is the events waiting.
+	AuditEvents *prometheus.CounterVec
+	AuditQueue  prometheus.Gauge
+	reg         prometheus.Registerer
 
 	// The analysis cache of the current policy (WatchAnalysisCache) and
 	// the counts of the caches of policies it replaced.
@@ -131,6 +136,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "pgcrypt_config_reloads_total",
 			Help: "Reloads of the configuration and keys (SIGHUP or a changed file), by result: ok, or error (the previous configuration stays in force).",
 		}, []string{"result"}),
+		AuditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pgcrypt_audit_events_total",
+			Help: "PHI access audit events, by result: written, dropped (queue full with audit.on_full: drop) or error (the audit file could not be written).",
+		}, []string{"result"}),
+		AuditQueue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pgcrypt_audit_queue_length",
+			Help: "PHI access audit events waiting to be written.",
+		}),
 		reg: reg,
 	}
 	for _, c := range []prometheus.Collector{
@@ -138,6 +151,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.Bytes, m.Errors, m.CancelRequests,
 		m.FieldsEncrypted, m.FieldsDecrypted, m.PlaintextValues, m.CryptoDuration,
 		m.AnalysisDuration, m.StatementsRejected, m.ConfigReloads,
+		m.AuditEvents, m.AuditQueue,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -149,6 +163,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.DecryptDuration = m.CryptoDuration.WithLabelValues("decrypt")
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("error")
+	for _, r := range []string{"written", "dropped", "error"} {
+		m.AuditEvents.WithLabelValues(r)
+	}
 	for _, k := range []string{ErrClientProtocol, ErrClientTLS, ErrUpstreamConnect, ErrUpstreamTLS,
 		ErrUpstreamLost, ErrUpstreamProto, ErrAuthFailed, ErrCancelUnknown, ErrBackend, ErrShutdown,
 		ErrDecrypt, ErrCatalog} {
