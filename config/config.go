@@ -40,6 +40,8 @@ type Config struct {
 	MaxMessageBytes int           `yaml:"max_message_bytes"`
 	// EventLoops: 0 picks for the machine, -1 relays on goroutines only.
 	EventLoops int `yaml:"event_loops"`
+	// Audit configures the PHI access audit log; off when File is "".
+	Audit Audit `yaml:"audit"`
 
 	// Path is the file the configuration was read from.
 	Path string `yaml:"-"`
@@ -59,7 +61,35 @@ type UpstreamTLS struct {
 type ClientTLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// CAFile holds the certificates client certificates must chain to;
+	// ClientAuth says whether a client must present one: none (the
+	// default), verify (checked when given) or require.
+	CAFile     string `yaml:"ca_file"`
+	ClientAuth string `yaml:"client_auth"`
 }
+
+// Client certificate policies of ClientTLS.ClientAuth.
+const (
+	ClientAuthNone    = "none"
+	ClientAuthVerify  = "verify"
+	ClientAuthRequire = "require"
+)
+
+// Audit configures the PHI access audit log: one JSON line per statement
+// that touches a policy column, and per refused statement.
+type Audit struct {
+	// File is the file appended to ("-" for standard output).
+	File string `yaml:"file"`
+	// Queue is how many events may wait to be written (default 10000).
+	Queue int `yaml:"queue"`
+	// OnFull says what a session does when the queue is full: block
+	// (wait: no event is lost) or drop (go on; the event is counted in
+	// pgcrypt_audit_events_total{result="dropped"}).
+	OnFull string `yaml:"on_full"`
+}
+
+// Enabled reports whether the audit log is on.
+func (a Audit) Enabled() bool { return a.File != "" }
 
 // Enabled reports whether the proxy offers TLS to its clients.
 func (c ClientTLS) Enabled() bool { return c.CertFile != "" }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -112,7 +113,8 @@ func (v *validator) check(c *Config) {
 		v.addf(v.line("on_unsupported"), "on_unsupported is %q: use reject or allow", c.OnUnsupported)
 	}
 	v.checkUpstreamTLS(&c.UpstreamTLS)
-	v.checkClientTLS(c.ClientTLS)
+	v.checkClientTLS(&c.ClientTLS)
+	v.checkAudit(&c.Audit)
 	v.checkKeys(&c.Keys)
 	v.checkEncrypt(c.Encrypt)
 }
@@ -142,11 +144,48 @@ func (v *validator) checkUpstreamTLS(t *UpstreamTLS) {
 	}
 }
 
-func (v *validator) checkClientTLS(t ClientTLS) {
+func (v *validator) checkClientTLS(t *ClientTLS) {
 	v.checkFile(t.CertFile, "client_tls", "cert_file")
 	v.checkFile(t.KeyFile, "client_tls", "key_file")
+	v.checkFile(t.CAFile, "client_tls", "ca_file")
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		v.addf(v.line("client_tls"), "client_tls: set both cert_file and key_file to offer TLS to clients, or neither to refuse it")
+	}
+	if t.ClientAuth == "" {
+		t.ClientAuth = ClientAuthNone
+	}
+	switch t.ClientAuth {
+	case ClientAuthNone:
+	case ClientAuthVerify, ClientAuthRequire:
+		if t.CAFile == "" {
+			v.addf(v.line("client_tls", "client_auth"), "client_tls.client_auth is %s: set client_tls.ca_file to the CA that signs the clients' certificates", t.ClientAuth)
+		}
+		if t.CertFile == "" {
+			v.addf(v.line("client_tls", "client_auth"), "client_tls.client_auth is %s, but the proxy offers no TLS: set client_tls.cert_file and key_file", t.ClientAuth)
+		}
+	default:
+		v.addf(v.line("client_tls", "client_auth"), "client_tls.client_auth is %q: use none, verify (check a certificate when the client presents one) or require", t.ClientAuth)
+	}
+}
+
+func (v *validator) checkAudit(a *Audit) {
+	if a.Queue < 0 {
+		v.addf(v.line("audit", "queue"), "audit.queue is %d: use a positive number of events, or leave it out for 10000", a.Queue)
+	}
+	if a.Queue == 0 {
+		a.Queue = 10000
+	}
+	switch a.OnFull {
+	case "":
+		a.OnFull = "block"
+	case "block", "drop":
+	default:
+		v.addf(v.line("audit", "on_full"), "audit.on_full is %q: use block (sessions wait, nothing is lost) or drop (events are counted and lost)", a.OnFull)
+	}
+	if a.File != "" && a.File != "-" {
+		if fi, err := os.Stat(filepath.Dir(a.File)); err != nil || !fi.IsDir() {
+			v.addf(v.line("audit", "file"), "audit.file: the directory of %s does not exist", a.File)
+		}
 	}
 }
 

@@ -119,6 +119,12 @@ func (s *session) backend(typ byte, n int) error {
 			return err
 		}
 		s.noteError(body)
+		if cur.audit != nil {
+			if cur.reject == nil { // a refusal was audited when made
+				s.auditDone(cur.audit, nil, errorCode(body), nil)
+			}
+			cur.audit = nil // what follows an error does not run
+		}
 		if cur.copy != nil {
 			cur.copy.statementEnded(cur.kind == expExecute) // an error ends a COPY
 		}
@@ -186,6 +192,9 @@ func (s *session) backend(typ byte, n int) error {
 		return s.cw.Message(typ, body)
 
 	case 'D':
+		if cur.audit != nil {
+			cur.audit.rows++
+		}
 		var shape *rowShape
 		switch cur.kind {
 		case expExecute:
@@ -219,7 +228,13 @@ func (s *session) backend(typ byte, n int) error {
 		return s.cw.Message(typ, out)
 
 	case '1', '2', '3', 'n', 's', 'C', 'I', 'V':
-		if typ == 'C' {
+		var body []byte // read only for the audit log
+		if cur.audit != nil && (typ == 'C' || typ == 's' || typ == 'I') {
+			var err error
+			if body, err = s.sr.Body(n); err != nil {
+				return err
+			}
+			s.auditAnswered(cur, typ, body)
 		}
 		switch {
 		case typ == '1' && cur.kind == expParse:
@@ -244,8 +259,13 @@ func (s *session) backend(typ byte, n int) error {
 		default:
 			sp.hasCur = false // one answer per message
 		}
-		if hide || sp.inner != nil {
+		switch {
+		case (hide || sp.inner != nil) && body != nil:
+			return nil
+		case hide || sp.inner != nil:
 			return s.sr.CopyBody(discard{}, n)
+		case body != nil:
+			return s.cw.Message(typ, body)
 		}
 		return s.forward(s.sr, s.cw, typ, n)
 
@@ -441,6 +461,10 @@ func (s *session) decryptFailed(err error) error {
 		return err
 	}
 	s.pol.swallow = true
+	if s.pol.hasCur && s.pol.cur.audit != nil {
+		s.auditDone(s.pol.cur.audit, nil, code, nil)
+		s.pol.cur.audit = nil // the rest of the answer is dropped
+	}
 	if s.pol.hasCur && !s.pol.cur.kind.endsGroup() {
 		s.pol.skipping = false // the server goes on; the rest of its answers are dropped
 	}
@@ -506,5 +530,7 @@ func (sp *sessionPolicy) noteParameter(body []byte) {
 		sp.nonStandardStrings.Store(value != "on")
 	case "client_encoding":
 		sp.nonUTF8.Store(value != "UTF8")
+	case "application_name":
+		sp.auditApp.Store(&value)
 	}
 }

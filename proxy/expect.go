@@ -43,6 +43,7 @@ type expectation struct {
 	prepared []*statement
 	copyOut  copyCodec  // the Query's COPY TO STDOUT of policy columns
 	copy     *copyQuery // a Query or Execute that may run COPY FROM STDIN: its COPY state
+	audit    *auditRun  // the audit events of a Query's or Execute's statements
 }
 
 // expectQueue is a FIFO of expectations shared by the two loops.

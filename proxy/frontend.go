@@ -140,6 +140,8 @@ func cstring(b []byte) (string, []byte, error) {
 func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.srv.m.StatementsRejected.WithLabelValues(reason).Inc()
 	s.log.Info("statement rejected", "reason", reason)
+	s.auditRefused(reason, s.pol.auditCol)
+	s.pol.auditCol = ""
 	e := errorMessage("ERROR", code, msg, hint)
 	if !extended {
 		s.pol.group++
@@ -161,6 +163,7 @@ func (s *session) frontendQuery(body []byte) error {
 	if err != nil {
 		return err
 	}
+	s.pol.auditText, s.pol.auditFP, s.pol.auditKind = sql, "", ""
 	named, an, p, err := s.planNamed(sql)
 	if err != nil {
 		return s.rejectPlan(false, err)
@@ -194,6 +197,7 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 	}
 	var copyOut copyCodec
+	var run *auditRun
 	if p != nil {
 		ct, from, err := s.copyPlan(p)
 		if err != nil {
@@ -207,6 +211,9 @@ func (s *session) frontendQuery(body []byte) error {
 		lits, params, err := s.statementValues(p)
 		if err != nil {
 			return refuse(err)
+		}
+		if s.srv.opts.Audit != nil {
+			run = &auditRun{stmts: s.auditStmts(sql, p, lits, params)}
 		}
 		if len(params) > 0 {
 			return refuse(errors.New("a simple-protocol query cannot carry parameters"))
@@ -226,7 +233,7 @@ func (s *session) frontendQuery(body []byte) error {
 		cq = newCopyQuery(s.pol.copyIn != nil)
 		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
 	}
-	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut, copy: cq})
+	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut, copy: cq, audit: run})
 	return s.sw.Message('Q', body)
 }
 
@@ -284,6 +291,7 @@ func (s *session) frontendParse(body []byte) error {
 	if err := msg.Decode(body); err != nil {
 		return &wire.ProtocolError{Type: 'P', Length: len(body) + 4, Reason: err.Error()}
 	}
+	sp.auditText, sp.auditFP, sp.auditKind = msg.Query, "", ""
 	named, an, p, err := s.planNamed(msg.Query)
 	if err != nil {
 		return s.rejectPlan(true, err)
@@ -336,6 +344,11 @@ func (s *session) frontendParse(body []byte) error {
 		}
 		st.params = params
 		st.an, st.cat, st.lits = an, sp.cat.Load(), litSigs(lits)
+		if s.srv.opts.Audit != nil {
+			if as := s.auditStmts(msg.Query, p, lits, params); len(as) > 0 {
+				st.audit = &as[len(as)-1]
+			}
+		}
 		st.qualifiedFrom, st.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
 		if len(lits) > 0 || len(p.Splices()) > 0 {
 			out, err := s.encryptLiteralsOff(msg.Query, lits, p.Splices())
@@ -380,6 +393,10 @@ func (s *session) frontendBind(body []byte) error {
 	st, err := s.lookupStmt(stmtName)
 	if err != nil {
 		return s.rejectPlan(true, err)
+	}
+	sp.auditText, sp.auditFP, sp.auditKind = "", "", ""
+	if st != nil && st.audit != nil {
+		sp.auditFP, sp.auditKind = st.audit.fingerprint, st.audit.kind
 	}
 	if st == nil {
 		return s.reject(true, "26000", fmt.Sprintf("pgcrypt-proxy: prepared statement %q does not exist (or was rejected)", stmtName), "", "unknown_statement")
@@ -475,7 +492,11 @@ func (s *session) frontendExecute(body []byte) error {
 		cq = newCopyQuery(false)
 		sp.copyMaybe, sp.copyEnds = cq, 0
 	}
-	s.expect.push(expectation{kind: expExecute, portal: pt, copy: cq})
+	var run *auditRun
+	if pt.stmt != nil && pt.stmt.audit != nil {
+		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
+	}
+	s.expect.push(expectation{kind: expExecute, portal: pt, copy: cq, audit: run})
 	return s.sw.Message('E', body)
 }
 

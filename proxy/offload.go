@@ -44,13 +44,18 @@ func (s *session) planOff(an *rewrite.Analysis, cat *catalog) (*rewrite.Plan, er
 		p := an.Plan(cat.resolve)
 		return p, p.Check(s.pol.p.allowReads)
 	}
+	var p *rewrite.Plan
+	var err error
 	if ls := s.offloader(len(an.SQL())); ls != nil {
-		var p *rewrite.Plan
-		var err error
 		ls.offload(true, func() { p, err = plan() })
-		return p, err
+	} else {
+		p, err = plan()
 	}
-	return plan()
+	var r *rewrite.Rejection
+	if errors.As(err, &r) && s.srv.opts.Audit != nil && r.Statement < len(p.Statements()) {
+		s.pol.auditKind = p.Statements()[r.Statement].Kind.String() // for the refusal's audit event
+	}
+	return p, err
 }
 
 func (s *session) encryptLiteralsOff(sql string, lits []rewrite.Literal, splices []rewrite.Splice) (string, error) {

@@ -50,11 +50,28 @@ func (e *rotationError) Error() string {
 		"compare the column with a bare value or parameter (col = $1, col <> 'x', col IN ('a', 'b'), col IN ($1, $2), col = ANY($1)), or finish the rotation (pgcrypt-proxy rotate) and remove the old key version from keys.versions", e.col, e.versions)
 }
 
+// refusedColumn returns the policy column a refusal names, or "".
+func refusedColumn(err error) string {
+	var r *rewrite.Rejection
+	var he *hazardError
+	var re *rotationError
+	switch {
+	case errors.As(err, &r) && r.Column != nil:
+		return r.Column.String()
+	case errors.As(err, &he):
+		return he.col.String()
+	case errors.As(err, &re):
+		return re.col
+	}
+	return ""
+}
+
 // errTxFailed: the session is in a failed transaction, where the catalog
 // query cannot run (nor can any statement but the one that ends it).
 var errTxFailed = errors.New("current transaction is aborted, commands ignored until end of transaction block (the proxy could not read the schema this statement needs: send ROLLBACK, or ROLLBACK TO SAVEPOINT, as a statement of its own)")
 
 func (s *session) rejectPlan(extended bool, err error) error {
+	s.pol.auditCol = refusedColumn(err)
 	if errors.Is(err, errTxFailed) {
 		return s.reject(extended, "25P02", "pgcrypt-proxy: "+err.Error(), "", "other")
 	}

@@ -33,8 +33,11 @@ type Options struct {
 	// schema before reading it again (0 means DefaultCatalogMaxAge): the
 	// delay with which schema changes made on other connections are seen.
 	CatalogMaxAge time.Duration
-	Logger        *slog.Logger
-	Metrics       *metrics.Metrics
+	// Audit, when set, receives one event per statement that touches a
+	// policy column and per statement the proxy refuses (see audit.Event).
+	Audit   AuditLog
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
 }
 
 // DefaultEventLoops is one event loop per two CPUs (GOMAXPROCS), at least

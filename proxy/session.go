@@ -54,6 +54,7 @@ type session struct {
 
 	// pol is nil for a pure relay; see frontend.go and backend.go.
 	pol        *sessionPolicy
+	audit      auditSession  // set when Options.Audit is
 	serverDone chan struct{} // closed when the server-side loop ends
 
 	abortWhy atomic.Int32
@@ -148,6 +149,11 @@ func (s *session) run(ctx context.Context, startup []byte) {
 
 	if p := srv.policy.Load(); p != nil {
 		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}
+		if srv.opts.Audit != nil {
+			user, db, app := startupParams(startup)
+			s.audit = auditSession{user: user, database: db, client: s.client.RemoteAddr().String()}
+			s.pol.auditApp.Store(&app)
+		}
 	}
 	if _, err := server.Write(startup); err != nil {
 		srv.m.Error(metrics.ErrUpstreamLost)

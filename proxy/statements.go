@@ -22,6 +22,8 @@ type sessionPolicy struct {
 	// catalogSuspect is set when results name a relation newer than the
 	// catalog; the client side then re-reads it at the next group.
 	catalogSuspect atomic.Bool
+	// auditApp is application_name as the server last reported it.
+	auditApp atomic.Pointer[string]
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
@@ -59,6 +61,10 @@ type sessionPolicy struct {
 	versions       []int     // searchVersions' result, reused
 	copyIn         copyCodec // a COPY FROM STDIN of policy columns is under way
 	copyBuf        []byte
+	// auditText, auditFP and auditKind: the current message's statement
+	// text, or its fingerprint and kind when known, and auditCol the
+	// column a refusal names, for the audit event of a refusal.
+	auditText, auditFP, auditKind, auditCol string
 
 	// server
 	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
@@ -105,6 +111,7 @@ type statement struct {
 	syncAt        uint64 // client: Syncs sent before its Parse or PREPARE
 	byQuery       bool   // made by an SQL PREPARE in a Query, not by a Parse
 	shape         atomic.Pointer[rowShape]
+	audit         *auditStmt    // what its audit events say (Options.Audit)
 	outcome       atomic.Int32  // one of the outcome constants
 	known         chan struct{} // closed once outcome is no longer outcomePending
 }

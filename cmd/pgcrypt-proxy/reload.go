@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/audit"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
@@ -25,6 +26,7 @@ type reloader struct {
 	srv       *proxy.Server
 	current   *config.Config
 	watcher   *fsnotify.Watcher // nil when file watching is unavailable
+	audit     *audit.Logger     // reopened on SIGHUP, for logrotate; nil when off
 	watched   map[string]bool   // directories watched
 }
 
@@ -99,6 +101,11 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 			return
 		case <-hup:
 			r.log.Info("SIGHUP: reloading the configuration")
+			if r.audit != nil {
+				if err := r.audit.Reopen(); err != nil {
+					r.log.Error("audit log not reopened; still writing to the old file", "err", err)
+				}
+			}
 			r.reload(ctx)
 		case ev := <-events:
 			if r.relevant(ev) {
@@ -170,6 +177,7 @@ func (r *reloader) reload(ctx context.Context) {
 		{"upstream_tls", old.UpstreamTLS != cfg.UpstreamTLS},
 		{"client_tls", old.ClientTLS != cfg.ClientTLS},
 		{"event_loops", old.EventLoops != cfg.EventLoops},
+		{"audit", old.Audit != cfg.Audit},
 		{"max_message_bytes", old.MaxMessageBytes != cfg.MaxMessageBytes},
 		{"connect_timeout", old.ConnectTimeout != cfg.ConnectTimeout},
 		{"shutdown_timeout", old.ShutdownTimeout != cfg.ShutdownTimeout},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/admin"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/audit"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/config"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
@@ -47,13 +49,14 @@ func runServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, logger, serveOptions{pprof: *pprofOn, lookupEnv: e.lookupEnv})
+	return serve(ctx, cfg, logger, serveOptions{pprof: *pprofOn, lookupEnv: e.lookupEnv, stdout: e.stdout})
 }
 
 // serveOptions are serve's settings that do not belong in the config file.
 type serveOptions struct {
 	pprof     bool // serve /debug/pprof/ on the admin listener
 	lookupEnv func(string) (string, bool)
+	stdout    io.Writer // audit.file: -
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serveOptions) error {
@@ -85,6 +88,35 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 			MinVersion:   tls.VersionTLS12,
 			NextProtos:   []string{"postgresql"},
 		}
+		if a := cfg.ClientTLS.ClientAuth; a == config.ClientAuthVerify || a == config.ClientAuthRequire {
+			pem, err := os.ReadFile(cfg.ClientTLS.CAFile)
+			if err != nil {
+				return fmt.Errorf("client_tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("client_tls.ca_file: %s holds no PEM certificate", cfg.ClientTLS.CAFile)
+			}
+			clientTLS.ClientCAs = pool
+			clientTLS.ClientAuth = tls.VerifyClientCertIfGiven
+			if a == config.ClientAuthRequire {
+				clientTLS.ClientAuth = tls.RequireAndVerifyClientCert
+			}
+		}
+	}
+	var auditLog proxy.AuditLog
+	var auditLogger *audit.Logger
+	if cfg.Audit.Enabled() {
+		auditLogger, err = audit.New(audit.Options{
+			Path: cfg.Audit.File, Stdout: so.stdout, Queue: cfg.Audit.Queue, OnFull: audit.Overflow(cfg.Audit.OnFull), Metrics: m,
+			OnError: func(err error) { logger.Error("cannot write the audit log; events are counted as errors", "err", err) },
+		})
+		if err != nil {
+			return err
+		}
+		// Closed last: sessions draining at shutdown still log.
+		defer auditLogger.Close()
+		auditLog = auditLogger
 	}
 	policy, err := buildPolicy(cfg, m)
 	if err != nil {
@@ -98,6 +130,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 		ConnectTimeout:  cfg.ConnectTimeout,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		EventLoops:      cfg.EventLoops,
+		Audit:           auditLog,
 		Logger:          logger,
 		Metrics:         m,
 	})
@@ -137,12 +170,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 	defer signal.Stop(hup)
 	reloadCtx, stopReload := context.WithCancel(context.Background())
 	defer stopReload()
-	rl := &reloader{path: cfg.Path, lookupEnv: so.lookupEnv, log: logger, m: m, srv: srv, current: cfg}
+	rl := &reloader{path: cfg.Path, lookupEnv: so.lookupEnv, log: logger, m: m, srv: srv, current: cfg, audit: auditLogger}
 	go rl.run(reloadCtx, hup)
 
 	logger.Info("pgcrypt-proxy started", "version", version, "listen", pl.Addr().String(),
 		"admin", al.Addr().String(), "upstream", cfg.Upstream, "upstream_tls", cfg.UpstreamTLS.Mode,
-		"client_tls", cfg.ClientTLS.Enabled(), "policy_tables", len(cfg.Encrypt), "active_key", cfg.Keys.Active)
+		"client_tls", cfg.ClientTLS.Enabled(), "client_auth", cfg.ClientTLS.ClientAuth, "policy_tables", len(cfg.Encrypt), "active_key", cfg.Keys.Active,
+		"audit", cfg.Audit.File)
 
 	select {
 	case <-ctx.Done():
