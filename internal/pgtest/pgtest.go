@@ -40,6 +40,10 @@ const (
 	UserMD5      = "md5"      // pgtest_md5, method md5, password stored as MD5
 	UserSCRAM    = "scram"    // pgtest_scram, method scram-sha-256
 	UserSSLOnly  = "sslonly"  // pgtest_sslonly, scram-sha-256 over TLS only
+	// UserCert is pgtest_cert, method cert over TLS only: it logs in with
+	// a client certificate whose common name is its name, signed by the
+	// cluster's CA (IssueCert("pgtest_cert")).
+	UserCert = "cert"
 )
 
 // DefaultStartTimeout bounds Start when Options.StartTimeout is zero.
@@ -559,7 +563,7 @@ func (c *Cluster) databaseName(testName string) string {
 // sortedUsers returns Users in a fixed order.
 func (c *Cluster) sortedUsers() []User {
 	var us []User
-	for _, k := range []string{UserTrust, UserPassword, UserMD5, UserSCRAM, UserSSLOnly} {
+	for _, k := range []string{UserTrust, UserPassword, UserMD5, UserSCRAM, UserSSLOnly, UserCert} {
 		if u, ok := c.Users[k]; ok {
 			us = append(us, u)
 		}

@@ -175,6 +175,7 @@ func (c *Cluster) configure(extra map[string]string, v6 bool) error {
 		UserMD5:      {Name: "pgtest_md5", Password: randomHex(12), Method: "md5"},
 		UserSCRAM:    {Name: "pgtest_scram", Password: randomHex(12), Method: "scram-sha-256"},
 		UserSSLOnly:  {Name: "pgtest_sslonly", Password: randomHex(12), Method: "scram-sha-256", SSLOnly: true},
+		UserCert:     {Name: "pgtest_cert", Password: randomHex(12), Method: "cert", SSLOnly: true},
 	}
 	if err := writeFile(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(c.hbaConf()), 0o600, c.runAs); err != nil {
 		return err
@@ -198,6 +199,7 @@ func (c *Cluster) configure(extra map[string]string, v6 bool) error {
 		{"ssl", "on"},
 		{"ssl_cert_file", "server.crt"},
 		{"ssl_key_file", "server.key"},
+		{"ssl_ca_file", c.CAFile}, // client certificates (pgtest_cert) chain to the cluster's CA
 		{"password_encryption", "scram-sha-256"},
 		{"timezone", "UTC"},
 		{"log_timezone", "UTC"},
