@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/kms"
 )
 
 // Defaults for optional settings.
@@ -103,15 +104,31 @@ type Keys struct {
 	Material map[string]cipher.Key `yaml:"-"`
 }
 
-// KeyRef says where one key version comes from: exactly one field is set.
+// KeyRef says where one key version comes from: an environment variable,
+// a file, or a data key wrapped by a KMS (AWSKMS with Ciphertext or
+// CiphertextFile).
 type KeyRef struct {
-	Env  string `yaml:"env"`
-	File string `yaml:"file"`
+	Env            string  `yaml:"env"`
+	File           string  `yaml:"file"`
+	AWSKMS         *AWSKMS `yaml:"aws_kms"`
+	Ciphertext     string  `yaml:"ciphertext"`      // the wrapped key, base64
+	CiphertextFile string  `yaml:"ciphertext_file"` // a file holding it (base64 or raw)
+}
+
+// AWSKMS names the AWS KMS key that wrapped a data key.
+type AWSKMS struct {
+	KeyID    string `yaml:"key_id"`   // key id, ARN or alias/NAME
+	Region   string `yaml:"region"`   // default: AWS_REGION
+	Endpoint string `yaml:"endpoint"` // default: the region's; a VPC endpoint or an emulator
 }
 
 // Source returns the cipher key source the reference names.
 func (k KeyRef) Source(lookupEnv func(string) (string, bool)) cipher.KeySource {
-	if k.File != "" {
+	switch {
+	case k.AWSKMS != nil:
+		return kms.Source{U: kms.AWS{KeyID: k.AWSKMS.KeyID, Region: k.AWSKMS.Region, Endpoint: k.AWSKMS.Endpoint},
+			Wrapped: k.Ciphertext, WrappedFile: k.CiphertextFile}
+	case k.File != "":
 		return cipher.FileSource{Path: k.File}
 	}
 	return cipher.EnvSource{Name: k.Env, LookupEnv: lookupEnv}

@@ -213,8 +213,25 @@ func (v *validator) checkKeys(k *Keys) {
 		if !keyIDPattern.MatchString(id) {
 			v.addf(v.line("keys", "versions", id), "key id %q: use 1 to 32 letters, digits, '_', '.' or '-' (it is stored in every value, so keep it short, like v1)", id)
 		}
-		if (ref.Env == "") == (ref.File == "") {
-			v.addf(v.line("keys", "versions", id), "key %s: give exactly one source, { env: VARIABLE } or { file: /path/to/key }", id)
+		sources := 0
+		for _, set := range []bool{ref.Env != "", ref.File != "", ref.AWSKMS != nil} {
+			if set {
+				sources++
+			}
+		}
+		if sources != 1 {
+			v.addf(v.line("keys", "versions", id), "key %s: give exactly one source, { env: VARIABLE }, { file: /path/to/key } or { aws_kms: { key_id: ... }, ciphertext_file: /path }", id)
+		}
+		if ref.AWSKMS != nil {
+			if ref.AWSKMS.KeyID == "" {
+				v.addf(v.line("keys", "versions", id, "aws_kms"), "key %s: aws_kms.key_id is missing: the KMS key (id, ARN or alias/NAME) that wrapped the data key", id)
+			}
+			if (ref.Ciphertext == "") == (ref.CiphertextFile == "") {
+				v.addf(v.line("keys", "versions", id), "key %s: give the wrapped data key as ciphertext (base64) or ciphertext_file, one of them (pgcrypt-proxy keygen --aws-kms KEY prints one)", id)
+			}
+			v.checkFile(ref.CiphertextFile, "keys", "versions", id, "ciphertext_file")
+		} else if ref.Ciphertext != "" || ref.CiphertextFile != "" {
+			v.addf(v.line("keys", "versions", id), "key %s: ciphertext and ciphertext_file go with aws_kms", id)
 		}
 	}
 	if k.Active == "" {

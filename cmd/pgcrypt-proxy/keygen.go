@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/kms"
 )
 
-func runKeygen(_ context.Context, args []string, e env) error {
+func runKeygen(ctx context.Context, args []string, e env) error {
 	fs := newFlagSet("keygen", e)
 	id := fs.String("id", "", "also print a keys.versions YAML entry for this key id (e.g. v2)")
+	awsKey := fs.String("aws-kms", "", "have this AWS KMS key (id, ARN or alias/NAME) make a data key and print it wrapped; the plaintext key is never shown")
+	region := fs.String("aws-region", "", "with --aws-kms: the key's region (default AWS_REGION)")
+	endpoint := fs.String("aws-endpoint", "", "with --aws-kms: the KMS endpoint (default the region's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -18,6 +23,27 @@ func runKeygen(_ context.Context, args []string, e env) error {
 		if err := cipher.ValidateKeyID(*id); err != nil {
 			return &usageError{msg: err.Error()}
 		}
+	}
+	if *awsKey != "" {
+		k := kms.AWS{KeyID: *awsKey, Region: *region, Endpoint: *endpoint}
+		wrapped, err := k.GenerateDataKey(ctx)
+		if err != nil {
+			return err
+		}
+		name := *id
+		if name == "" {
+			name = "v1"
+		}
+		fmt.Fprintf(e.stdout, "# A data key made and wrapped by AWS KMS; the proxy unwraps it at start.\n")
+		fmt.Fprintf(e.stdout, "keys:\n  versions:\n    %s:\n      aws_kms: { key_id: %q", name, *awsKey)
+		if *region != "" {
+			fmt.Fprintf(e.stdout, ", region: %q", *region)
+		}
+		if *endpoint != "" {
+			fmt.Fprintf(e.stdout, ", endpoint: %q", *endpoint)
+		}
+		fmt.Fprintf(e.stdout, " }\n      ciphertext: %s\n", base64.StdEncoding.EncodeToString(wrapped))
+		return nil
 	}
 	key, err := cipher.GenerateKey(rand.Reader)
 	if err != nil {
