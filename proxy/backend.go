@@ -132,7 +132,7 @@ func (s *session) backend(typ byte, n int) error {
 			var e pgproto3.ErrorResponse
 			if e.Decode(body) == nil {
 				sp.inner.res.err = fmt.Errorf("%s (SQLSTATE %s)", e.Message, e.Code)
-				sp.inner.res.code = e.Code
+				sp.inner.res.code, sp.inner.res.msg = e.Code, e.Message
 			} else {
 				sp.inner.res.err = errors.New("the server returned an error")
 			}

@@ -95,6 +95,10 @@ func (s *session) frontend(typ byte, n int) error {
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
 	sp.catalogReadNow = false
+	if ce := sp.cancelPending; ce != nil && (typ == 'Q' || typ == 'P') {
+		sp.cancelPending = nil
+		return s.rejectPlan(typ == 'P', ce)
+	}
 	if sp.atBoundary && (typ == 'Q' || typ == 'P') && !endsTransaction(typ, body) {
 		if err := s.refreshIfOld(); err != nil {
 			return s.rejectPlan(typ == 'P', err)
@@ -527,7 +531,14 @@ func (s *session) startPolicy() error {
 	if s.pol == nil {
 		return nil
 	}
-	if err := s.loadCatalog(); err != nil {
+	var ce *canceledError
+	if err := s.loadCatalog(); errors.As(err, &ce) {
+		// The client's cancel request for its first statement reached
+		// PostgreSQL while the proxy's query ran: that statement is
+		// answered as canceled, and the catalog read before the next.
+		s.pol.cancelPending = ce
+		return nil
+	} else if err != nil {
 		s.log.Warn("cannot read the catalog", "err", err)
 		s.abortErr.Store(ptr("pgcrypt-proxy cannot read the catalog it needs to encrypt: " + err.Error()))
 		s.abortWhy.CompareAndSwap(abortNone, abortClientProtocol)
@@ -553,8 +564,11 @@ func (s *session) loadCatalog() error {
 	if !s.await(q.done) {
 		return errors.New("the connection to PostgreSQL ended")
 	}
-	if q.res.code == "25P02" {
+	switch q.res.code {
+	case "25P02":
 		return errTxFailed
+	case "57014":
+		return &canceledError{msg: q.res.msg}
 	}
 	cat, err := buildCatalog(s.pol.p, &q.res)
 	if err != nil {

@@ -50,6 +50,20 @@ func (e *rotationError) Error() string {
 		"compare the column with a bare value or parameter (col = $1, col <> 'x', col IN ('a', 'b'), col IN ($1, $2), col = ANY($1)), or finish the rotation (pgcrypt-proxy rotate) and remove the old key version from keys.versions", e.col, e.versions)
 }
 
+// canceledError: the proxy's own catalog query was canceled (57014: the
+// client's cancel request reached PostgreSQL while it ran in place of the
+// client's statement, or statement_timeout). The client's statement is
+// answered with PostgreSQL's error, as if it had been canceled itself,
+// and the session goes on.
+type canceledError struct{ msg string }
+
+func (e *canceledError) Error() string {
+	if e.msg == "" {
+		return "canceling statement due to user request"
+	}
+	return e.msg
+}
+
 // refusedColumn returns the policy column a refusal names, or "".
 func refusedColumn(err error) string {
 	var r *rewrite.Rejection
@@ -86,6 +100,10 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	}
 	if errors.Is(err, pgarray.ErrMalformed) {
 		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
+	}
+	var ce *canceledError
+	if errors.As(err, &ce) {
+		return s.reject(extended, "57014", ce.Error(), "", "canceled")
 	}
 	var re *rotationError
 	if errors.As(err, &re) {
@@ -348,10 +366,10 @@ func endsTransaction(typ byte, body []byte) bool {
 func (s *session) refreshIfOld() error {
 	sp := s.pol
 	cat := sp.cat.Load()
-	if cat == nil || sp.txFailed.Load() {
+	if sp.txFailed.Load() {
 		return nil // the query would fail; the next statement can only end the transaction
 	}
-	if time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
+	if cat == nil || time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
 		sp.catalogStale = true
 		if err := s.freshCatalog(); err != nil && !errors.Is(err, errTxFailed) {
 			return err

@@ -56,11 +56,15 @@ type sessionPolicy struct {
 	qualifiedAs   []rewrite.ColumnList
 	// catalogReadNow: the catalog was read for the current message.
 	catalogReadNow bool
-	scratch        []byte
-	bindBuf        []byte    // a Bind rewritten with envelopes, reused
-	versions       []int     // searchVersions' result, reused
-	copyIn         copyCodec // a COPY FROM STDIN of policy columns is under way
-	copyBuf        []byte
+	// cancelPending: a cancel request canceled the proxy's catalog query
+	// at the session's start; the client's next statement is answered
+	// as canceled in its place.
+	cancelPending *canceledError
+	scratch       []byte
+	bindBuf       []byte    // a Bind rewritten with envelopes, reused
+	versions      []int     // searchVersions' result, reused
+	copyIn        copyCodec // a COPY FROM STDIN of policy columns is under way
+	copyBuf       []byte
 	// auditText, auditFP and auditKind: the current message's statement
 	// text, or its fingerprint and kind when known, and auditCol the
 	// column a refusal names, for the audit event of a refusal.
@@ -184,4 +188,5 @@ type internalResult struct {
 	sets [][][][]byte
 	err  error
 	code string // err's SQLSTATE
+	msg  string // and its message
 }
