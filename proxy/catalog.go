@@ -44,7 +44,9 @@ type catalog struct {
 	// (see searchVersions).
 	guarded map[*rewrite.Column]map[string]bool
 	loaded  time.Time // when the proxy read it
-	maxOID  uint32    // the highest relation OID when it was read
+	// authTimeout is PostgreSQL's authentication_timeout (0: unknown).
+	authTimeout time.Duration
+	maxOID      uint32 // the highest relation OID when it was read
 }
 
 // DefaultCatalogMaxAge is Options.CatalogMaxAge's default: schema changes
@@ -151,7 +153,8 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" WHERE (c.relname IN (" + strings.Join(quoted, ", ") + ")" + known.predicate() + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
-		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text, pg_catalog.current_database();" +
+		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text, pg_catalog.current_database()," +
+		"  COALESCE((SELECT setting FROM pg_catalog.pg_settings WHERE name = 'authentication_timeout'), '');" +
 		// From the policy tables: views over anything reached, children
 		// downwards and parents upwards (not a parent's other children,
 		// which hold none of the policy table's rows).
@@ -238,7 +241,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			}
 		}
 	}
-	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 3 || res.sets[1][0][0] == nil || res.sets[1][0][1] == nil || res.sets[1][0][2] == nil {
+	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 4 || slices.ContainsFunc(res.sets[1][0], func(b []byte) bool { return b == nil }) {
 		return nil, fmt.Errorf("catalog query: no search_path")
 	}
 	db := string(res.sets[1][0][2])
@@ -263,6 +266,9 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		return nil, fmt.Errorf("catalog query: bad oid: %w", err)
 	}
 	c.maxOID = uint32(maxOID)
+	if secs, err := strconv.Atoi(string(res.sets[1][0][3])); err == nil && secs > 0 {
+		c.authTimeout = time.Duration(secs) * time.Second
+	}
 	if sp := string(res.sets[1][0][0]); sp != "" {
 		c.searchPath = strings.Split(sp, ",")
 	}

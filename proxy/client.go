@@ -39,7 +39,7 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // handle runs one client connection from its first byte to its close.
 func (s *Server) handle(conn net.Conn) {
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.StartupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.startupTimeout())
 	defer cancel()
 	conn.SetDeadline(deadline(ctx))
 

@@ -577,5 +577,8 @@ func (s *session) loadCatalog() error {
 	}
 	s.pol.cat.Store(cat)
 	s.pol.catalogReadNow = true
+	if cat.authTimeout > 0 {
+		s.srv.authTimeout.Store(int64(cat.authTimeout))
+	}
 	return nil
 }

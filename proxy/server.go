@@ -18,13 +18,16 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Upstream        string        // PostgreSQL host:port
-	UpstreamTLS     UpstreamTLS   // how to secure the upstream connection
-	ClientTLS       *tls.Config   // nil refuses TLS from clients
-	ConnectTimeout  time.Duration // for reaching PostgreSQL
-	StartupTimeout  time.Duration // for a client to finish startup and authentication
-	MaxMessageBytes int           // largest message body accepted from either side
-	Policy          *Policy       // columns to encrypt; nil relays every statement unchanged
+	Upstream       string        // PostgreSQL host:port
+	UpstreamTLS    UpstreamTLS   // how to secure the upstream connection
+	ClientTLS      *tls.Config   // nil refuses TLS from clients
+	ConnectTimeout time.Duration // for reaching PostgreSQL
+	// StartupTimeout bounds a client's startup and authentication; 0
+	// follows PostgreSQL's authentication_timeout, as the proxy last read
+	// it (one minute, its default, until a session has read it).
+	StartupTimeout  time.Duration
+	MaxMessageBytes int     // largest message body accepted from either side
+	Policy          *Policy // columns to encrypt; nil relays every statement unchanged
 	// EventLoops is how many event loops relay sessions whose connections
 	// are both plain sockets (Linux): 0 means DefaultEventLoops, a negative
 	// number runs every session on goroutines instead.
@@ -61,6 +64,9 @@ type Server struct {
 	idle      chan struct{}  // closed when draining and no session is left
 
 	nextID atomic.Uint64
+	// authTimeout is PostgreSQL's authentication_timeout as a session
+	// last read it (0: not yet), for startupTimeout.
+	authTimeout atomic.Int64
 	// policy is the policy new sessions take (Options.Policy, then
 	// SetPolicy); a session keeps the one it started with.
 	policy atomic.Pointer[Policy]
@@ -79,9 +85,6 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second
-	}
-	if opts.StartupTimeout <= 0 {
-		opts.StartupTimeout = time.Minute
 	}
 	if opts.UpstreamTLS.Mode == "" {
 		opts.UpstreamTLS.Mode = TLSDisable
@@ -253,4 +256,18 @@ func (s *Server) removeSession(sess *session) {
 			close(s.idle)
 		}
 	}
+}
+
+// startupTimeout is how long a client may take to start up and
+// authenticate: Options.StartupTimeout, or else PostgreSQL's own
+// authentication_timeout, so an abandoned login is let go when the server
+// would let it go.
+func (s *Server) startupTimeout() time.Duration {
+	if s.opts.StartupTimeout > 0 {
+		return s.opts.StartupTimeout
+	}
+	if d := time.Duration(s.authTimeout.Load()); d > 0 {
+		return d
+	}
+	return time.Minute
 }

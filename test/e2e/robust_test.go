@@ -370,3 +370,62 @@ func TestConnectDisconnectCycles(t *testing.T) {
 		t.Errorf("heap grew from %d KiB to %d KiB over the second %d connections", hMid>>10, h1>>10, cycles-cycles/2)
 	}
 }
+
+// TestStartupTimeoutFollowsServer: without a StartupTimeout of its own,
+// the proxy lets an abandoned login go after PostgreSQL's
+// authentication_timeout, which it learns with its catalog, rather than
+// after a fixed minute.
+func TestStartupTimeoutFollowsServer(t *testing.T) {
+	pg.Require(t)
+	if pg.External {
+		t.Skip("changes the server's configuration")
+	}
+	ctx := testCtx(t)
+	direct, err := pgx.Connect(ctx, pg.SuperConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	setTimeout := func(v string) {
+		t.Helper()
+		if _, err := direct.Exec(ctx, "alter system set authentication_timeout = '"+v+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := direct.Exec(ctx, "select pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the reload", func() bool {
+			c, err := pgx.Connect(ctx, pg.SuperConnString("postgres"))
+			if err != nil {
+				return false
+			}
+			defer c.Close(ctx)
+			var got string
+			return c.QueryRow(ctx, "show authentication_timeout").Scan(&got) == nil && got == v
+		})
+	}
+	setTimeout("3s")
+	t.Cleanup(func() {
+		direct.Exec(context.Background(), "alter system reset authentication_timeout")
+		direct.Exec(context.Background(), "select pg_reload_conf()")
+	})
+	f := newEncFixture(t, false) // a policy: sessions read the catalog
+	if err := f.connect(t, pgx.QueryExecModeExec).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A client that connects and says nothing.
+	c, err := net.Dial("tcp", f.p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(40 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the proxy still held an abandoned login after 40 s")
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("the abandoned login was let go after %v; PostgreSQL's authentication_timeout is 3 s", took)
+	}
+}
