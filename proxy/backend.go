@@ -41,7 +41,9 @@ func (s *session) backend(typ byte, n int) error {
 		for {
 			e, ok := s.expect.pop()
 			if !ok {
-				// Nothing expected (a FATAL error while idle, say): relay.
+				// Nothing expected: a FATAL error while idle (a terminated
+				// backend, idle_session_timeout) is relayed; anything else
+				// is an answer to nothing the client sent.
 				return s.relayUnexpected(typ, n)
 			}
 			if sp.skipping && e.kind != expSync {
@@ -69,21 +71,12 @@ func (s *session) backend(typ byte, n int) error {
 		if len(body) == 1 {
 			sp.txFailed.Store(body[0] == 'E')
 		}
-		for !cur.kind.endsGroup() {
-			// Out of step (a message the proxy did not expect an answer
-			// for): drop expectations up to the group's end.
-			e, ok := s.expect.pop()
-			if !ok {
-				break
-			}
-			s.log.Warn("ReadyForQuery out of turn; resynchronising", "expected", cur.kind)
-			for _, st := range cur.prepared {
-				st.settle(outcomeUncertain)
-			}
-			if cur.copy != nil {
-				cur.copy.ended()
-			}
-			*cur = e
+		if !cur.kind.endsGroup() {
+			// Out of step: PostgreSQL ended a group while the proxy still
+			// waits for the answer to a message in it. Guessing which
+			// rows belong to which statement could decrypt the wrong ones
+			// or pass envelopes on: end the session, as pgconn does.
+			return &wire.ProtocolError{Type: 'Z', Length: n + 4, Reason: "ReadyForQuery out of turn (the proxy still expected the answer to " + cur.kind.String() + ")"}
 		}
 		if cur.copy != nil {
 			cur.copy.ended()
@@ -332,7 +325,7 @@ func (s *session) relayUnexpected(typ byte, n int) error {
 		s.noteError(body)
 		return s.cw.Message(typ, body)
 	}
-	return s.forward(s.sr, s.cw, typ, n)
+	return &wire.ProtocolError{Type: typ, Length: n + 4, Reason: "an answer with no message of the client's outstanding"}
 }
 
 // rowShapeOf maps a RowDescription's fields to policy columns by table OID

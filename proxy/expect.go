@@ -26,6 +26,15 @@ const (
 	expFunction                          // FunctionCallResponse, then ReadyForQuery
 )
 
+// String names the message whose answer is expected.
+func (k expKind) String() string {
+	names := [...]string{"?", "Parse", "Bind", "Describe (statement)", "Describe (portal)", "Execute", "Close", "Sync", "Query", "FunctionCall"}
+	if int(k) < len(names) {
+		return names[k]
+	}
+	return "?"
+}
+
 // endsGroup reports whether ReadyForQuery answers this kind.
 func (k expKind) endsGroup() bool { return k == expSync || k == expQuery || k == expFunction }
 

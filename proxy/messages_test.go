@@ -3,14 +3,17 @@ package proxy
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
@@ -233,5 +236,64 @@ func TestEndsTransaction(t *testing.T) {
 		if got := endsTransaction(c.typ, []byte(c.body)); got != c.want {
 			t.Errorf("endsTransaction(%c, %q) = %v, want %v", c.typ, c.body, got, c.want)
 		}
+	}
+}
+
+// serverSays feeds s's server side the given messages (type, body) and
+// returns what reached the client, and backend's error for the last one.
+func serverSays(t *testing.T, s *session, msgs ...[]byte) ([]byte, error) {
+	t.Helper()
+	var in, out bytes.Buffer
+	for _, m := range msgs {
+		in.WriteByte(m[0])
+		in.Write(binary.BigEndian.AppendUint32(nil, uint32(len(m)+3)))
+		in.Write(m[1:])
+	}
+	s.sr = wire.NewReader(&in, 1<<20)
+	s.cw = wire.NewWriter(&out)
+	var err error
+	for range msgs {
+		typ, n, herr := s.sr.Header()
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		if err = s.backend(typ, n); err != nil {
+			break
+		}
+	}
+	s.cw.Flush()
+	return out.Bytes(), err
+}
+
+// TestDesyncEndsSession: an answer the proxy cannot place ends the session
+// with a protocol error, never a silent resync; a FATAL error while idle
+// is relayed.
+func TestDesyncEndsSession(t *testing.T) {
+	var pe *wire.ProtocolError
+	s := fuzzSession(t)
+	s.expect.push(expectation{kind: expParse})
+	s.expect.push(expectation{kind: expSync})
+	// ReadyForQuery while the answer to Parse is outstanding.
+	if _, err := serverSays(t, s, []byte{'Z', 'I'}); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "out of turn") {
+		t.Fatalf("out-of-turn ReadyForQuery: %v", err)
+	}
+	// CommandComplete with nothing outstanding.
+	s = fuzzSession(t)
+	if _, err := serverSays(t, s, append([]byte{'C'}, "SELECT 1\x00"...)); !errors.As(err, &pe) {
+		t.Fatalf("an answer to nothing: %v", err)
+	}
+	// A FATAL error while idle reaches the client.
+	s = fuzzSession(t)
+	fatal := errorMessage("FATAL", "57P01", "terminating connection due to administrator command", "")
+	out, err := serverSays(t, s, append([]byte{'E'}, fatal[5:]...))
+	if err != nil || !bytes.Equal(out, fatal) {
+		t.Fatalf("FATAL while idle: %v, client got %q", err, out)
+	}
+	// In turn: Parse, then Sync.
+	s = fuzzSession(t)
+	s.expect.push(expectation{kind: expParse})
+	s.expect.push(expectation{kind: expSync})
+	if _, err := serverSays(t, s, []byte{'1'}, []byte{'Z', 'I'}); err != nil {
+		t.Fatalf("in turn: %v", err)
 	}
 }
