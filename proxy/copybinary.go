@@ -138,7 +138,6 @@ func (cb *copyBinary) row(dst, b []byte, field func(pc *policyColumn, dst, v []b
 			end += int(l)
 		}
 	}
-	mark := len(dst)
 	dst = append(dst, b[:2]...)
 	off := 2
 	for i, pc := range cb.cols {
@@ -163,7 +162,6 @@ func (cb *copyBinary) row(dst, b []byte, field func(pc *policyColumn, dst, v []b
 		}
 		w := len(dst) - at - 4
 		if w > 1<<30 {
-			dst = dst[:mark]
 			return nil, 0, fmt.Errorf("field %d: the value is too long once rewritten", i+1)
 		}
 		binary.BigEndian.PutUint32(dst[at:], uint32(w))

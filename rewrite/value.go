@@ -37,11 +37,6 @@ func (v val) hasPolicy() bool {
 	return false
 }
 
-// isNull reports whether the value is a NULL constant (or DEFAULT).
-func (v val) isNull() bool {
-	return len(v.cols) == 0 && len(v.sites) == 0 && v.plain == "" && v.row == nil
-}
-
 // indirect returns v marked as no longer traceable, because of via.
 func (v val) indirect(via string) val {
 	if v.row != nil {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, vet, unit tests, fuzz seeds, and the
+# Runs every test: formatting, vet, staticcheck, unit tests, fuzz seeds, and the
 # end-to-end suite against a PostgreSQL the tests start themselves, with
 # real clients (pgx, lib/pq, psql, node-postgres, pgbench), once on the
 # event-loop relay and once on the goroutine relay.
@@ -16,6 +16,8 @@ if [ -n "$unformatted" ]; then
 fi
 echo "==> go vet"
 go vet ./...
+echo "==> staticcheck (pinned in go.mod)"
+go tool staticcheck ./...
 
 if command -v npm >/dev/null 2>&1; then
 	echo "==> npm ci (node-postgres for the end-to-end tests)"

@@ -60,9 +60,7 @@ func fl(parts ...any) flight {
 	var f flight
 	for _, p := range parts {
 		switch x := p.(type) {
-		case pgproto3.FrontendMessage:
-			f = append(f, x)
-		case *directly:
+		case pgproto3.FrontendMessage: // *directly too
 			f = append(f, x)
 		case []pgproto3.FrontendMessage:
 			f = append(f, x...)

@@ -904,16 +904,6 @@ func TestEncryptMixedBatchPgx(t *testing.T) {
 	expectNoProxyFaults(t, f.p)
 }
 
-// knownProxyBug skips a test that asserts the correct behaviour where the
-// proxy has a known bug. PGCRYPT_TEST_KNOWN_BUGS=1 runs it anyway, to
-// check a fix.
-func knownProxyBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("PGCRYPT_TEST_KNOWN_BUGS") == "" {
-		t.Skip("known proxy bug: " + what)
-	}
-}
-
 // TestLibPQEncryptedPreparedAcrossSearchPath: PostgreSQL re-resolves the
 // table names of a prepared statement when search_path (or the catalog)
 // changes, so a statement prepared while clients meant tenant.clients

@@ -741,6 +741,7 @@ func TestLibPQCopyIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 lib/pq's CopyIn builder is what its users call.
 	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("bulk", "id", "name", "data", "note"))
 	if err != nil {
 		t.Fatal(err)
@@ -782,6 +783,7 @@ func TestLibPQCopyIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	//lint:ignore SA1019 lib/pq's CopyIn builder is what its users call.
 	stmt, err = tx.PrepareContext(ctx, pq.CopyIn("bulk", "id", "name"))
 	if err != nil {
 		t.Fatal(err)

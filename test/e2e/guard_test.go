@@ -216,7 +216,7 @@ func TestCheck(t *testing.T) {
 	if _, err := f.direct.Exec(ctx, "DROP INDEX clients_phone_idx"); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut = runCLI(t, env, "guard", "--config", cfg, "--dsn", dsn); code != 0 {
+	if code, _, errOut = runCLI(t, env, "guard", "--config", cfg, "--dsn", dsn); code != 0 {
 		t.Fatalf("guard: %d %s", code, errOut)
 	}
 	code, out, errOut = runCLI(t, env, "check", "--config", cfg, "--dsn", dsn)

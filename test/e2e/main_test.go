@@ -6,10 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -21,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/admin"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgtest"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
@@ -170,23 +167,6 @@ func (p *testProxy) connect(t *testing.T, connString string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-// scrape returns the admin /metrics text.
-func (p *testProxy) scrape(t *testing.T) string {
-	t.Helper()
-	srv := httptest.NewServer(admin.Handler(p.Reg, func(context.Context) error { return nil }))
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func (p *testProxy) errorCount(kind string) float64 {

@@ -417,9 +417,7 @@ func (g *gen) bind() item {
 		results = []int16{0, 1}
 	}
 	b := &pgproto3.Bind{DestinationPortal: g.pick("", "", "p1"), PreparedStatement: stmt, Parameters: params, ResultFormatCodes: results}
-	for _, f := range formats {
-		b.ParameterFormatCodes = append(b.ParameterFormatCodes, f)
-	}
+	b.ParameterFormatCodes = append(b.ParameterFormatCodes, formats...)
 	return msgItem(b)
 }
 
