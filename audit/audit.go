@@ -86,14 +86,23 @@ type Options struct {
 	// per failure streak); the events of a failed write are counted as
 	// errors.
 	OnError func(error)
+	// Interval is how often queued events are written and the file
+	// flushed (DefaultInterval when 0). Sessions only queue; the writer
+	// wakes on this clock, not per event, so auditing costs a session
+	// an encoding and a channel send.
+	Interval time.Duration
 }
+
+// DefaultInterval is Options.Interval's default.
+const DefaultInterval = 50 * time.Millisecond
 
 // Logger queues events and writes them as JSON lines. Its methods are safe
 // for concurrent use.
 type Logger struct {
 	opts  Options
 	queue chan *Event
-	done  chan struct{}
+	stop  chan struct{} // closed by Close
+	done  chan struct{} // closed when the writer has written everything
 
 	mu     sync.Mutex // guards f and w against Reopen
 	f      *os.File   // nil for stdout
@@ -116,7 +125,10 @@ func New(opts Options) (*Logger, error) {
 	default:
 		return nil, fmt.Errorf("audit: on_full %q: use block or drop", opts.OnFull)
 	}
-	l := &Logger{opts: opts, queue: make(chan *Event, opts.Queue), done: make(chan struct{})}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	l := &Logger{opts: opts, queue: make(chan *Event, opts.Queue), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -156,27 +168,39 @@ func (l *Logger) Log(e *Event) {
 	} else {
 		l.queue <- e
 	}
-	if m := l.opts.Metrics; m != nil {
-		m.AuditQueue.Set(float64(len(l.queue)))
-	}
 }
 
-// run writes queued events, flushing whenever the queue is empty.
+// run writes what is queued every Interval, and everything at Close.
 func (l *Logger) run() {
 	defer close(l.done)
+	tick := time.NewTicker(l.opts.Interval)
+	defer tick.Stop()
 	enc := make([]byte, 0, 1024)
-	for e := range l.queue {
-		var err error
-		enc, err = appendJSON(enc[:0], e)
-		l.write(enc, err)
-		if len(l.queue) == 0 {
-			l.flush()
-		}
-		if m := l.opts.Metrics; m != nil {
-			m.AuditQueue.Set(float64(len(l.queue)))
+	drain := func() {
+		for {
+			select {
+			case e := <-l.queue:
+				var err error
+				enc, err = appendJSON(enc[:0], e)
+				l.write(enc, err)
+			default:
+				l.flush()
+				if m := l.opts.Metrics; m != nil {
+					m.AuditQueue.Set(float64(len(l.queue)))
+				}
+				return
+			}
 		}
 	}
-	l.flush()
+	for {
+		select {
+		case <-tick.C:
+			drain()
+		case <-l.stop:
+			drain()
+			return
+		}
+	}
 }
 
 func appendJSON(dst []byte, e *Event) ([]byte, error) {
@@ -248,7 +272,7 @@ func (l *Logger) Reopen() error {
 func (l *Logger) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
-		close(l.queue)
+		close(l.stop)
 		<-l.done
 		l.mu.Lock()
 		defer l.mu.Unlock()

@@ -66,7 +66,6 @@ sed -e "s|^listen: .*|listen: 127.0.0.1:$port|" \
 	-e "s|^upstream: .*|upstream: 127.0.0.1:$pgport|" \
 	-e "s|^admin_listen: .*|admin_listen: 127.0.0.1:$admin|" \
 	-e "s|^  mode: prefer .*|  mode: disable|" \
-	-e "/^audit:/,\$d" \
 	config.example.yaml >"$work/config.yaml"
 python3 - "$work/config.yaml" "$work/proxy.crt" "$work/proxy.key" <<'PY'
 import sys
