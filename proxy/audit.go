@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/audit"
@@ -236,20 +237,11 @@ func (s *session) auditAnswered(cur *expectation, typ byte, body []byte) {
 func tablesOf(cols []string) []string {
 	var out []string
 	for _, c := range cols {
-		if i := lastDot(c); i > 0 {
+		if i := strings.LastIndexByte(c, '.'); i > 0 {
 			out = appendName(out, c[:i])
 		}
 	}
 	return out
-}
-
-func lastDot(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '.' {
-			return i
-		}
-	}
-	return -1
 }
 
 // tagRows reads the row count at the end of a CommandComplete tag
@@ -262,20 +254,4 @@ func tagRows(tag []byte) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(string(tag[i+1:]), 10, 64)
 	return n, err == nil
-}
-
-// errorCode returns the SQLSTATE of an ErrorResponse body.
-func errorCode(body []byte) string {
-	for len(body) > 0 && body[0] != 0 {
-		typ := body[0]
-		end := bytes.IndexByte(body[1:], 0)
-		if end < 0 {
-			return ""
-		}
-		if typ == 'C' {
-			return string(body[1 : 1+end])
-		}
-		body = body[2+end:]
-	}
-	return ""
 }

@@ -114,7 +114,7 @@ func (s *session) backend(typ byte, n int) error {
 		s.noteError(body)
 		if cur.audit != nil {
 			if cur.reject == nil { // a refusal was audited when made
-				s.auditDone(cur.audit, nil, errorCode(body), nil)
+				s.auditDone(cur.audit, nil, sqlstate(body), nil)
 			}
 			cur.audit = nil // what follows an error does not run
 		}

@@ -249,6 +249,7 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 		return "", errLexSCS // see lexingKnown
 	}
 	vals := make([][]string, len(lits))
+	flat := make([]string, 0, len(lits)) // vals' backing: one allocation for the usual one envelope each
 	cat := s.pol.cat.Load()
 	start := time.Now()
 	for i, l := range lits {
@@ -263,7 +264,7 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 			}
 		}
 		copies := max(len(versions), 1)
-		vals[i] = make([]string, copies)
+		first := len(flat)
 		for k := range copies {
 			var out []byte
 			var err error
@@ -279,8 +280,9 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 				return "", err
 			}
 			s.pol.scratch = out
-			vals[i][k] = string(out)
+			flat = append(flat, string(out))
 		}
+		vals[i] = flat[first:len(flat):len(flat)]
 		pc.encrypted.Inc()
 	}
 	s.srv.m.EncryptDuration.Observe(time.Since(start).Seconds())

@@ -62,11 +62,8 @@ trap cleanup EXIT
 
 pgport=$(free_port) proxyport=$(free_port) adminport=$(free_port) bouncerport=$(free_port)
 echo "==> PostgreSQL on $pgport ($bindir), scale $scale, ${durability:-fsync and synchronous_commit on}"
-as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log"; exit 1; }
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
-	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB $durability" \
-	start >/dev/null
+pg_init "$work"
+pg_start "$work" "$pgport" -c max_connections=200 -c shared_buffers=256MB $durability
 "$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >"$work/init.log" 2>&1
 
 echo "==> pgcrypt-proxy on $proxyport"

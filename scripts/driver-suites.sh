@@ -41,15 +41,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/proxy.key" -out "$work/proxy.crt" 2>/dev/null
 
 echo "==> PostgreSQL on 127.0.0.1:$pgport, work directory $work"
-as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log"; exit 1; }
+pg_init "$work"
 cp "$work/proxy.crt" "$work/data/server.crt"
 cp "$work/proxy.key" "$work/data/server.key"
 chmod 600 "$work/data/server.key"
 [ "$(id -u)" = 0 ] && chown postgres "$work/data/server.crt" "$work/data/server.key"
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
-	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c max_prepared_transactions=10 -c ssl=on" \
-	start >/dev/null || { cat "$work/postgres.log"; exit 1; }
+pg_start "$work" "$pgport" -c fsync=off -c max_connections=200 -c max_prepared_transactions=10 -c ssl=on
 psql_do() { "$bindir/psql" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_do -d postgres -c "create database pgx_test" -c "create database pqgotest"
 psql_do -d pgx_test -c "create extension hstore" -c "create extension ltree" -c "create domain uint64 as numeric(20,0)"

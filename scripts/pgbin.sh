@@ -33,3 +33,21 @@ free_port() {
 port_free() {
 	python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) else 1)' "$1"
 }
+
+# pg_init WORK: a new cluster in WORK/data, owned by the postgres user when
+# root, trusting local connections. Prints initdb's log on failure.
+pg_init() {
+	as_pg "$(pg_bindir)/initdb" -D "$1/data" -U postgres -A trust --no-sync >"$1/initdb.log" 2>&1 ||
+		{ cat "$1/initdb.log"; return 1; }
+}
+
+# pg_start WORK PORT [SERVER OPTIONS]: starts WORK/data on 127.0.0.1:PORT
+# (socket in WORK, log in WORK/postgres.log) and waits for it. Prints the
+# log on failure.
+pg_start() {
+	local work=$1 port=$2
+	shift 2
+	as_pg "$(pg_bindir)/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
+		-o "-p $port -k $work -c listen_addresses=127.0.0.1 $*" start >/dev/null ||
+		{ cat "$work/postgres.log"; return 1; }
+}

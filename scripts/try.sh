@@ -24,11 +24,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$pgport ($bindir)"
-as_pg "$bindir/initdb" -D "$work/data" -U postgres -A trust --no-sync >"$work/initdb.log" 2>&1 ||
-	{ cat "$work/initdb.log"; exit 1; }
-as_pg "$bindir/pg_ctl" -D "$work/data" -l "$work/postgres.log" -w \
-	-o "-p $pgport -k $work -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null ||
-	{ cat "$work/postgres.log"; exit 1; }
+pg_init "$work"
+pg_start "$work" "$pgport" -c fsync=off
 "$bindir/psql" -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgres -v ON_ERROR_STOP=1 -f examples/clients.sql
 
 port=${PGCRYPT_TRY_PORT:-6432}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -32,22 +31,8 @@ func TestAuditLog(t *testing.T) {
       - { name: first_name }
 audit: { file: `+path+` }
 `)
-	connect := func(mode pgx.QueryExecMode, app string) *pgx.Conn {
-		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable application_name=%s",
-			strings.Split(p.listen, ":")[1], pg.Super.Name, f.db, app))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = mode
-		c, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
-		return c
-	}
-	ext := connect(pgx.QueryExecModeCacheStatement, "billing")
-	simple := connect(pgx.QueryExecModeSimpleProtocol, "reports")
+	ext := p.connect(t, f.db, pgx.QueryExecModeCacheStatement, "application_name=billing")
+	simple := p.connect(t, f.db, pgx.QueryExecModeSimpleProtocol, "application_name=reports")
 	const secret = "SECRET-VALUE-71"
 	mustExec := func(c *pgx.Conn, sql string, args ...any) {
 		t.Helper()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -140,6 +141,25 @@ func (p *proc) wait(t *testing.T, within time.Duration) int {
 		t.Fatal(p.exitErr)
 	}
 	return 0
+}
+
+// connect opens a pgx connection through the proxy process, as the
+// superuser, to db, in exec mode, with extra key=value parameters; it is
+// closed when the test ends.
+func (p *proc) connect(t *testing.T, db string, mode pgx.QueryExecMode, params ...string) *pgx.Conn {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(p.listen)
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable %s", port, pg.Super.Name, db, strings.Join(params, " ")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DefaultQueryExecMode = mode
+	c, err := pgx.ConnectConfig(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }
 
 func (p *proc) get(t *testing.T, path string) (int, string) {

@@ -23,21 +23,11 @@ func guardConfig(t *testing.T) (string, []string) {
 // guardConfigActive is guardConfig with another active key version.
 func guardConfigActive(t *testing.T, active string) (string, []string) {
 	t.Helper()
-	b, err := os.ReadFile("../../cipher/testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf struct {
-		Keys map[string]string `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &vf); err != nil {
-		t.Fatal(err)
-	}
 	var env []string
 	var versions []string
-	for id, k := range vf.Keys {
+	for id, k := range seedVectorKeys(t) {
 		name := "PGCRYPT_TEST_GUARD_" + strings.ToUpper(id)
-		env = append(env, name+"="+k)
+		env = append(env, name+"="+k.Base64())
 		versions = append(versions, fmt.Sprintf("%s: { env: %s }", id, name))
 	}
 	cfg := `listen: 127.0.0.1:6432

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -123,11 +122,7 @@ func TestAWSKMSKeys(t *testing.T) {
 	}
 	const policy = "encrypt:\n  - table: clients\n    columns: [ { name: first_name } ]\n"
 	p := startBinaryKeys(t, pg.Addr(), keys(keyID, endpoint), awsTestEnv, policy)
-	conn, err := pgx.Connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", strings.Split(p.listen, ":")[1], pg.Super.Name, f.db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
+	conn := p.connect(t, f.db, pgx.QueryExecModeCacheStatement)
 	if _, err := conn.Exec(ctx, "insert into clients (workspace_id, first_name, last_name) values ((select id from workspaces limit 1), $1, 'L')", "Kms Ann"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,20 +20,11 @@ import (
 // cipher/testdata/vectors.json) and the environment that carries them.
 func rotationKeys(t *testing.T, active string, versions ...string) (string, []string) {
 	t.Helper()
-	b, err := os.ReadFile("../../cipher/testdata/vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf struct {
-		Keys map[string]string `json:"keys"`
-	}
-	if err := json.Unmarshal(b, &vf); err != nil {
-		t.Fatal(err)
-	}
+	keys := seedVectorKeys(t)
 	var env, entries []string
 	for _, id := range versions {
 		name := "PGCRYPT_TEST_ROT_" + strings.ToUpper(id)
-		env = append(env, name+"="+vf.Keys[id])
+		env = append(env, name+"="+keys[id].Base64())
 		entries = append(entries, fmt.Sprintf("%s: { env: %s }", id, name))
 	}
 	return "keys: { active: " + active + ", versions: { " + strings.Join(entries, ", ") + " } }", env
@@ -77,19 +66,7 @@ func TestRotateWithLookups(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGHUP)
 		waitFor(t, "a reload", func() bool { n, _ := strconv.Atoi(p.reloads(t, "ok")); return n > before })
 	}
-	connect := func(mode pgx.QueryExecMode) *pgx.Conn {
-		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=%s dbname=%s sslmode=disable", strings.Split(p.listen, ":")[1], pg.Super.Name, f.db))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = mode
-		c, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
-		return c
-	}
+	connect := func(mode pgx.QueryExecMode) *pgx.Conn { return p.connect(t, f.db, mode) }
 	insert := func(c *pgx.Conn, email string) {
 		t.Helper()
 		if _, err := c.Exec(ctx, "insert into clients (workspace_id, first_name, last_name, email) values ((select id from workspaces limit 1), 'F', 'L', $1)", email); err != nil {
