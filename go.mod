@@ -16,6 +16,7 @@ require (
 	github.com/tink-crypto/tink-go/v2 v2.9.0
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -1,0 +1,243 @@
+package track
+
+import (
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// The reference model: a plain simulation of how PostgreSQL answers a
+// stream of client messages, one message after another, written without
+// the tracker's incremental bookkeeping. The property: fed the same
+// client stream and the simulated answers, interleaved in any causal
+// order, the tracker places every server message as the model does, skips
+// exactly the messages the model skips, and rejects a message injected
+// where PostgreSQL could not send it.
+
+// simMsg is one server message of the simulation.
+type simMsg struct {
+	typ    byte
+	idx    int  // the client message it answers (for an async message: the next one's)
+	last   bool // the answer to idx is complete
+	failed bool
+	copy   Copy // the COPY state after it
+}
+
+// simulate answers the client messages kinds as PostgreSQL would, drawing
+// each outcome from t.
+func simulate(t *rapid.T, kinds []Kind) (out []simMsg, skipped []int) {
+	skipping := false
+	cp := CopyNone
+	emit := func(typ byte, idx int, last, failed bool) {
+		if rapid.IntRange(0, 9).Draw(t, "async") == 0 {
+			out = append(out, simMsg{typ: rapid.SampledFrom([]byte{'N', 'S', 'A'}).Draw(t, "asyncType"), idx: idx, copy: cp})
+		}
+		switch typ {
+		case 'G':
+			cp = CopyIn
+		case 'H':
+			cp = CopyOut
+		case 'c', 'C', 'E':
+			cp = CopyNone
+		}
+		out = append(out, simMsg{typ: typ, idx: idx, last: last, failed: failed, copy: cp})
+	}
+	rows := func(i int) {
+		for range rapid.IntRange(0, 3).Draw(t, "rows") {
+			emit('D', i, false, false)
+		}
+	}
+	// copyRun is a COPY in a Query or Execute; false when it failed.
+	copyRun := func(i int, execute bool) bool {
+		if rapid.Bool().Draw(t, "copyIn") {
+			emit('G', i, false, false)
+			if rapid.Bool().Draw(t, "copyInFails") {
+				emit('E', i, execute, true)
+				return false
+			}
+			emit('C', i, execute, false)
+			return true
+		}
+		emit('H', i, false, false)
+		for range rapid.IntRange(0, 3).Draw(t, "copyRows") {
+			emit('d', i, false, false)
+		}
+		emit('c', i, false, false)
+		emit('C', i, execute, false)
+		return true
+	}
+	fails := func() bool { return rapid.IntRange(0, 5).Draw(t, "fails") == 0 }
+	for i, k := range kinds {
+		if skipping && k != Sync {
+			skipped = append(skipped, i)
+			continue
+		}
+		switch k {
+		case Sync:
+			skipping = false
+			if rapid.IntRange(0, 9).Draw(t, "commitFails") == 0 {
+				emit('E', i, false, true)
+			}
+			emit('Z', i, true, false)
+		case Parse, Bind, Close, DescribePortal, DescribeStatement:
+			if fails() {
+				emit('E', i, true, true)
+				skipping = true
+				continue
+			}
+			switch k {
+			case Parse:
+				emit('1', i, true, false)
+			case Bind:
+				emit('2', i, true, false)
+			case Close:
+				emit('3', i, true, false)
+			default:
+				if k == DescribeStatement {
+					emit('t', i, false, false)
+				}
+				emit(rapid.SampledFrom([]byte{'T', 'n'}).Draw(t, "shape"), i, true, false)
+			}
+		case Execute:
+			switch rapid.IntRange(0, 4).Draw(t, "execute") {
+			case 0:
+				rows(i)
+				emit('E', i, true, true)
+				skipping = true
+			case 1:
+				emit('I', i, true, false)
+			case 2:
+				if !copyRun(i, true) {
+					skipping = true
+				}
+			default:
+				rows(i)
+				emit(rapid.SampledFrom([]byte{'C', 's'}).Draw(t, "end"), i, true, false)
+			}
+		case Query:
+		statements:
+			for range rapid.IntRange(1, 3).Draw(t, "statements") {
+				switch rapid.IntRange(0, 4).Draw(t, "statement") {
+				case 0:
+					emit('E', i, false, true)
+					break statements
+				case 1:
+					emit('I', i, false, false)
+				case 2:
+					if !copyRun(i, false) {
+						break statements
+					}
+				default:
+					emit('T', i, false, false)
+					rows(i)
+					emit('C', i, false, false)
+				}
+			}
+			emit('Z', i, true, false)
+		case FunctionCall:
+			if fails() {
+				emit('E', i, false, true)
+			} else {
+				emit('V', i, false, false)
+			}
+			emit('Z', i, true, false)
+		}
+	}
+	return out, skipped
+}
+
+func TestModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		kinds := rapid.SliceOfN(rapid.SampledFrom([]Kind{Parse, Bind, DescribeStatement, DescribePortal, Execute, Close, Sync, Query, FunctionCall}), 1, 30).Draw(t, "client")
+		server, wantSkipped := simulate(t, kinds)
+		inject := rapid.IntRange(-1, len(server)).Draw(t, "inject") // -1: none
+
+		var skipped []int
+		tr := New(func(i *int) { skipped = append(skipped, *i) })
+		sent := 0
+		send := func() {
+			if !tr.Send(kinds[sent], sent) && !slices.Contains(skipped, sent) {
+				t.Fatalf("Send(%d) refused without telling", sent)
+			}
+			sent++
+		}
+		for p := 0; p <= len(server); p++ {
+			// Send what the client sends before the server's next message.
+			for sent < len(kinds) && (p == len(server) || server[p].idx >= sent || rapid.Bool().Draw(t, "sendFirst")) {
+				send()
+			}
+			if p == inject {
+				typ := injected(t, kinds, server, p)
+				if _, err := tr.Server(typ); err == nil {
+					t.Fatalf("injected %q before server message %d: no error", typ, p)
+				}
+				return
+			}
+			if p == len(server) {
+				break
+			}
+			m := server[p]
+			pl, err := tr.Server(m.typ)
+			if err != nil {
+				t.Fatalf("server message %d %q: %v", p, m.typ, err)
+			}
+			if m.typ == 'N' || m.typ == 'S' || m.typ == 'A' {
+				if !pl.Async {
+					t.Fatalf("server message %d %q: not async", p, m.typ)
+				}
+				continue
+			}
+			want := Place{Kind: kinds[m.idx], Last: m.last, Failed: m.failed, Copy: m.copy}
+			if pl != want {
+				t.Fatalf("server message %d %q: placed %+v, want %+v", p, m.typ, pl, want)
+			}
+			if got := *tr.Current(); got != m.idx {
+				t.Fatalf("server message %d %q answers %d, want %d", p, m.typ, got, m.idx)
+			}
+		}
+		if !slices.Equal(skipped, wantSkipped) {
+			t.Fatalf("skipped %v, want %v", skipped, wantSkipped)
+		}
+		if n := tr.Outstanding(); n != 0 {
+			t.Fatalf("%d messages outstanding at the end", n)
+		}
+	})
+}
+
+// injected returns a server message type that PostgreSQL cannot send
+// before server[p], by the model's state there.
+func injected(t *rapid.T, kinds []Kind, server []simMsg, p int) byte {
+	q := p
+	for q < len(server) && (server[q].typ == 'N' || server[q].typ == 'S' || server[q].typ == 'A') {
+		q++
+	}
+	if q == len(server) {
+		return rapid.SampledFrom([]byte{'C', 'Z', 'D', '1', 'd'}).Draw(t, "injectIdle") // nothing is outstanding
+	}
+	k := kinds[server[q].idx]
+	cp := CopyNone
+	if p > 0 {
+		cp = server[p-1].copy
+	}
+	var bad []byte
+	if !k.EndsGroup() {
+		bad = append(bad, 'Z')
+	}
+	if k != Parse {
+		bad = append(bad, '1')
+	}
+	if k != FunctionCall {
+		bad = append(bad, 'V')
+	}
+	if cp == CopyNone {
+		bad = append(bad, 'd', 'c')
+	} else {
+		bad = append(bad, 'Z', 'D', 'G', 'T', 'I', 's')
+	}
+	if cp == CopyOut {
+		bad = append(bad, 'C')
+	}
+	bad = append(bad, 'R', 'K')
+	return rapid.SampledFrom(bad).Draw(t, "injectType")
+}

@@ -1,0 +1,370 @@
+// Package track follows the PostgreSQL frontend/backend protocol of one
+// session as a pure state machine. It is fed every message sent to the
+// server that the server answers, and every message the server sends, each
+// side in order, and it says what each server message answers: which client
+// message, whether that answer is complete, whether the server now skips to
+// the next Sync, and where the COPY sub-protocol stands. A server message it
+// cannot place is an error: a proxy that guessed instead could attach rows
+// to the wrong statement.
+//
+// The caller attaches an opaque tag to each message it sends and gets it
+// back with the answers. The tracker does no I/O, keeps no clock and knows
+// nothing of encryption; one mutex lets the side that writes to the server
+// and the side that reads from it share it.
+package track
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Kind is a client message the server answers.
+type Kind uint8
+
+// The client messages the server answers, with what it answers them with
+// (an ErrorResponse may stand in for any of it).
+const (
+	Parse             Kind = iota + 1 // ParseComplete
+	Bind                              // BindComplete
+	DescribeStatement                 // ParameterDescription, then RowDescription or NoData
+	DescribePortal                    // RowDescription or NoData
+	Execute                           // DataRows or a COPY, then CommandComplete, EmptyQueryResponse or PortalSuspended
+	Close                             // CloseComplete
+	Sync                              // ReadyForQuery
+	Query                             // any number of results, then ReadyForQuery
+	FunctionCall                      // FunctionCallResponse, then ReadyForQuery
+)
+
+var kindNames = [...]string{"?", "Parse", "Bind", "Describe (statement)", "Describe (portal)", "Execute", "Close", "Sync", "Query", "FunctionCall"}
+
+// String names the client message.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "?"
+}
+
+// EndsGroup reports whether ReadyForQuery ends the answer to k.
+func (k Kind) EndsGroup() bool { return k == Sync || k == Query || k == FunctionCall }
+
+// KindOf returns the Kind of a client message of type typ, or 0 for a
+// message the server does not answer (Flush, CopyData, CopyDone,
+// CopyFail, Terminate). target is a Describe's first body byte.
+func KindOf(typ, target byte) Kind {
+	switch typ {
+	case 'P':
+		return Parse
+	case 'B':
+		return Bind
+	case 'D':
+		if target == 'S' {
+			return DescribeStatement
+		}
+		return DescribePortal
+	case 'E':
+		return Execute
+	case 'C':
+		return Close
+	case 'S':
+		return Sync
+	case 'Q':
+		return Query
+	case 'F':
+		return FunctionCall
+	}
+	return 0
+}
+
+// Copy is where the COPY sub-protocol stands.
+type Copy uint8
+
+const (
+	CopyNone Copy = iota // no COPY is running
+	CopyIn               // CopyInResponse came: the server reads the client's COPY data
+	CopyOut              // CopyOutResponse came: the server sends COPY data
+	CopyBoth             // CopyBothResponse came (replication)
+)
+
+// Place says what a server message is.
+type Place struct {
+	// Kind is the client message the server message answers; 0 for an
+	// Async or Unsolicited one.
+	Kind Kind
+	// Async: a NoticeResponse, NotificationResponse or ParameterStatus,
+	// which may come at any time and answer nothing.
+	Async bool
+	// Unsolicited: an ErrorResponse with nothing outstanding (a backend
+	// terminated while idle). The connection ends after it.
+	Unsolicited bool
+	// Last: the answer to that message is complete.
+	Last bool
+	// Failed: an ErrorResponse. When it answers a message other than
+	// Sync, Query or FunctionCall, the server skips to the next Sync:
+	// the messages it skips are given to the tracker's skip function.
+	Failed bool
+	// Copy is the COPY state after the message.
+	Copy Copy
+}
+
+// DesyncError is a server message the tracker cannot place.
+type DesyncError struct {
+	Type   byte // the server message's type
+	Kind   Kind // the client message outstanding, 0 for none
+	Reason string
+}
+
+func (e *DesyncError) Error() string {
+	if e.Kind == 0 {
+		return fmt.Sprintf("server message %q with no client message outstanding: %s", e.Type, e.Reason)
+	}
+	return fmt.Sprintf("server message %q while the answer to %s is outstanding: %s", e.Type, e.Kind, e.Reason)
+}
+
+type entry[T any] struct {
+	kind Kind
+	tag  T
+}
+
+// Tracker follows one session. Send is called by the side that writes to
+// the server, Server by the side that reads from it; each side in the
+// order of its messages. T is the caller's tag.
+type Tracker[T any] struct {
+	onSkip func(*T) // called, under the lock, for every message the server skips
+
+	mu       sync.Mutex
+	ring     []entry[T]
+	head     int
+	count    int
+	syncs    int  // Syncs in the ring
+	skipping bool // the server skips to the next Sync
+
+	// Reading side only.
+	cur      entry[T]
+	hasCur   bool
+	copy     Copy
+	paramsIn bool // a Describe (statement) has had its ParameterDescription
+}
+
+// New returns a tracker for a session that is ready for a query. onSkip,
+// if not nil, is told of each message the server skips after an error.
+func New[T any](onSkip func(*T)) *Tracker[T] {
+	return &Tracker[T]{onSkip: onSkip}
+}
+
+// Send records a message sent to the server that it answers. It returns
+// false when the server will skip the message without an answer (an
+// error came earlier in the group and no Sync is sent yet); onSkip has
+// then been told.
+func (t *Tracker[T]) Send(k Kind, tag T) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.skipping && k != Sync && t.syncs == 0 {
+		if t.onSkip != nil {
+			t.onSkip(&tag)
+		}
+		return false
+	}
+	if t.count == len(t.ring) {
+		nb := make([]entry[T], max(16, 2*len(t.ring)))
+		for i := 0; i < t.count; i++ {
+			nb[i] = t.ring[(t.head+i)%len(t.ring)]
+		}
+		t.ring, t.head = nb, 0
+	}
+	t.ring[(t.head+t.count)%len(t.ring)] = entry[T]{k, tag}
+	t.count++
+	if k == Sync {
+		t.syncs++
+	}
+	return true
+}
+
+// Outstanding returns how many messages sent are not yet wholly
+// answered.
+func (t *Tracker[T]) Outstanding() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.count
+	if t.hasCur {
+		n++
+	}
+	return n
+}
+
+// Skipping reports whether the server skips what is sent until a Sync.
+func (t *Tracker[T]) Skipping() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.skipping
+}
+
+// Current returns the tag of the message that the last server message
+// placed with a Kind answers, valid until the next call of Server; nil
+// before the first. Only the reading side may call it.
+func (t *Tracker[T]) Current() *T {
+	if t.cur.kind == 0 {
+		return nil
+	}
+	return &t.cur.tag
+}
+
+// CurrentKind is the Kind of the message Current returns, or 0.
+func (t *Tracker[T]) CurrentKind() Kind { return t.cur.kind }
+
+// Server places a message of type typ from the server.
+func (t *Tracker[T]) Server(typ byte) (Place, error) {
+	switch typ {
+	case 'N', 'A', 'S':
+		return Place{Async: true, Copy: t.copy}, nil
+	}
+	if !t.hasCur {
+		if !t.next() {
+			t.cur = entry[T]{}
+			if typ == 'E' {
+				return Place{Unsolicited: true}, nil
+			}
+			return Place{}, &DesyncError{Type: typ, Reason: "an answer to nothing sent"}
+		}
+	}
+	k := t.cur.kind
+	p := Place{Kind: k}
+	bad := func(reason string) (Place, error) {
+		return Place{}, &DesyncError{Type: typ, Kind: k, Reason: reason}
+	}
+	switch typ {
+	case 'Z':
+		if !k.EndsGroup() {
+			return bad("ReadyForQuery out of turn")
+		}
+		if t.copy != CopyNone {
+			return bad("ReadyForQuery during COPY")
+		}
+		p.Last = true
+	case 'E':
+		p.Failed = true
+		t.copy = CopyNone
+		if !k.EndsGroup() {
+			p.Last = true
+			t.startSkip()
+		}
+	case '1':
+		if k != Parse {
+			return bad("ParseComplete answers only Parse")
+		}
+		p.Last = true
+	case '2':
+		if k != Bind {
+			return bad("BindComplete answers only Bind")
+		}
+		p.Last = true
+	case '3':
+		if k != Close {
+			return bad("CloseComplete answers only Close")
+		}
+		p.Last = true
+	case 't':
+		if k != DescribeStatement || t.paramsIn {
+			return bad("ParameterDescription answers only Describe (statement), once")
+		}
+		t.paramsIn = true
+	case 'T', 'n':
+		switch {
+		case k == DescribeStatement && t.paramsIn, k == DescribePortal:
+			p.Last = true
+		case k == Query && typ == 'T' && t.copy == CopyNone:
+		default:
+			return bad("RowDescription or NoData out of place")
+		}
+	case 'D':
+		if (k != Query && k != Execute) || t.copy != CopyNone {
+			return bad("DataRow answers only Query or Execute, outside COPY")
+		}
+	case 'C':
+		if k != Query && k != Execute {
+			return bad("CommandComplete answers only Query or Execute")
+		}
+		if t.copy == CopyOut || t.copy == CopyBoth {
+			return bad("CommandComplete before the server's CopyDone")
+		}
+		t.copy = CopyNone
+		p.Last = k == Execute
+	case 'I':
+		if (k != Query && k != Execute) || t.copy != CopyNone {
+			return bad("EmptyQueryResponse answers only Query or Execute")
+		}
+		p.Last = k == Execute
+	case 's':
+		if k != Execute || t.copy != CopyNone {
+			return bad("PortalSuspended answers only Execute")
+		}
+		p.Last = true
+	case 'V':
+		if k != FunctionCall {
+			return bad("FunctionCallResponse answers only FunctionCall")
+		}
+	case 'G', 'H', 'W':
+		if (k != Query && k != Execute) || t.copy != CopyNone {
+			return bad("a COPY can start only in a Query or Execute, one at a time")
+		}
+		switch typ {
+		case 'G':
+			t.copy = CopyIn
+		case 'H':
+			t.copy = CopyOut
+		default:
+			t.copy = CopyBoth
+		}
+	case 'd':
+		if t.copy != CopyOut && t.copy != CopyBoth {
+			return bad("CopyData from the server outside COPY TO")
+		}
+	case 'c':
+		if t.copy != CopyOut && t.copy != CopyBoth {
+			return bad("CopyDone from the server outside COPY TO")
+		}
+		t.copy = CopyNone
+	default:
+		return bad("not a message the server sends after startup")
+	}
+	p.Copy = t.copy
+	if p.Last {
+		t.hasCur, t.paramsIn = false, false
+	}
+	return p, nil
+}
+
+// next makes the oldest message sent the one being answered.
+func (t *Tracker[T]) next() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.count == 0 {
+		return false
+	}
+	t.cur = t.ring[t.head]
+	t.ring[t.head] = entry[T]{} // drop the tag's references
+	t.head = (t.head + 1) % len(t.ring)
+	t.count--
+	if t.cur.kind == Sync {
+		t.syncs--
+		t.skipping = false // the skip ends at this Sync
+	}
+	t.hasCur = true
+	return true
+}
+
+// startSkip records that the server skips to the next Sync: what is sent
+// before it is skipped, now and when it is sent.
+func (t *Tracker[T]) startSkip() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.skipping = true
+	for t.count > 0 && t.ring[t.head].kind != Sync {
+		if t.onSkip != nil {
+			t.onSkip(&t.ring[t.head].tag)
+		}
+		t.ring[t.head] = entry[T]{}
+		t.head = (t.head + 1) % len(t.ring)
+		t.count--
+	}
+}
