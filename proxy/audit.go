@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/audit"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
@@ -210,7 +211,7 @@ func (s *session) auditDone(run *auditRun, tag []byte, code string, read *rowSha
 // auditAnswered ends the audited statement cur's answer typ ends:
 // CommandComplete (body is its tag), PortalSuspended, or EmptyQueryResponse
 // (a statement that was only a comment: nothing to log).
-func (s *session) auditAnswered(cur *expectation, typ byte, body []byte) {
+func (s *session) auditAnswered(cur *expectation, k track.Kind, typ byte, body []byte) {
 	run := cur.audit
 	if typ == 'I' {
 		run.i++
@@ -218,10 +219,10 @@ func (s *session) auditAnswered(cur *expectation, typ byte, body []byte) {
 		return
 	}
 	var shape *rowShape
-	switch cur.kind {
-	case expQuery:
+	switch k {
+	case track.Query:
 		shape = s.pol.rows
-	case expExecute:
+	case track.Execute:
 		if cur.portal != nil {
 			shape = cur.portal.rowShape()
 		}

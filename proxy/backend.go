@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 )
@@ -22,8 +23,15 @@ import (
 // backend handles one server message of an encrypting session.
 func (s *session) backend(typ byte, n int) error {
 	sp := s.pol
-	switch typ {
-	case 'N', 'A', 'S': // notice, notification, parameter status: not answers
+	pl, err := s.track.Server(typ)
+	if err != nil {
+		// Out of step: guessing which rows belong to which statement
+		// could decrypt the wrong ones or pass envelopes on. End the
+		// session, as pgconn does.
+		return &wire.ProtocolError{Type: typ, Length: n + 4, Reason: err.Error()}
+	}
+	switch {
+	case pl.Async: // notice, notification, parameter status
 		if typ == 'S' {
 			body, err := s.sr.Body(n)
 			if err != nil {
@@ -36,30 +44,21 @@ func (s *session) backend(typ byte, n int) error {
 			return s.sr.CopyBody(discard{}, n)
 		}
 		return s.forward(s.sr, s.cw, typ, n)
-	}
-	if !sp.hasCur {
-		for {
-			e, ok := s.expect.pop()
-			if !ok {
-				// Nothing expected: a FATAL error while idle (a terminated
-				// backend, idle_session_timeout) is relayed; anything else
-				// is an answer to nothing the client sent.
-				return s.relayUnexpected(typ, n)
-			}
-			if sp.skipping && e.kind != expSync {
-				// PostgreSQL skips every message after an error up to Sync,
-				// a Query or FunctionCall included.
-				settleSkipped(&e)
-				continue
-			}
-			sp.cur, sp.hasCur = e, true
-			break
+	case pl.Unsolicited:
+		// A FATAL error while idle (a terminated backend,
+		// idle_session_timeout) is relayed.
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
 		}
-		if sp.cur.inner != nil {
-			sp.inner = sp.cur.inner
-		}
+		s.noteError(body)
+		return s.cw.Message(typ, body)
 	}
-	cur := &sp.cur
+	cur := s.track.Current()
+	if cur.inner != nil {
+		sp.inner = cur.inner
+	}
+	k := pl.Kind
 	hide := cur.hidden || sp.swallow
 
 	switch typ {
@@ -70,13 +69,6 @@ func (s *session) backend(typ byte, n int) error {
 		}
 		if len(body) == 1 {
 			sp.txFailed.Store(body[0] == 'E')
-		}
-		if !cur.kind.endsGroup() {
-			// Out of step: PostgreSQL ended a group while the proxy still
-			// waits for the answer to a message in it. Guessing which
-			// rows belong to which statement could decrypt the wrong ones
-			// or pass envelopes on: end the session, as pgconn does.
-			return &wire.ProtocolError{Type: 'Z', Length: n + 4, Reason: "ReadyForQuery out of turn (the proxy still expected the answer to " + cur.kind.String() + ")"}
 		}
 		if cur.copy != nil {
 			cur.copy.ended()
@@ -98,7 +90,7 @@ func (s *session) backend(typ byte, n int) error {
 				st.settle(outcomeOK)
 			}
 		}
-		sp.hasCur, sp.skipping, sp.rows, sp.groupFailed = false, false, nil, false
+		sp.rows, sp.groupFailed = nil, false
 		swallowed := sp.swallow
 		sp.swallow = false
 		if cur.hidden && !swallowed {
@@ -119,7 +111,7 @@ func (s *session) backend(typ byte, n int) error {
 			cur.audit = nil // what follows an error does not run
 		}
 		if cur.copy != nil {
-			cur.copy.statementEnded(cur.kind == expExecute) // an error ends a COPY
+			cur.copy.statementEnded(k == track.Execute) // an error ends a COPY
 		}
 		if sp.inner != nil {
 			var e pgproto3.ErrorResponse
@@ -135,21 +127,16 @@ func (s *session) backend(typ byte, n int) error {
 			cur.reject = nil
 		}
 		sp.groupFailed = true
-		if cur.kind == expParse {
+		if k == track.Parse {
 			for _, st := range cur.prepared {
 				st.settle(outcomeFailed)
 			}
-		}
-		if !cur.kind.endsGroup() {
-			// PostgreSQL now skips the group's messages up to Sync.
-			sp.hasCur, sp.skipping = false, true
-			s.expect.startSkip()
 		}
 		// The proxy's own Describe before an Execute fails as the
 		// Execute would (a portal that does not exist, an aborted
 		// transaction), and the Execute is then skipped: the client gets
 		// the error in its place.
-		ownDescribe := cur.hidden && cur.kind == expDescribePortal && !sp.swallow
+		ownDescribe := cur.hidden && k == track.DescribePortal && !sp.swallow
 		if (hide && !ownDescribe) || sp.inner != nil {
 			return nil
 		}
@@ -161,18 +148,16 @@ func (s *session) backend(typ byte, n int) error {
 			return err
 		}
 		shape := s.rowShapeOf(body)
-		switch cur.kind {
-		case expDescribeStmt:
+		switch k {
+		case track.DescribeStatement:
 			if cur.stmt != nil {
 				cur.stmt.shape.Store(shape)
 			}
-			sp.hasCur = false
-		case expDescribePortal:
+		case track.DescribePortal:
 			if cur.portal != nil {
 				cur.portal.shape.Store(shape)
 			}
-			sp.hasCur = false
-		case expQuery:
+		case track.Query:
 			sp.rows = shape
 			if sp.inner != nil {
 				sp.inner.res.sets = append(sp.inner.res.sets, nil)
@@ -189,12 +174,12 @@ func (s *session) backend(typ byte, n int) error {
 			cur.audit.rows++
 		}
 		var shape *rowShape
-		switch cur.kind {
-		case expExecute:
+		switch k {
+		case track.Execute:
 			if cur.portal != nil {
 				shape = cur.portal.rowShape()
 			}
-		case expQuery:
+		case track.Query:
 			shape = sp.rows
 		}
 		if sp.inner != nil {
@@ -227,30 +212,23 @@ func (s *session) backend(typ byte, n int) error {
 			if body, err = s.sr.Body(n); err != nil {
 				return err
 			}
-			s.auditAnswered(cur, typ, body)
+			s.auditAnswered(cur, k, typ, body)
 		}
 		switch {
-		case typ == '1' && cur.kind == expParse:
+		case typ == '1' && k == track.Parse:
 			for _, st := range cur.prepared {
 				st.settle(outcomeOK)
 			}
-		case typ == 'n' && cur.kind == expDescribeStmt && cur.stmt != nil:
+		case typ == 'n' && k == track.DescribeStatement && cur.stmt != nil:
 			cur.stmt.shape.Store(noPolicyRows)
-		case typ == 'n' && cur.kind == expDescribePortal && cur.portal != nil:
+		case typ == 'n' && k == track.DescribePortal && cur.portal != nil:
 			cur.portal.shape.Store(noPolicyRows)
 		}
 		if cur.copy != nil && (typ == 'C' || typ == 'I' || typ == 's') {
-			cur.copy.statementEnded(cur.kind == expExecute)
+			cur.copy.statementEnded(k == track.Execute)
 		}
-		switch cur.kind {
-		case expQuery:
-			if typ == 'C' || typ == 'I' {
-				sp.rows, sp.copyOut = nil, nil
-			}
-
-		case expFunction, expSync:
-		default:
-			sp.hasCur = false // one answer per message
+		if k == track.Query && (typ == 'C' || typ == 'I') {
+			sp.rows, sp.copyOut = nil, nil
 		}
 		switch {
 		case (hide || sp.inner != nil) && body != nil:
@@ -272,7 +250,7 @@ func (s *session) backend(typ byte, n int) error {
 		return s.forward(s.sr, s.cw, typ, n)
 
 	case 'H': // CopyOutResponse
-		if cur.kind == expQuery {
+		if k == track.Query {
 			sp.copyOut = cur.copyOut
 		}
 		if hide || sp.inner != nil {
@@ -314,18 +292,6 @@ func (s *session) backend(typ byte, n int) error {
 		}
 		return s.forward(s.sr, s.cw, typ, n)
 	}
-}
-
-func (s *session) relayUnexpected(typ byte, n int) error {
-	if typ == 'E' {
-		body, err := s.sr.Body(n)
-		if err != nil {
-			return err
-		}
-		s.noteError(body)
-		return s.cw.Message(typ, body)
-	}
-	return &wire.ProtocolError{Type: typ, Length: n + 4, Reason: "an answer with no message of the client's outstanding"}
 }
 
 // rowShapeOf maps a RowDescription's fields to policy columns by table OID
@@ -454,12 +420,9 @@ func (s *session) decryptFailed(err error) error {
 		return err
 	}
 	s.pol.swallow = true
-	if s.pol.hasCur && s.pol.cur.audit != nil {
-		s.auditDone(s.pol.cur.audit, nil, code, nil)
-		s.pol.cur.audit = nil // the rest of the answer is dropped
-	}
-	if s.pol.hasCur && !s.pol.cur.kind.endsGroup() {
-		s.pol.skipping = false // the server goes on; the rest of its answers are dropped
+	if cur := s.track.Current(); cur != nil && cur.audit != nil {
+		s.auditDone(cur.audit, nil, code, nil)
+		cur.audit = nil // the rest of the answer is dropped
 	}
 	_, err = s.cw.Write(errorMessage("ERROR", code, msg, hint))
 	return err

@@ -58,6 +58,7 @@ func (s *Server) handle(conn net.Conn) {
 		srv:    s,
 		id:     s.nextID.Add(1),
 		client: client,
+		track:  newTracker(),
 	}
 	if !s.addSession(sess) {
 		client.Write(errorMessage("FATAL", codeAdminShutdown, "pgcrypt-proxy is shutting down", "Reconnect; another instance will take the connection."))

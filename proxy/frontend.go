@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -81,10 +82,10 @@ func (s *session) frontend(typ byte, n int) error {
 			sp.group++
 			sp.syncs++
 			clear(sp.portals) // the proxy describes portals it meets again
-			s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
+			s.track.Send(track.Sync, expectation{start: s.takeGroupStart()})
 		case 'F':
 			sp.group++
-			s.expect.push(expectation{kind: expFunction, start: time.Now()})
+			s.track.Send(track.FunctionCall, expectation{start: time.Now()})
 		}
 		return s.forward(s.cr, s.sw, typ, n)
 	}
@@ -149,11 +150,11 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	e := errorMessage("ERROR", code, msg, hint)
 	if !extended {
 		s.pol.group++
-		s.expect.push(expectation{kind: expQuery, start: time.Now(), reject: e})
+		s.track.Send(track.Query, expectation{start: time.Now(), reject: e})
 		return s.sw.Message('Q', append([]byte(poisonSQL), 0))
 	}
 	s.pol.skipToSync = true
-	s.expect.push(expectation{kind: expParse, reject: e})
+	s.track.Send(track.Parse, expectation{reject: e})
 	body := make([]byte, 0, len(poisonName)+len(poisonSQL)+4)
 	body = append(append(body, poisonName...), 0)
 	body = append(append(body, poisonSQL...), 0)
@@ -237,7 +238,7 @@ func (s *session) frontendQuery(body []byte) error {
 		cq = newCopyQuery(s.pol.copyIn != nil)
 		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
 	}
-	s.expect.push(expectation{kind: expQuery, start: time.Now(), prepared: made, copyOut: copyOut, copy: cq, audit: run})
+	s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, copy: cq, audit: run})
 	return s.sw.Message('Q', body)
 }
 
@@ -373,7 +374,7 @@ func (s *session) frontendParse(body []byte) error {
 		s.noteStatements(an, nil)
 	}
 	sp.record(msg.Name, st)
-	s.expect.push(expectation{kind: expParse, prepared: []*statement{st}})
+	s.track.Send(track.Parse, expectation{prepared: []*statement{st}})
 	return s.sw.Message('P', body)
 }
 
@@ -432,7 +433,7 @@ func (s *session) frontendBind(body []byte) error {
 	} else {
 		delete(sp.copyPortals, portalName)
 	}
-	s.expect.push(expectation{kind: expBind})
+	s.track.Send(track.Bind, expectation{})
 	return s.sw.Message('B', body)
 }
 
@@ -446,9 +447,8 @@ func (s *session) frontendDescribe(body []byte) error {
 	if err != nil {
 		return err
 	}
-	e := expectation{kind: expDescribePortal}
+	var e expectation
 	if body[0] == 'S' {
-		e.kind = expDescribeStmt
 		e.stmt, _ = s.lookupStmt(name)
 	} else {
 		if e.portal = sp.portals[name]; e.portal == nil {
@@ -457,7 +457,7 @@ func (s *session) frontendDescribe(body []byte) error {
 		}
 		e.portal.describeSent = true
 	}
-	s.expect.push(e)
+	s.track.Send(track.KindOf('D', body[0]), e)
 	return s.sw.Message('D', body)
 }
 
@@ -484,7 +484,7 @@ func (s *session) frontendExecute(body []byte) error {
 	// changed since any Describe.
 	if pt.stmt == nil || pt.stmt.volatileShape || (!pt.describeSent && pt.stmt.shape.Load() == nil) {
 		d := append([]byte{'P'}, body[:len(name)+1]...)
-		s.expect.push(expectation{kind: expDescribePortal, portal: pt, hidden: true})
+		s.track.Send(track.DescribePortal, expectation{portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {
 			return err
 		}
@@ -502,7 +502,7 @@ func (s *session) frontendExecute(body []byte) error {
 	if pt.stmt != nil && pt.stmt.audit != nil {
 		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
 	}
-	s.expect.push(expectation{kind: expExecute, portal: pt, copy: cq, audit: run})
+	s.track.Send(track.Execute, expectation{portal: pt, copy: cq, audit: run})
 	return s.sw.Message('E', body)
 }
 
@@ -522,7 +522,7 @@ func (s *session) frontendClose(body []byte) error {
 		delete(sp.portals, name)
 		delete(sp.copyPortals, name)
 	}
-	s.expect.push(expectation{kind: expClose})
+	s.track.Send(track.Close, expectation{})
 	return s.sw.Message('C', body)
 }
 
@@ -556,7 +556,7 @@ func ptr[T any](v T) *T { return &v }
 // statement that needs the catalog after DDL.
 func (s *session) loadCatalog() error {
 	q := &internalQuery{done: make(chan struct{})}
-	s.expect.push(expectation{kind: expQuery, hidden: true, inner: q})
+	s.track.Send(track.Query, expectation{hidden: true, inner: q})
 	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)), 0)); err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func newLoopFixtureOn(t *testing.T, l *eventLoop) *loopFixture {
 	t.Helper()
 	client, clientPeer := tcpPair(t)
 	server, serverPeer := tcpPair(t)
-	s := &session{id: 1, client: client, server: server, log: slog.New(slog.DiscardHandler)}
+	s := &session{id: 1, client: client, server: server, log: slog.New(slog.DiscardHandler), track: newTracker()}
 	s.cr, s.cw = wire.NewReader(client, 0), wire.NewWriter(client)
 	s.sr, s.sw = wire.NewReader(server, 0), wire.NewWriter(server)
 	s.serverDone = make(chan struct{})

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -37,26 +38,6 @@ func TestErrorFields(t *testing.T) {
 	}
 	if isFatal(errorMessage("ERROR", "42601", "x", "")[5:]) {
 		t.Fatal("ERROR taken for FATAL")
-	}
-}
-
-func TestExpectQueueOrder(t *testing.T) {
-	var q expectQueue
-	for i := range 100 {
-		q.push(expectation{kind: expKind(i%9 + 1)})
-		if i%3 == 0 {
-			q.pop()
-		}
-	}
-	n := 0
-	for {
-		if _, ok := q.pop(); !ok {
-			break
-		}
-		n++
-	}
-	if n != 100-34 {
-		t.Fatalf("%d left, want 66", n)
 	}
 }
 
@@ -86,7 +67,7 @@ func fuzzSession(t testing.TB) *session {
 	cat := &catalog{cols: map[colKey]*policyColumn{{16384, 1}: p.cols[0], {16384, 2}: p.cols[1]}}
 	sp.cat.Store(cat)
 	srv := &Server{m: m, log: slog.New(slog.DiscardHandler)}
-	return &session{srv: srv, pol: sp, log: srv.log}
+	return &session{srv: srv, pol: sp, log: srv.log, track: newTracker()}
 }
 
 func rowDescription(oids ...uint32) []byte {
@@ -271,8 +252,8 @@ func serverSays(t *testing.T, s *session, msgs ...[]byte) ([]byte, error) {
 func TestDesyncEndsSession(t *testing.T) {
 	var pe *wire.ProtocolError
 	s := fuzzSession(t)
-	s.expect.push(expectation{kind: expParse})
-	s.expect.push(expectation{kind: expSync})
+	s.track.Send(track.Parse, expectation{})
+	s.track.Send(track.Sync, expectation{})
 	// ReadyForQuery while the answer to Parse is outstanding.
 	if _, err := serverSays(t, s, []byte{'Z', 'I'}); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "out of turn") {
 		t.Fatalf("out-of-turn ReadyForQuery: %v", err)
@@ -291,8 +272,8 @@ func TestDesyncEndsSession(t *testing.T) {
 	}
 	// In turn: Parse, then Sync.
 	s = fuzzSession(t)
-	s.expect.push(expectation{kind: expParse})
-	s.expect.push(expectation{kind: expSync})
+	s.track.Send(track.Parse, expectation{})
+	s.track.Send(track.Sync, expectation{})
 	if _, err := serverSays(t, s, []byte{'1'}, []byte{'Z', 'I'}); err != nil {
 		t.Fatalf("in turn: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 )
@@ -44,7 +45,7 @@ type session struct {
 
 	key    cancelKey
 	hasKey bool
-	expect expectQueue
+	track  *track.Tracker[expectation] // what each server message answers
 
 	// Client-side loop only.
 	groupStart time.Time // first message of the current extended-protocol group
@@ -450,11 +451,11 @@ func (s *session) clientToServer() error {
 func (s *session) trackGroup(typ byte) {
 	switch typ {
 	case 'Q':
-		s.expect.push(expectation{kind: expQuery, start: time.Now()})
+		s.track.Send(track.Query, expectation{start: time.Now()})
 	case 'F':
-		s.expect.push(expectation{kind: expFunction, start: time.Now()})
+		s.track.Send(track.FunctionCall, expectation{start: time.Now()})
 	case 'S':
-		s.expect.push(expectation{kind: expSync, start: s.takeGroupStart()})
+		s.track.Send(track.Sync, expectation{start: s.takeGroupStart()})
 	case 'P', 'B', 'E', 'D', 'C':
 		s.groupStarted()
 	}
@@ -500,8 +501,10 @@ func (s *session) serverToClient() {
 			}
 			switch typ {
 			case 'Z':
-				if e, ok := s.expect.pop(); ok {
-					m.QueryDuration.Observe(time.Since(e.start).Seconds())
+				// A pure relay tells the tracker only of the messages
+				// ReadyForQuery answers, for the latency metric.
+				if _, err := s.track.Server('Z'); err == nil {
+					m.QueryDuration.Observe(time.Since(s.track.Current().start).Seconds())
 				}
 			case 'E':
 				body, err := s.sr.Body(n)

@@ -71,11 +71,8 @@ type sessionPolicy struct {
 	auditText, auditFP, auditKind, auditCol string
 
 	// server
-	skipping    bool // PostgreSQL skips to Sync after an error: so do the expectations
-	groupFailed bool // the current group had an error
-	swallow     bool // drop answers up to the group's ReadyForQuery (after a decryption failure)
-	cur         expectation
-	hasCur      bool
+	groupFailed bool      // the current group had an error
+	swallow     bool      // drop answers up to the group's ReadyForQuery (after a decryption failure)
 	rows        *rowShape // the current simple-query result set
 	outBuf      []byte
 	plainBuf    []byte
