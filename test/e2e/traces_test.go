@@ -371,4 +371,3 @@ func traceWithNode(t *testing.T, f *encFixture) {
 	}
 	mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+u.String()), nodeDir(t), "", node, "encrypt.js")
 }
-
