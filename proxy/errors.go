@@ -1,6 +1,9 @@
 package proxy
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // SQLSTATE codes the proxy itself raises.
 const (
@@ -32,42 +35,39 @@ func errorMessage(severity, code, msg, hint string) []byte {
 	return b
 }
 
-// isFatal reports whether an ErrorResponse body has severity FATAL or PANIC,
-// after which PostgreSQL closes the connection itself.
-func isFatal(body []byte) bool {
-	for len(body) > 0 && body[0] != 0 {
-		field := body[0]
-		end := 1
-		for end < len(body) && body[end] != 0 {
-			end++
-		}
-		if field == 'V' || field == 'S' {
-			v := string(body[1:end])
-			return v == "FATAL" || v == "PANIC"
-		}
-		if end >= len(body) {
-			return false
-		}
-		body = body[end+1:]
-	}
-	return false
+// errorFields is what the proxy reads of an ErrorResponse body: every
+// ErrorResponse, from either side, is read here.
+type errorFields struct {
+	severity string // the non-localized severity (V) when sent, else S
+	code     string
+	message  string
 }
 
-// sqlstate returns the code field of an ErrorResponse body.
-func sqlstate(body []byte) string {
+func parseError(body []byte) errorFields {
+	var f errorFields
 	for len(body) > 0 && body[0] != 0 {
-		field := body[0]
-		end := 1
-		for end < len(body) && body[end] != 0 {
-			end++
+		end := bytes.IndexByte(body[1:], 0)
+		if end < 0 {
+			break // truncated: keep what was read
 		}
-		if field == 'C' {
-			return string(body[1:end])
+		v := string(body[1 : 1+end])
+		switch body[0] {
+		case 'V':
+			f.severity = v
+		case 'S':
+			if f.severity == "" {
+				f.severity = v
+			}
+		case 'C':
+			f.code = v
+		case 'M':
+			f.message = v
 		}
-		if end >= len(body) {
-			return ""
-		}
-		body = body[end+1:]
+		body = body[end+2:]
 	}
-	return ""
+	return f
 }
+
+// fatal reports severity FATAL or PANIC, after which PostgreSQL closes
+// the connection itself.
+func (f errorFields) fatal() bool { return f.severity == "FATAL" || f.severity == "PANIC" }

@@ -30,13 +30,13 @@ func TestWithoutPlusMechanisms(t *testing.T) {
 func TestErrorFields(t *testing.T) {
 	e := errorMessage("FATAL", "57P01", "bye", "")
 	body := e[5:]
-	if !isFatal(body) || sqlstate(body) != "57P01" {
-		t.Fatalf("isFatal=%v sqlstate=%q", isFatal(body), sqlstate(body))
+	if f := parseError(body); !f.fatal() || f.code != "57P01" || f.message != "bye" {
+		t.Fatalf("parsed %+v", f)
 	}
 	if l := int(binary.BigEndian.Uint32(e[1:])); l != len(e)-1 {
 		t.Fatalf("length field %d for %d bytes", l, len(e)-1)
 	}
-	if isFatal(errorMessage("ERROR", "42601", "x", "")[5:]) {
+	if parseError(errorMessage("ERROR", "42601", "x", "")[5:]).fatal() {
 		t.Fatal("ERROR taken for FATAL")
 	}
 }
@@ -132,8 +132,7 @@ func FuzzServerBodies(f *testing.F) {
 			s.decryptRow(row, shape)
 		}
 		s.decryptRow(row, &rowShape{cols: []*policyColumn{s.pol.p.cols[0], nil, s.pol.p.cols[1]}, any: true})
-		isFatal(row)
-		sqlstate(row)
+		parseError(row)
 		if len(row) >= 4 {
 			withoutPlusMechanisms(row)
 		}

@@ -236,7 +236,7 @@ func (s *session) authenticate() error {
 				return err
 			}
 		case 'E':
-			if strings.HasPrefix(sqlstate(body), "28") {
+			if strings.HasPrefix(parseError(body).code, "28") {
 				s.srv.m.Error(metrics.ErrAuthFailed)
 			} else {
 				s.srv.m.Error(metrics.ErrBackend)
@@ -559,9 +559,11 @@ func (s *session) serverToClient() {
 
 // noteError counts an ErrorResponse from PostgreSQL and remembers whether
 // it ends the connection.
-func (s *session) noteError(body []byte) {
+func (s *session) noteError(body []byte) errorFields {
 	s.srv.m.Error(metrics.ErrBackend)
-	s.lastFatal = isFatal(body)
+	f := parseError(body)
+	s.lastFatal = f.fatal()
+	return f
 }
 
 type clientWriteError struct{ err error }
