@@ -97,9 +97,6 @@ func (s *session) backendReady(a answer) error {
 	if len(body) == 1 {
 		sp.txFailed.Store(body[0] == 'E')
 	}
-	if cur.copy != nil {
-		cur.copy.ended()
-	}
 	if !cur.start.IsZero() && !cur.hidden {
 		s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())
 	}
@@ -140,9 +137,6 @@ func (s *session) backendError(a answer) error {
 			s.auditDone(cur.audit, nil, f.code, nil)
 		}
 		cur.audit = nil // what follows an error does not run
-	}
-	if cur.copy != nil {
-		cur.copy.statementEnded(a.kind == track.Execute) // an error ends a COPY
 	}
 	if sp.inner != nil {
 		sp.inner.res.err = fmt.Errorf("%s (SQLSTATE %s)", f.message, f.code)
@@ -239,15 +233,10 @@ func (s *session) backendDataRow(a answer) error {
 	return s.cw.Message(a.typ, out)
 }
 
-// backendCopy follows a COPY's start and decrypts the data of a COPY TO of
-// policy columns.
+// backendCopy decrypts the data of a COPY TO of policy columns.
 func (s *session) backendCopy(a answer) error {
 	sp, cur := s.pol, a.cur
 	switch a.typ {
-	case 'G': // CopyInResponse
-		if cur.copy != nil {
-			cur.copy.started()
-		}
 	case 'H': // CopyOutResponse
 		if a.kind == track.Query {
 			sp.copyOut = cur.copyOut
@@ -296,9 +285,6 @@ func (s *session) backendComplete(a answer) error {
 		cur.stmt.shape.Store(noPolicyRows)
 	case typ == 'n' && a.kind == track.DescribePortal && cur.portal != nil:
 		cur.portal.shape.Store(noPolicyRows)
-	}
-	if cur.copy != nil && (typ == 'C' || typ == 'I' || typ == 's') {
-		cur.copy.statementEnded(a.kind == track.Execute)
 	}
 	if a.kind == track.Query && (typ == 'C' || typ == 'I') {
 		sp.rows, sp.copyOut = nil, nil

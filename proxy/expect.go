@@ -26,9 +26,8 @@ type expectation struct {
 	// prepared are the statements an SQL PREPARE in this Query made, or
 	// for a Parse the statement it makes: settled by the answer.
 	prepared []*statement
-	copyOut  copyCodec  // the Query's COPY TO STDOUT of policy columns
-	copy     *copyQuery // a Query or Execute that may run COPY FROM STDIN: its COPY state
-	audit    *auditRun  // the audit events of a Query's or Execute's statements
+	copyOut  copyCodec // the Query's COPY TO STDOUT of policy columns
+	audit    *auditRun // the audit events of a Query's or Execute's statements
 }
 
 // settleSkipped records that PostgreSQL skips e: the tracker calls it for
@@ -36,9 +35,6 @@ type expectation struct {
 func settleSkipped(e *expectation) {
 	for _, st := range e.prepared {
 		st.settle(outcomeFailed)
-	}
-	if e.copy != nil {
-		e.copy.ended()
 	}
 	if e.inner != nil {
 		e.inner.res.err = errors.New("the server skipped the proxy's query")

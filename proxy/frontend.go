@@ -48,8 +48,8 @@ func (s *session) frontend(typ byte, n int) error {
 		return s.frontendCopyMessage(typ, n)
 	case 'H':
 	case 'S':
-		if cq := sp.copyMaybe; cq != nil {
-			running, ok := s.settleCopy(cq, sp.copyEnds)
+		if sp.copySeq != 0 {
+			running, ok := s.settleCopy()
 			if !ok {
 				return errors.New("the connection to PostgreSQL ended")
 			}
@@ -59,13 +59,13 @@ func (s *session) frontend(typ byte, n int) error {
 				// fail just before the server reads it.
 				return s.cr.CopyBody(discard{}, n)
 			}
-			sp.copyMaybe, sp.copyIn = nil, nil
+			sp.copySeq, sp.copyIn = 0, nil
 		}
 	default:
 		// Any other message ends what the client sends of a COPY (if
 		// PostgreSQL still copies, it ends the session: "unexpected
 		// message type during COPY").
-		sp.copyMaybe, sp.copyIn = nil, nil
+		sp.copySeq, sp.copyIn = 0, nil
 	}
 	if sp.skipToSync && typ != 'S' && typ != 'H' {
 		// The group was rejected: PostgreSQL skips these anyway, and their
@@ -233,12 +233,10 @@ func (s *session) frontendQuery(body []byte) error {
 	}
 	s.pol.group++
 	clear(s.pol.portals)
-	var cq *copyQuery
+	seq, _ := s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, audit: run})
 	if mayCopyFromStdin(sql) {
-		cq = newCopyQuery(s.pol.copyIn != nil)
-		s.pol.copyMaybe, s.pol.copyEnds = cq, 0
+		s.pol.followCopy(seq, s.pol.copyIn != nil)
 	}
-	s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, copy: cq, audit: run})
 	return s.sw.Message('Q', body)
 }
 
@@ -490,19 +488,17 @@ func (s *session) frontendExecute(body []byte) error {
 		}
 		pt.describeSent = true
 	}
-	var cq *copyQuery
-	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
-		// A COPY FROM STDIN (its portal may have been bound before the
-		// last Sync, in a transaction). COPY of policy columns is refused
-		// at Parse.
-		cq = newCopyQuery(false)
-		sp.copyMaybe, sp.copyEnds = cq, 0
-	}
 	var run *auditRun
 	if pt.stmt != nil && pt.stmt.audit != nil {
 		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
 	}
-	s.track.Send(track.Execute, expectation{portal: pt, copy: cq, audit: run})
+	seq, _ := s.track.Send(track.Execute, expectation{portal: pt, audit: run})
+	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
+		// A COPY FROM STDIN (its portal may have been bound before the
+		// last Sync, in a transaction). COPY of policy columns is refused
+		// at Parse.
+		sp.followCopy(seq, false)
+	}
 	return s.sw.Message('E', body)
 }
 

@@ -20,18 +20,18 @@ func mayCopyFromStdin(sql string) bool {
 }
 
 // frontendCopyMessage handles the client's CopyData, CopyDone and
-// CopyFail (see session.copyMaybe).
+// CopyFail (see sessionPolicy.copySeq).
 func (s *session) frontendCopyMessage(typ byte, n int) error {
 	sp := s.pol
-	switch cq := sp.copyMaybe; {
+	switch {
 	case sp.copyIn != nil:
 		return s.frontendCopy(typ, n)
-	case cq != nil && !cq.policy:
+	case sp.copySeq != 0 && !sp.copyPolicy:
 		// Relayed as it is only into a COPY the server has started for
 		// this Query or Execute: if none runs (it failed, never started,
 		// or the message that was to start it interrupted a COPY of
 		// policy columns), the data may be that COPY's plaintext.
-		running, ok := s.settleCopy(cq, sp.copyEnds)
+		running, ok := s.settleCopy()
 		if !ok {
 			return errors.New("the connection to PostgreSQL ended")
 		}

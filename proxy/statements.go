@@ -32,15 +32,17 @@ type sessionPolicy struct {
 	portals      map[string]*portal
 	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
-	// copyMaybe follows the last Query or Execute if it may run COPY FROM
-	// STDIN; copyEnds counts the CopyDone and CopyFail messages sent to
-	// the server since. COPY messages from the client reach the server
+	// copySeq is the tracker's number of the last Query or Execute if it
+	// may run COPY FROM STDIN (copyPolicy: a COPY of policy columns), and
+	// copyEnds counts the CopyDone and CopyFail messages sent to the
+	// server since. COPY messages from the client reach the server
 	// only as part of such a COPY: through copyIn's codec for policy
 	// columns, and unchanged for others once the server has started that
 	// COPY. Anything else (after a refusal, a failed or interrupted COPY)
 	// is dropped: the server would ignore it, and it may be plaintext.
-	copyMaybe *copyQuery
-	copyEnds  int
+	copySeq    uint64
+	copyPolicy bool
+	copyEnds   int
 	// copyPortals are the portals bound to a COPY FROM STDIN statement,
 	// kept across Syncs (portals, which the proxy forgets at Sync, outlive
 	// them in a transaction).

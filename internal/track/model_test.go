@@ -157,7 +157,11 @@ func TestModel(t *testing.T) {
 		tr := New(func(i *int) { skipped = append(skipped, *i) })
 		sent := 0
 		send := func() {
-			if !tr.Send(kinds[sent], sent) && !slices.Contains(skipped, sent) {
+			seq, queued := tr.Send(kinds[sent], sent)
+			if seq != uint64(sent+1) {
+				t.Fatalf("Send(%d) numbered %d", sent, seq)
+			}
+			if !queued && !slices.Contains(skipped, sent) {
 				t.Fatalf("Send(%d) refused without telling", sent)
 			}
 			sent++
@@ -195,6 +199,22 @@ func TestModel(t *testing.T) {
 			if got := *tr.Current(); got != m.idx {
 				t.Fatalf("server message %d %q answers %d, want %d", p, m.typ, got, m.idx)
 			}
+			// What a client that waits on a COPY would learn now.
+			seq := uint64(m.idx + 1)
+			running, settled, _ := tr.CopyIn(seq, copiesEnded(server[:p+1], m.idx))
+			switch {
+			case m.last && (running || !settled):
+				t.Fatalf("server message %d %q ends %d: CopyIn says running %v, settled %v", p, m.typ, m.idx, running, settled)
+			case m.copy == CopyIn && (!running || !settled):
+				t.Fatalf("server message %d %q: COPY FROM runs, CopyIn says running %v, settled %v", p, m.typ, running, settled)
+			case !m.last && m.copy != CopyIn && settled:
+				t.Fatalf("server message %d %q: %d not over and not copying, CopyIn says settled", p, m.typ, m.idx)
+			}
+			if m.idx > 0 {
+				if running, settled, _ := tr.CopyIn(seq-1, 0); running || !settled {
+					t.Fatalf("server message %d %q answers %d: CopyIn of %d, before it, not settled as over", p, m.typ, m.idx, m.idx-1)
+				}
+			}
 		}
 		if !slices.Equal(skipped, wantSkipped) {
 			t.Fatalf("skipped %v, want %v", skipped, wantSkipped)
@@ -203,6 +223,28 @@ func TestModel(t *testing.T) {
 			t.Fatalf("%d messages outstanding at the end", n)
 		}
 	})
+}
+
+// copiesEnded counts the COPY FROM STDINs of message idx that have ended
+// in server.
+func copiesEnded(server []simMsg, idx int) int {
+	n := 0
+	in := false
+	for _, m := range server {
+		if m.idx != idx {
+			continue
+		}
+		switch m.typ {
+		case 'G':
+			in = true
+		case 'C', 'E':
+			if in {
+				n++
+			}
+			in = false
+		}
+	}
+	return n
 }
 
 // injected returns a server message type that PostgreSQL cannot send

@@ -10,7 +10,8 @@
 // The caller attaches an opaque tag to each message it sends and gets it
 // back with the answers. The tracker does no I/O, keeps no clock and knows
 // nothing of encryption; one mutex lets the side that writes to the server
-// and the side that reads from it share it.
+// and the side that reads from it share it, and the writing side may wait
+// for the reading side to settle where a COPY stands.
 package track
 
 import (
@@ -123,6 +124,7 @@ func (e *DesyncError) Error() string {
 
 type entry[T any] struct {
 	kind Kind
+	seq  uint64
 	tag  T
 }
 
@@ -136,14 +138,18 @@ type Tracker[T any] struct {
 	ring     []entry[T]
 	head     int
 	count    int
-	syncs    int  // Syncs in the ring
-	skipping bool // the server skips to the next Sync
-
-	// Reading side only.
+	syncs    int    // Syncs in the ring
+	skipping bool   // the server skips to the next Sync
+	sent     uint64 // sequence numbers given out by Send
+	done     uint64 // every message up to this one is answered or skipped
 	cur      entry[T]
 	hasCur   bool
 	copy     Copy
+	copies   int  // COPY FROM STDINs ended in the message being answered
 	paramsIn bool // a Describe (statement) has had its ParameterDescription
+	// waiting is closed at the next change that CopyIn reports; nil
+	// while nobody waits.
+	waiting chan struct{}
 }
 
 // New returns a tracker for a session that is ready for a query. onSkip,
@@ -152,18 +158,21 @@ func New[T any](onSkip func(*T)) *Tracker[T] {
 	return &Tracker[T]{onSkip: onSkip}
 }
 
-// Send records a message sent to the server that it answers. It returns
-// false when the server will skip the message without an answer (an
-// error came earlier in the group and no Sync is sent yet); onSkip has
-// then been told.
-func (t *Tracker[T]) Send(k Kind, tag T) bool {
+// Send records a message sent to the server that it answers, and
+// returns its sequence number (from 1). queued is false when the server
+// will skip the message without an answer (an error came earlier in the
+// group and no Sync is sent yet); onSkip has then been told.
+func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.sent++
+	seq = t.sent
 	if t.skipping && k != Sync && t.syncs == 0 {
 		if t.onSkip != nil {
 			t.onSkip(&tag)
 		}
-		return false
+		t.finished(seq)
+		return seq, false
 	}
 	if t.count == len(t.ring) {
 		nb := make([]entry[T], max(16, 2*len(t.ring)))
@@ -172,12 +181,49 @@ func (t *Tracker[T]) Send(k Kind, tag T) bool {
 		}
 		t.ring, t.head = nb, 0
 	}
-	t.ring[(t.head+t.count)%len(t.ring)] = entry[T]{k, tag}
+	t.ring[(t.head+t.count)%len(t.ring)] = entry[T]{k, seq, tag}
 	t.count++
 	if k == Sync {
 		t.syncs++
 	}
-	return true
+	return seq, true
+}
+
+// finished records that every message up to seq is answered or skipped.
+func (t *Tracker[T]) finished(seq uint64) {
+	if seq > t.done {
+		t.done = seq
+		t.changed()
+	}
+}
+
+func (t *Tracker[T]) changed() {
+	if t.waiting != nil {
+		close(t.waiting)
+		t.waiting = nil
+	}
+}
+
+// CopyIn tells whether the server will be reading COPY data for message
+// seq (a Query or Execute that may run COPY FROM STDIN) when it reaches
+// the client's next message, given that the client has ended ends of
+// seq's COPYs (CopyDone or CopyFail) before it. settled is false while
+// the server has not caught up with that far: wait for wait to close,
+// then ask again. The server gets there without more from the client once
+// it flushes what it has buffered, which a Flush makes it do.
+func (t *Tracker[T]) CopyIn(seq uint64, ends int) (running, settled bool, wait <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.done >= seq:
+		return false, true, nil
+	case t.hasCur && t.cur.seq == seq && t.copy == CopyIn && t.copies >= ends:
+		return true, true, nil
+	}
+	if t.waiting == nil {
+		t.waiting = make(chan struct{})
+	}
+	return false, false, t.waiting
 }
 
 // Outstanding returns how many messages sent are not yet wholly
@@ -214,6 +260,8 @@ func (t *Tracker[T]) CurrentKind() Kind { return t.cur.kind }
 
 // Server places a message of type typ from the server.
 func (t *Tracker[T]) Server(typ byte) (Place, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	switch typ {
 	case 'N', 'A', 'S':
 		return Place{Async: true, Copy: t.copy}, nil
@@ -243,7 +291,7 @@ func (t *Tracker[T]) Server(typ byte) (Place, error) {
 		p.Last = true
 	case 'E':
 		p.Failed = true
-		t.copy = CopyNone
+		t.endCopy()
 		if !k.EndsGroup() {
 			p.Last = true
 			t.startSkip()
@@ -287,7 +335,7 @@ func (t *Tracker[T]) Server(typ byte) (Place, error) {
 		if t.copy == CopyOut || t.copy == CopyBoth {
 			return bad("CommandComplete before the server's CopyDone")
 		}
-		t.copy = CopyNone
+		t.endCopy()
 		p.Last = k == Execute
 	case 'I':
 		if (k != Query && k != Execute) || t.copy != CopyNone {
@@ -307,6 +355,7 @@ func (t *Tracker[T]) Server(typ byte) (Place, error) {
 		if (k != Query && k != Execute) || t.copy != CopyNone {
 			return bad("a COPY can start only in a Query or Execute, one at a time")
 		}
+		t.changed()
 		switch typ {
 		case 'G':
 			t.copy = CopyIn
@@ -330,14 +379,24 @@ func (t *Tracker[T]) Server(typ byte) (Place, error) {
 	p.Copy = t.copy
 	if p.Last {
 		t.hasCur, t.paramsIn = false, false
+		t.finished(t.cur.seq)
 	}
 	return p, nil
 }
 
+// endCopy records the end of a COPY, if one runs.
+func (t *Tracker[T]) endCopy() {
+	if t.copy == CopyIn {
+		t.copies++
+	}
+	if t.copy != CopyNone {
+		t.copy = CopyNone
+		t.changed()
+	}
+}
+
 // next makes the oldest message sent the one being answered.
 func (t *Tracker[T]) next() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.count == 0 {
 		return false
 	}
@@ -349,20 +408,19 @@ func (t *Tracker[T]) next() bool {
 		t.syncs--
 		t.skipping = false // the skip ends at this Sync
 	}
-	t.hasCur = true
+	t.hasCur, t.copies = true, 0
 	return true
 }
 
 // startSkip records that the server skips to the next Sync: what is sent
 // before it is skipped, now and when it is sent.
 func (t *Tracker[T]) startSkip() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.skipping = true
 	for t.count > 0 && t.ring[t.head].kind != Sync {
 		if t.onSkip != nil {
 			t.onSkip(&t.ring[t.head].tag)
 		}
+		t.finished(t.ring[t.head].seq)
 		t.ring[t.head] = entry[T]{}
 		t.head = (t.head + 1) % len(t.ring)
 		t.count--
