@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 
 	"slices"
@@ -482,4 +483,50 @@ func (c *catalog) resolve(n rewrite.RelName) rewrite.Relation {
 	// search_path finds it or nothing; with more, the statement is sent
 	// with the schema written in.
 	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns, Generated: r.generated, Shadowed: len(cands) > 1}
+}
+
+// keywordsQuery reads the server's grammar's keywords, once per process
+// (the result set after the catalog's).
+const keywordsQuery = "; SELECT word, catcode FROM pg_catalog.pg_get_keywords()"
+
+// noteKeywords takes the last result set of res, the server's keywords,
+// and records the words its grammar and the proxy's parser treat
+// differently (see rewrite.KeywordsDiffer).
+func (s *Server) noteKeywords(res *internalResult) error {
+	if len(res.sets) == 0 {
+		return errors.New("no result")
+	}
+	rows := res.sets[len(res.sets)-1]
+	res.sets = res.sets[:len(res.sets)-1]
+	server := make(map[string]rewrite.Keyword, len(rows))
+	for _, row := range rows {
+		if len(row) != 2 || len(row[1]) != 1 {
+			return errors.New("a malformed row")
+		}
+		server[string(row[0])] = rewrite.Keyword{Category: row[1][0]}
+	}
+	d := rewrite.KeywordsDiffer(server)
+	if len(d) > 0 {
+		s.log.Info("the server's SQL grammar differs from the proxy's parser in some keywords; statements on encrypted columns that use them are refused", "words", strings.Join(d, " "))
+	}
+	s.keywordsDiffer.Store(&d)
+	return nil
+}
+
+// grammarWord returns a word of sql that the server's grammar reads
+// differently from the proxy's parser, or "".
+func (s *Server) grammarWord(sql string) string {
+	d := s.keywordsDiffer.Load()
+	if d == nil {
+		return ""
+	}
+	return rewrite.FirstWord(sql, *d)
+}
+
+// grammarError refuses a statement on policy tables that uses a word the
+// server's grammar reads differently from the proxy's parser.
+type grammarError struct{ word string }
+
+func (e *grammarError) Error() string {
+	return fmt.Sprintf("this server's SQL grammar reads %q differently from the proxy's parser (PostgreSQL 17), so the proxy cannot tell what the statement does with encrypted columns; write it as a quoted identifier (\"%s\") or without it", e.word, e.word)
 }

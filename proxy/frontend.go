@@ -553,7 +553,12 @@ func ptr[T any](v T) *T { return &v }
 func (s *session) loadCatalog() error {
 	q := &internalQuery{done: make(chan struct{})}
 	s.track.Send(track.Query, expectation{hidden: true, inner: q})
-	if err := s.sw.Message('Q', append([]byte(catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)), 0)); err != nil {
+	sql := catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)
+	readKeywords := s.srv.keywordsDiffer.Load() == nil
+	if readKeywords {
+		sql += keywordsQuery
+	}
+	if err := s.sw.Message('Q', append([]byte(sql), 0)); err != nil {
 		return err
 	}
 	if err := s.sw.Flush(); err != nil {
@@ -567,6 +572,12 @@ func (s *session) loadCatalog() error {
 		return errTxFailed
 	case "57014":
 		return &canceledError{msg: q.res.msg}
+	}
+	if readKeywords && q.res.err == nil {
+		if err := s.srv.noteKeywords(&q.res); err != nil {
+			s.srv.m.Error(metrics.ErrCatalog)
+			return fmt.Errorf("reading the server's keywords: %w", err)
+		}
 	}
 	cat, err := buildCatalog(s.pol.p, &q.res)
 	if err != nil {

@@ -109,6 +109,10 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.As(err, &re) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+re.Error(), "", "key_rotation")
 	}
+	var ge *grammarError
+	if errors.As(err, &ge) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ge.Error(), "", "grammar")
+	}
 	var ve *viewError
 	if errors.As(err, &ve) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ve.Error(), "", "view")
@@ -205,6 +209,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	}
 	if !an.MayInvolvePolicy() {
 		return an, nil, nil
+	}
+	if w := s.srv.grammarWord(sql); w != "" {
+		return nil, nil, &grammarError{word: w}
 	}
 	if err := s.freshCatalog(); err != nil {
 		return nil, nil, err

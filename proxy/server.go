@@ -67,6 +67,9 @@ type Server struct {
 	// authTimeout is PostgreSQL's authentication_timeout as a session
 	// last read it (0: not yet), for startupTimeout.
 	authTimeout atomic.Int64
+	// keywordsDiffer are the words the server's grammar and the proxy's
+	// parser treat differently, read with the first catalog.
+	keywordsDiffer atomic.Pointer[[]string]
 	// policy is the policy new sessions take (Options.Policy, then
 	// SetPolicy); a session keeps the one it started with.
 	policy atomic.Pointer[Policy]

@@ -275,9 +275,17 @@ func MentionsAnyWord(sql string, lowerWords []string) bool {
 	return anyWord(sql, lowerWords)
 }
 
+// FirstWord returns the first of the lower-case words that sql holds as a
+// whole word (as anyWord), or "".
+func FirstWord(sql string, lowerWords []string) string {
+	return firstWord(sql, lowerWords)
+}
+
 // anyWord reports whether sql holds one of the lower-case words as a whole
 // word, ASCII-case-insensitively. One pass over sql, without allocating.
-func anyWord(sql string, lowerWords []string) bool {
+func anyWord(sql string, lowerWords []string) bool { return firstWord(sql, lowerWords) != "" }
+
+func firstWord(sql string, lowerWords []string) string {
 	var buf [32]byte
 	for i := 0; i < len(sql); {
 		if !isIdentByte(sql[i]) {
@@ -298,13 +306,13 @@ func anyWord(sql string, lowerWords []string) bool {
 			}
 			for _, w := range lowerWords {
 				if len(w) == n && string(buf[:n]) == w {
-					return true
+					return w
 				}
 			}
 		}
 		i = j
 	}
-	return false
+	return ""
 }
 
 // TextSpellings returns the lower-case strings that statement text naming
