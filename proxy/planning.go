@@ -127,7 +127,7 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	}
 	var pe *rewrite.ParseError
 	if errors.As(err, &pe) {
-		return s.reject(extended, "42601", "pgcrypt-proxy: "+pe.Error()+" (it names a policy table, so it is not sent unanalysed)", "", "parse_error")
+		return s.reject(extended, "42601", "pgcrypt-proxy: "+pe.Error()+" (it may touch a table with encrypted columns, so it is not sent unanalysed)", "", "parse_error")
 	}
 	return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "other")
 }
@@ -169,7 +169,10 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// it is parsed only to follow prepared statement names (PREPARE,
 	// DEALLOCATE, DISCARD ALL), which lexing settings cannot affect.
 	values := viewHit || sp.p.analyzer.MayMentionValues(sql)
-	if !values && !sp.p.analyzer.MayMention(sql) {
+	// An escape string may spell a name the scans cannot see (a DO or
+	// function body written E'…legacy\137notes…'): parse those.
+	escaped := strings.IndexByte(sql, '\\') >= 0
+	if !values && !escaped && !sp.p.analyzer.MayMention(sql) {
 		if sp.p.analyzer.DefersPathChange(sql) {
 			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")
 		}
@@ -189,8 +192,12 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	defer func() { s.srv.m.AnalysisDuration.Observe(time.Since(start).Seconds()) }()
 	if err != nil {
 		var pe *rewrite.ParseError
-		if errors.As(err, &pe) && !pe.MayInvolvePolicy {
-			return nil, nil, nil // PostgreSQL will answer with its own syntax error
+		if errors.As(err, &pe) && !pe.MayInvolvePolicy && !viewHit {
+			// PostgreSQL will answer with its own syntax error. (A
+			// server of another version may accept it, but then it
+			// names no policy table or view of one, and holds nothing
+			// that could spell one.)
+			return nil, nil, nil
 		}
 		return nil, nil, err
 	}
@@ -209,6 +216,11 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	}
 	if !an.MayInvolvePolicy() {
 		return an, nil, nil
+	}
+	if !values {
+		if err := sp.lexingKnown(sql); err != nil {
+			return nil, nil, err
+		}
 	}
 	if w := s.srv.grammarWord(sql); w != "" {
 		return nil, nil, &grammarError{word: w}

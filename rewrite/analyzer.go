@@ -99,11 +99,11 @@ func (a *Analyzer) Analyze(sql string) (*Analysis, error) {
 
 func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 	if strings.IndexByte(sql, 0) >= 0 {
-		return nil, &ParseError{msg: "statement contains a NUL byte", Cursor: strings.IndexByte(sql, 0), MayInvolvePolicy: a.mentionsPolicy(sql)}
+		return nil, &ParseError{msg: "statement contains a NUL byte", Cursor: strings.IndexByte(sql, 0), MayInvolvePolicy: a.unparsableMayInvolve(sql)}
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
-		pe := &ParseError{msg: redactParseMessage(err.Error()), Cursor: -1, MayInvolvePolicy: a.mentionsPolicy(sql), err: err}
+		pe := &ParseError{msg: redactParseMessage(err.Error()), Cursor: -1, MayInvolvePolicy: a.unparsableMayInvolve(sql), err: err}
 		var perr *pgparser.Error
 		if errors.As(err, &perr) && perr.Cursorpos > 0 {
 			pe.Cursor = charToByteOffset(sql, perr.Cursorpos-1)
@@ -373,8 +373,15 @@ func containsFold(s, lowerNeedle string) bool {
 	return false
 }
 
-// mentionsPolicy is the conservative scan used when parsing fails: any
-// policy table name anywhere in the text, case-insensitively.
+// unparsableMayInvolve is the conservative scan used when parsing fails:
+// what MayMention finds, or a backslash (an escape string may spell a
+// name, the server may lex the text otherwise).
+func (a *Analyzer) unparsableMayInvolve(sql string) bool {
+	return a.MayMention(sql) || strings.IndexByte(sql, '\\') >= 0
+}
+
+// mentionsPolicy reports whether sql contains a policy table name
+// anywhere, case-insensitively.
 func (a *Analyzer) mentionsPolicy(sql string) bool {
 	for _, n := range a.lower {
 		if containsFold(sql, n) {
@@ -413,7 +420,8 @@ type ParseError struct {
 	// Cursor is the byte offset (from 0) of the error, or -1.
 	Cursor int
 	// MayInvolvePolicy is true when the text contains, anywhere and in any
-	// case, the name of a policy table (or of Options.ExtraNames).
+	// case, the name of a policy table (or of Options.ExtraNames), or
+	// anything else by which MayMention finds names, or a backslash.
 	MayInvolvePolicy bool
 	err              error
 }

@@ -96,14 +96,8 @@ func (c *collected) walk(m protoreflect.Message) {
 		// A body given as a string (AS $$ … $$) is not parsed: the
 		// planner checks its text (see topStmt). BEGIN ATOMIC bodies are
 		// walked like any statement.
-		for _, o := range m.Interface().(*pg_query.CreateFunctionStmt).Options {
-			if de := o.GetDefElem(); de != nil && de.Defname == "as" {
-				for _, part := range de.Arg.GetList().GetItems() {
-					if c.az.textMentionsPolicy(part.GetString_().GetSval()) != "" {
-						c.mayInvolve = true
-					}
-				}
-			}
+		if c.az.functionBodyMentionsPolicy(m.Interface().(*pg_query.CreateFunctionStmt)) != "" {
+			c.mayInvolve = true
 		}
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -133,12 +127,27 @@ func doBody(d *pg_query.DoStmt) string {
 }
 
 // doMentionsPolicy returns a policy table name that a DO block's code
-// mentions as a whole word (case-insensitively), or "".
+// mentions as a whole word (case-insensitively), a note that it spells a
+// name with U&"…" escapes or runs dynamic SQL (EXECUTE, whose text may
+// name any table), or "".
 func (a *Analyzer) doMentionsPolicy(d *pg_query.DoStmt) string {
-	body := strings.ToLower(doBody(d))
-	for _, n := range a.lower {
-		if containsWord(body, n) {
-			return n
+	body := doBody(d)
+	if containsWord(strings.ToLower(body), "execute") {
+		return "(dynamic SQL: EXECUTE)"
+	}
+	return a.textMentionsPolicy(body)
+}
+
+// functionBodyMentionsPolicy is doMentionsPolicy for the body of CREATE
+// FUNCTION or PROCEDURE given as a string (AS '…', decoded), or "".
+func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) string {
+	for _, o := range f.Options {
+		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
+			for _, part := range de.Arg.GetList().GetItems() {
+				if name := a.textMentionsPolicy(part.GetString_().GetSval()); name != "" {
+					return name
+				}
+			}
 		}
 	}
 	return ""

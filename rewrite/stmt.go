@@ -109,7 +109,11 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		// the server, unseen: with a policy table in it, literals would
 		// be stored in the catalog and values written unencrypted.
 		st.Kind = StmtOther
-		if name := p.az.textMentionsPolicy(p.sql[st.Start:st.End]); name != "" {
+		name := p.az.textMentionsPolicy(p.sql[st.Start:st.End])
+		if cf, ok := x.(*pg_query.Node_CreateFunctionStmt); ok && name == "" {
+			name = p.az.functionBodyMentionsPolicy(cf.CreateFunctionStmt) // as decoded: E'…\137…'
+		}
+		if name != "" {
 			p.reject(ReasonOpaqueCode, nil, "a function, procedure or rule body mentions table "+name, false, int32(st.Start))
 		}
 	default:
