@@ -34,6 +34,9 @@ type catalog struct {
 	// them are refused.
 	views     map[string][]*relation
 	viewNames []string // their names as statement text spells them (rewrite.TextSpellings)
+	// viewSchemas are the schemas of views, and of the tables in
+	// views, as statement text spells them.
+	viewSchemas []string
 	// maxLen is the length limit of policy columns of type varchar(n) or
 	// char(n); hazards says why writes to a policy column would be wrong
 	// (see readHazards).
@@ -285,6 +288,11 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	}
 	if err := c.readHazards(p, res.sets[3]); err != nil {
 		return nil, err
+	}
+	for _, vs := range c.views {
+		for _, v := range vs {
+			c.viewSchemas = append(c.viewSchemas, rewrite.TextSpellings(v.schema)...)
+		}
 	}
 	return c, nil
 }

@@ -36,6 +36,12 @@ func (e *viewError) Error() string {
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
 
+// wholeTableFuncs are the functions that read whole tables, queries or
+// schemas inside the server.
+var wholeTableFuncs = rewrite.WholeTableFuncNames()
+
+var errWholeTableView = errors.New("a function that reads a whole table, query or schema inside the server (query_to_xml, table_to_xml, ts_stat and kin) names a view, partition, child or parent of a table with encrypted columns, or a schema that holds one; the proxy cannot decrypt what it returns")
+
 // rotationError refuses a comparison with a deterministic column whose
 // keyring has several versions when the compared value stands where it
 // can take only one envelope: rows stored under the other versions would
@@ -108,6 +114,9 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	var re *rotationError
 	if errors.As(err, &re) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+re.Error(), "", "key_rotation")
+	}
+	if errors.Is(err, errWholeTableView) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "whole_table")
 	}
 	var ge *grammarError
 	if errors.As(err, &ge) {
@@ -200,6 +209,15 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			return nil, nil, nil
 		}
 		return nil, nil, err
+	}
+	// A function that reads a whole table, query or schema inside the
+	// server (query_to_xml, ts_stat) takes the name as a string, which
+	// analysis cannot resolve: refuse it when the text names a view,
+	// partition, child or parent of a policy table, or a schema holding
+	// one.
+	if cat != nil && len(cat.views) > 0 && rewrite.MentionsAnyWord(sql, wholeTableFuncs) &&
+		(viewHit || rewrite.MentionsAny(sql, cat.viewSchemas)) {
+		return nil, nil, errWholeTableView
 	}
 	// The text scan finds views by name as written; a name spelled with
 	// U&"…" escapes is caught here, from the parse tree.

@@ -384,10 +384,11 @@ func (p *planner) createIndex(s *pg_query.IndexStmt) {
 }
 
 func (p *planner) rowSecurity(rv *pg_query.RangeVar, qual, check *pg_query.Node) {
-	sc, t := p.watchedTableScope(rv)
-	if t == nil {
+	if rv == nil || (qual == nil && check == nil) {
 		return
 	}
+	// On any table: a policy's subqueries may read policy tables.
+	sc, _ := p.tableScope(rv)
 	p.condition(qual, sc, "a row-security policy")
 	p.condition(check, sc, "a row-security policy")
 }

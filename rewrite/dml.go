@@ -307,6 +307,8 @@ func (p *planner) mergeStmt(s *pg_query.MergeStmt, parent *scope) relOut {
 				v := p.expr(e, wsc)
 				if i < len(tcols) && tcols[i] != nil && e.GetSetToDefault() == nil {
 					p.write(tcols[i], v, exprLocation(e))
+				} else {
+					p.storePlain(v, exprLocation(e)) // as INSERT does
 				}
 			}
 		}

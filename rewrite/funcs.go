@@ -16,10 +16,24 @@ var wholeTableFuncs = map[string]byte{
 	"schema_to_xml": 's', "schema_to_xmlschema": 's', "schema_to_xml_and_xmlschema": 's',
 	"cursor_to_xml": 'c', "cursor_to_xmlschema": 'c',
 	"database_to_xml": 'd', "database_to_xmlschema": 'd', "database_to_xml_and_xmlschema": 'd',
+	// ts_stat runs its query and returns the words of its values;
+	// ts_rewrite's second argument is a query too.
+	"ts_stat": 'q', "ts_rewrite": 'r',
 	// dblink runs SQL on another connection, which bypasses the proxy (a
 	// loopback connection writes plaintext into a policy table).
 	"dblink": 'd', "dblink_exec": 'd', "dblink_send_query": 'd', "dblink_open": 'd', "dblink_fetch": 'd',
 	"dblink_get_result": 'd', "dblink_build_sql_insert": 'd', "dblink_build_sql_update": 'd', "dblink_build_sql_delete": 'd',
+}
+
+// WholeTableFuncNames are the names of the functions that read whole
+// tables, queries, cursors or schemas inside the server, for a scan of
+// statement text (see MentionsAnyWord).
+func WholeTableFuncNames() []string {
+	out := make([]string, 0, len(wholeTableFuncs))
+	for n := range wholeTableFuncs {
+		out = append(out, n)
+	}
+	return out
 }
 
 // wholeTableFunc refuses a wholeTableFuncs call that may reach a policy
@@ -32,8 +46,15 @@ func (p *planner) wholeTableFunc(base string, f *pg_query.FuncCall) {
 	}
 	arg := ""
 	known := false
-	if len(f.Args) > 0 {
-		a := f.Args[0]
+	argAt := 0
+	if kind == 'r' {
+		if len(f.Args) < 2 {
+			return // ts_rewrite(tsquery, tsquery, tsquery) runs no query
+		}
+		kind, argAt = 'q', 1
+	}
+	if len(f.Args) > argAt {
+		a := f.Args[argAt]
 		for a.GetTypeCast() != nil {
 			a = a.GetTypeCast().Arg
 		}
