@@ -261,6 +261,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 var (
 	errLexUTF8      = errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
 	errLexSCS       = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
+	errLexSCSDepends = errors.New("statements on encrypted columns must not hold a backslash that ends a '…' literal differently with standard_conforming_strings off (\\' or a trailing backslash): the server reports a change of that setting (a configuration reload, set_config) only after the statement it applies to has run; use parameters, or an E'…' string")
 	errLexUnsettled = errors.New("a statement on encrypted columns that contains a backslash must not follow unanswered statements: one of them may change standard_conforming_strings or client_encoding, which decide where its literals end; send it after their answers, or use parameters")
 )
 
@@ -276,7 +277,9 @@ var (
 // analysed only under the settings the server last reported, with
 // nothing sent before it unanswered: any earlier statement may have
 // changed them unseen (set_config in a SELECT, a FunctionCall, a user
-// function, a configuration reload).
+// function). A configuration reload applies before the next statement
+// but is reported after it, so a text whose '…' literals end elsewhere
+// with standard_conforming_strings off is refused whatever was reported.
 func (sp *sessionPolicy) lexingKnown(sql string) error {
 	switch {
 	case sp.nonUTF8.Load():
@@ -285,6 +288,8 @@ func (sp *sessionPolicy) lexingKnown(sql string) error {
 		return nil
 	case sp.nonStandardStrings.Load():
 		return errLexSCS
+	case rewrite.LiteralsDependOnSCS(sql):
+		return errLexSCSDepends
 	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
 		return errLexUnsettled
 	}
