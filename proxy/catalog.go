@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"regexp"
 
 	"slices"
 	"strconv"
@@ -528,8 +529,15 @@ func (s *Server) grammarWord(sql string) string {
 	if d == nil {
 		return ""
 	}
-	return rewrite.FirstWord(sql, *d)
+	w := rewrite.FirstWord(sql, *d)
+	if w == "json" {
+		// A cast to json reads the same in every grammar.
+		w = rewrite.FirstWord(jsonCast.ReplaceAllString(sql, "::jsonb"), *d)
+	}
+	return w
 }
+
+var jsonCast = regexp.MustCompile(`(?i)::\s*json\b`)
 
 // grammarError refuses a statement on policy tables that uses a word the
 // server's grammar reads differently from the proxy's parser.

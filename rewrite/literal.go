@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -38,7 +39,7 @@ func constValue(k *pg_query.A_Const) (string, ConstKind) {
 	case *pg_query.A_Const_Ival:
 		return strconv.FormatInt(int64(v.Ival.Ival), 10), ConstInteger
 	case *pg_query.A_Const_Fval:
-		return v.Fval.Fval, ConstNumeric
+		return numericText(v.Fval.Fval), ConstNumeric
 	case *pg_query.A_Const_Boolval:
 		if v.Boolval.Boolval {
 			return "true", ConstBoolean
@@ -46,6 +47,18 @@ func constValue(k *pg_query.A_Const) (string, ConstKind) {
 		return "false", ConstBoolean
 	}
 	return "", 0
+}
+
+// numericText returns the text PostgreSQL's numeric type gives the
+// numeric literal s (as written, with a folded minus sign). Of the forms
+// that are encrypted at all (canonicalNumeric; constProblem refuses the
+// others), only a negative zero reads otherwise: numeric has no negative
+// zero, so -0.0 is 0.0.
+func numericText(s string) string {
+	if rest, ok := strings.CutPrefix(s, "-"); ok && strings.Trim(rest, "0.") == "" {
+		return rest
+	}
+	return s
 }
 
 // scan runs PostgreSQL's lexer over the text once.

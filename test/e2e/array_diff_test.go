@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgarray"
@@ -86,4 +88,36 @@ func show(vs []*string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestNumericLiteralsAsServer: a numeric literal written to an encrypted
+// text column is encrypted as the text PostgreSQL itself would store
+// (numeric's output: no exponent, no leading zeros, no negative zero), or
+// refused.
+func TestNumericLiteralsAsServer(t *testing.T) {
+	f := newEncFixture(t, false)
+	ctx := testCtx(t)
+	conn := f.connect(t, pgx.QueryExecModeSimpleProtocol)
+	for i, lit := range []string{"0", "-0", "-0.0", "0.0", "1.50", "001.5", "1e3", "1.5e1", "1.5e-2", "-1e-2",
+		"12345678901234567890", "-00012345678901234567890.000", "0.000", ".5", "5.", "-.5e1", "1E+2", "2.5E0", "9e-5"} {
+		var want string
+		if err := f.direct.QueryRow(ctx, "SELECT ("+lit+")::text").Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO legacy_notes (id, body) VALUES (%d, %s)", i+1, lit)); err != nil {
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "0A000" {
+				t.Fatalf("%s: %v", lit, err)
+			}
+			t.Logf("%s: refused (%s)", lit, pe.Message)
+			continue
+		}
+		var got string
+		if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT body FROM legacy_notes WHERE id = %d", i+1)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: stored %q, PostgreSQL would store %q", lit, got, want)
+		}
+	}
 }
