@@ -28,7 +28,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/lib/pq"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/proxy"
 )
@@ -309,7 +308,7 @@ func traceWithLibPQ(t *testing.T, f *encFixture, ws string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := tx.Prepare(pq.CopyIn("clients", "workspace_id", "first_name", "last_name", "email"))
+	st, err := tx.Prepare("COPY clients (workspace_id, first_name, last_name, email) FROM STDIN")
 	if err != nil {
 		t.Fatal(err)
 	}
