@@ -191,8 +191,14 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		}
 		return nil, nil, nil
 	}
+	// scsDepends: literals would end elsewhere with
+	// standard_conforming_strings off; refused below unless the statement
+	// is a COPY whose only such literals are its options.
+	scsDepends := false
 	if values {
-		if err := sp.lexingKnown(sql); err != nil {
+		if err := sp.lexingKnown(sql); err == errLexSCSDepends {
+			scsDepends = true
+		} else if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -236,7 +242,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		return an, nil, nil
 	}
 	if !values {
-		if err := sp.lexingKnown(sql); err != nil {
+		if err := sp.lexingKnown(sql); err == errLexSCSDepends {
+			scsDepends = true
+		} else if err != nil {
 			return nil, nil, err
 		}
 	}
@@ -249,6 +257,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	p, err := s.planOff(an, sp.cat.Load())
 	if err != nil {
 		return nil, nil, err
+	}
+	if scsDepends && !copyWithOptionsOnly(p, sql) {
+		return nil, nil, errLexSCSDepends
 	}
 	if err := sp.cat.Load().checkWrites(p); err != nil {
 		return nil, nil, err
@@ -288,12 +299,22 @@ func (sp *sessionPolicy) lexingKnown(sql string) error {
 		return nil
 	case sp.nonStandardStrings.Load():
 		return errLexSCS
-	case rewrite.LiteralsDependOnSCS(sql):
-		return errLexSCSDepends
 	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
 		return errLexUnsettled
+	case rewrite.LiteralsDependOnSCS(sql):
+		return errLexSCSDepends
 	}
 	return nil
+}
+
+// copyWithOptionsOnly reports whether p is one COPY to or from the client
+// without a WHERE clause: its literals are options (ESCAPE '\' in CSV is
+// common), none of which holds a value, so lexing them otherwise cannot
+// expose one.
+func copyWithOptionsOnly(p *rewrite.Plan, sql string) bool {
+	sts := p.Statements()
+	return len(sts) == 1 && sts[0].Kind == rewrite.StmtCopy && sts[0].Copy != nil && sts[0].Copy.Stdio &&
+		!rewrite.MentionsAnyWord(sql, []string{"where"})
 }
 
 // lengthError: an envelope longer than its column's varchar(n) or char(n).

@@ -285,7 +285,7 @@ func traceWithPgx(t *testing.T, f *encFixture, ws string) {
 }
 
 // traceWithLibPQ: unnamed statements with parameters, an error, COPY in
-// through pq.CopyIn, a prepared statement.
+// prepared by its text, a prepared statement.
 func traceWithLibPQ(t *testing.T, f *encFixture, ws string) {
 	db, err := sql.Open("postgres", f.p.ConnString(pg.Super, f.db))
 	if err != nil {
