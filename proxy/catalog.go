@@ -494,19 +494,38 @@ func (c *catalog) resolve(n rewrite.RelName) rewrite.Relation {
 	return rewrite.Relation{Kind: r.kind, Schema: r.schema, Name: r.name, Columns: r.columns, Generated: r.generated, Shadowed: len(cands) > 1}
 }
 
-// keywordsQuery reads the server's grammar's keywords, once per process
-// (the result set after the catalog's).
-const keywordsQuery = "; SELECT word, catcode FROM pg_catalog.pg_get_keywords()"
+// keywordsQuery reads, once per process, the server's grammar's keywords
+// and the OIDs of the functions that read whole tables (the result sets
+// after the catalog's).
+var keywordsQuery = "; SELECT word, catcode FROM pg_catalog.pg_get_keywords()" +
+	"; SELECT oid::text FROM pg_catalog.pg_proc WHERE proname IN (" + quoteList(wholeTableFuncs) + ")"
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = rewrite.QuoteLiteral(n)
+	}
+	return strings.Join(q, ", ")
+}
 
 // noteKeywords takes the last result set of res, the server's keywords,
 // and records the words its grammar and the proxy's parser treat
 // differently (see rewrite.KeywordsDiffer).
 func (s *Server) noteKeywords(res *internalResult) error {
-	if len(res.sets) == 0 {
+	if len(res.sets) < 2 {
 		return errors.New("no result")
 	}
-	rows := res.sets[len(res.sets)-1]
-	res.sets = res.sets[:len(res.sets)-1]
+	oids := map[uint32]bool{}
+	for _, row := range res.sets[len(res.sets)-1] {
+		oid, err := strconv.ParseUint(string(row[0]), 10, 32)
+		if len(row) != 1 || err != nil {
+			return errors.New("a malformed function row")
+		}
+		oids[uint32(oid)] = true
+	}
+	s.wholeTableOIDs.Store(&oids)
+	rows := res.sets[len(res.sets)-2]
+	res.sets = res.sets[:len(res.sets)-2]
 	server := make(map[string]rewrite.Keyword, len(rows))
 	for _, row := range rows {
 		if len(row) != 2 || len(row[1]) != 1 {

@@ -84,8 +84,7 @@ func (s *session) frontend(typ byte, n int) error {
 			clear(sp.portals) // the proxy describes portals it meets again
 			s.track.Send(track.Sync, expectation{start: s.takeGroupStart()})
 		case 'F':
-			sp.group++
-			s.track.Send(track.FunctionCall, expectation{start: time.Now()})
+			return s.frontendFunctionCall(n)
 		}
 		return s.forward(s.cr, s.sw, typ, n)
 	}

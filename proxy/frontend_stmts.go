@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
@@ -146,3 +149,23 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	}
 	return lits, params, nil
 }
+
+// frontendFunctionCall relays a FunctionCall message, unless it calls a
+// function that reads whole tables (query_to_xml by OID): the envelopes in
+// its answer could not be decrypted.
+func (s *session) frontendFunctionCall(n int) error {
+	body, err := s.cr.Body(n)
+	if err != nil {
+		return err
+	}
+	if len(body) >= 4 {
+		if oids := s.srv.wholeTableOIDs.Load(); oids != nil && (*oids)[binary.BigEndian.Uint32(body)] {
+			return s.reject(false, codeFeatureNotSupported, "pgcrypt-proxy: "+errWholeTableCall.Error(), "", "whole_table")
+		}
+	}
+	s.pol.group++
+	s.track.Send(track.FunctionCall, expectation{start: time.Now()})
+	return s.sw.Message('F', body)
+}
+
+var errWholeTableCall = errors.New("a FunctionCall of a function that reads whole tables or queries inside the server (query_to_xml, table_to_xml and kin); select the columns instead")

@@ -40,6 +40,14 @@ func (e *viewError) Error() string {
 // schemas inside the server.
 var wholeTableFuncs = rewrite.WholeTableFuncNames()
 
+// opaqueCodeWords start statements whose code runs inside the server.
+var opaqueCodeWords = []string{"do", "function", "procedure", "rule", "trigger"}
+
+var (
+	errOpaqueCodeView         = errors.New("a DO block, function, procedure, rule or trigger names a view, partition, child or parent of a table with encrypted columns; its statements would run inside the server, unseen; send them yourself")
+	errContinuedAcrossComment = errors.New("a string literal continued on a later line with only -- comments between: PostgreSQL before 17 joins the two, the proxy's parser does not; put them on adjacent lines or use one literal")
+)
+
 var errWholeTableView = errors.New("a function that reads a whole table, query or schema inside the server (query_to_xml, table_to_xml, ts_stat and kin) names a view, partition, child or parent of a table with encrypted columns, or a schema that holds one; the proxy cannot decrypt what it returns")
 
 // rotationError refuses a comparison with a deterministic column whose
@@ -115,6 +123,12 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.As(err, &re) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+re.Error(), "", "key_rotation")
 	}
+	if errors.Is(err, errOpaqueCodeView) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "opaque_code")
+	}
+	if errors.Is(err, errContinuedAcrossComment) {
+		return s.reject(extended, "42601", "pgcrypt-proxy: "+err.Error(), "", "parse_error")
+	}
 	if errors.Is(err, errWholeTableView) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "whole_table")
 	}
@@ -160,8 +174,16 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			sp.schemaTouched = false
 		}
 	}
+	if rewrite.ContinuesAcrossComment(sql) {
+		return nil, nil, errContinuedAcrossComment
+	}
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
+	if viewHit && rewrite.MentionsAnyWord(sql, opaqueCodeWords) {
+		// Code the server runs unseen, naming a view, partition, child
+		// or parent of a policy table: refused like one naming the table.
+		return nil, nil, errOpaqueCodeView
+	}
 	// Statements that may undo a search_path change (the end of a
 	// transaction, RESET, DISCARD) once the session has made one.
 	if sp.pathTouched && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
@@ -273,6 +295,7 @@ var (
 	errLexUTF8       = errors.New("statements on encrypted columns need client_encoding UTF8: PostgreSQL cannot convert encrypted values between encodings")
 	errLexSCS        = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
 	errLexSCSDepends = errors.New("statements on encrypted columns must not hold a backslash that ends a '…' literal differently with standard_conforming_strings off (\\' or a trailing backslash): the server reports a change of that setting (a configuration reload, set_config) only after the statement it applies to has run; use parameters, or an E'…' string")
+	errLexMultibyte  = errors.New("statements on encrypted columns must not hold a backslash right after a non-ASCII character: in SJIS, BIG5, GBK or GB18030 it would be that character's second byte, and a configuration reload can switch client_encoding unseen; use parameters")
 	errLexUnsettled  = errors.New("a statement on encrypted columns that contains a backslash must not follow unanswered statements: one of them may change standard_conforming_strings or client_encoding, which decide where its literals end; send it after their answers, or use parameters")
 )
 
@@ -301,6 +324,8 @@ func (sp *sessionPolicy) lexingKnown(sql string) error {
 		return errLexSCS
 	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
 		return errLexUnsettled
+	case rewrite.BackslashAfterMultibyte(sql):
+		return errLexMultibyte
 	case rewrite.LiteralsDependOnSCS(sql):
 		return errLexSCSDepends
 	}

@@ -70,6 +70,9 @@ type Server struct {
 	// keywordsDiffer are the words the server's grammar and the proxy's
 	// parser treat differently, read with the first catalog.
 	keywordsDiffer atomic.Pointer[[]string]
+	// wholeTableOIDs are the functions that read whole tables (see
+	// rewrite.WholeTableFuncNames), refused in a FunctionCall message.
+	wholeTableOIDs atomic.Pointer[map[uint32]bool]
 	// policy is the policy new sessions take (Options.Policy, then
 	// SetPolicy); a session keeps the one it started with.
 	policy atomic.Pointer[Policy]

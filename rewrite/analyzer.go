@@ -136,7 +136,7 @@ func (a *Analyzer) MayMention(sql string) bool {
 // statement for which it is false has no value to encrypt, whatever it
 // names.
 func (a *Analyzer) MayMentionValues(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
 }
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
@@ -151,7 +151,7 @@ func MayChangeResolution(sql string) bool {
 	return anyWord(sql, resolutionWords) || containsFold(sql, `u&"`)
 }
 
-var resolutionWords = []string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"}
+var resolutionWords = append([]string{"search_path", "role", "authorization", "discard", "reset", "rename", "schema", "create", "drop", "alter", "set_config", "pg_settings", "do", "call"}, catalogTables...)
 
 // ChangesNames reports whether running sql may change, for later
 // statements, what names refer to or which columns relations have: DDL,

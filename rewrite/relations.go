@@ -131,9 +131,22 @@ func doBody(d *pg_query.DoStmt) string {
 // name with U&"…" escapes or runs dynamic SQL (EXECUTE, whose text may
 // name any table), or "".
 func (a *Analyzer) doMentionsPolicy(d *pg_query.DoStmt) string {
-	body := doBody(d)
-	if containsWord(strings.ToLower(body), "execute") {
+	return a.codeMentionsPolicy(doBody(d))
+}
+
+// codeMentionsPolicy is textMentionsPolicy for code the server runs
+// unseen (a DO block's, a function's body): also dynamic SQL (EXECUTE,
+// whose text may name any table) and the functions that read whole
+// tables or queries given as text count.
+func (a *Analyzer) codeMentionsPolicy(body string) string {
+	l := strings.ToLower(body)
+	if containsWord(l, "execute") {
 		return "(dynamic SQL: EXECUTE)"
+	}
+	for n := range wholeTableFuncs {
+		if containsWord(l, n) {
+			return "(" + n + ")"
+		}
 	}
 	return a.textMentionsPolicy(body)
 }
@@ -144,7 +157,7 @@ func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) st
 	for _, o := range f.Options {
 		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
 			for _, part := range de.Arg.GetList().GetItems() {
-				if name := a.textMentionsPolicy(part.GetString_().GetSval()); name != "" {
+				if name := a.codeMentionsPolicy(part.GetString_().GetSval()); name != "" {
 					return name
 				}
 			}

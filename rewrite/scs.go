@@ -1,6 +1,9 @@
 package rewrite
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // LiteralsDependOnSCS reports whether sql lexes differently with
 // standard_conforming_strings off than with it on: whether a backslash
@@ -242,4 +245,32 @@ func numberEnd(sql string, i int) int {
 		}
 	}
 	return j
+}
+
+// continuedAcrossComment matches a string literal's closing quote, then
+// whitespace and -- comment lines (at least one), then a quote: before
+// PostgreSQL 17 the server joins the two strings into one, while the
+// proxy's parser (17) reads two tokens.
+var continuedAcrossComment = regexp.MustCompile(`'[ \t\f\v]*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*--[^\n\r]*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*'`)
+
+// ContinuesAcrossComment reports whether sql may hold a string literal
+// continued on a later line with only -- comments and whitespace between,
+// which PostgreSQL before 17 joins into one string and the proxy's parser
+// does not ('BEGIN ' <newline> -- c <newline> 'INSERT …'). It errs towards
+// yes: the form is rare, and the two readings may differ in anything.
+func ContinuesAcrossComment(sql string) bool {
+	return strings.Contains(sql, "--") && continuedAcrossComment.MatchString(sql)
+}
+
+// BackslashAfterMultibyte reports whether a backslash in sql follows a
+// byte of a multibyte character: in SJIS, BIG5, GBK and GB18030 that
+// backslash would be the character's second byte, not an escape, and a
+// configuration reload may switch client_encoding to one of those unseen.
+func BackslashAfterMultibyte(sql string) bool {
+	for i := 1; i < len(sql); i++ {
+		if sql[i] == '\\' && sql[i-1] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }

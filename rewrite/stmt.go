@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"slices"
 )
 
 // topStmt analyses one statement of the text.
@@ -260,6 +261,9 @@ func (p *planner) settingsLater(query *pg_query.Node, st *Statement) {
 // transaction or a savepoint (which undo SET LOCAL and SET), or a call of
 // set_config. Conservative: any statement not known to leave names alone.
 func changesResolution(n *pg_query.Node) bool {
+	if writesCatalog(n) {
+		return true
+	}
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt,
 		*pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt, *pg_query.Node_CopyStmt,
@@ -284,4 +288,27 @@ func changesResolution(n *pg_query.Node) bool {
 		return stmtChangesPath(n)
 	}
 	return true
+}
+
+// catalogTables are the system catalogs whose rows say what names mean and
+// which columns relations have.
+var catalogTables = []string{"pg_class", "pg_attribute", "pg_namespace", "pg_inherits", "pg_rewrite",
+	"pg_depend", "pg_index", "pg_attrdef", "pg_constraint", "pg_type", "pg_proc"}
+
+// writesCatalog reports whether n writes to a system catalog directly (a
+// superuser's UPDATE pg_class SET relname = …): a rename the parse tree
+// cannot otherwise tell.
+func writesCatalog(n *pg_query.Node) bool {
+	var rv *pg_query.RangeVar
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_InsertStmt:
+		rv = x.InsertStmt.Relation
+	case *pg_query.Node_UpdateStmt:
+		rv = x.UpdateStmt.Relation
+	case *pg_query.Node_DeleteStmt:
+		rv = x.DeleteStmt.Relation
+	case *pg_query.Node_MergeStmt:
+		rv = x.MergeStmt.Relation
+	}
+	return rv != nil && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") && slices.Contains(catalogTables, rv.Relname)
 }
