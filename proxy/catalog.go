@@ -83,6 +83,10 @@ const (
 	// reachRenamed: the policy table itself, renamed or moved to another
 	// schema since the proxy saw it (relation.was is its old name).
 	reachRenamed = "r"
+	// reachColumnGone: the policy table itself, one of whose policy
+	// columns is gone (renamed or dropped by another connection): was
+	// names it.
+	reachColumnGone = "g"
 )
 
 // knownTables remembers the OIDs of the policy tables the proxy has seen,
@@ -264,6 +268,26 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
 			}
 			c.views[v.name] = append(c.views[v.name], v)
+		}
+	}
+	// A policy table that lacks a policy column (renamed or dropped on
+	// another connection): what the client writes under the new name
+	// would be stored unencrypted, so the table is refused until the
+	// policy or the schema is put right.
+	for _, r := range c.byOID {
+		if !r.policy {
+			continue
+		}
+		for _, spec := range p.specs {
+			if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) == nil || slices.Contains(r.columns, spec.Column) {
+				continue
+			}
+			v := &relation{oid: r.oid, schema: r.schema, name: r.name, kind: r.kind, reach: reachColumnGone, was: spec.Column}
+			if len(c.views[v.name]) == 0 {
+				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
+			}
+			c.views[v.name] = append(c.views[v.name], v)
+			break
 		}
 	}
 	maxOID, err := strconv.ParseUint(string(res.sets[1][0][1]), 10, 32)

@@ -339,8 +339,8 @@ func (s *session) frontendParse(body []byte) error {
 			if i := prm.Number - 1; i < len(msg.ParameterOIDs) {
 				switch oid := msg.ParameterOIDs[i]; {
 				case oid == 0 || oid == oidUnknown:
-				case !prm.Array && (oid == oidText || oid == oidVarchar || oid == oidBpchar):
-				case prm.Array && (oid == oidTextArray || oid == oidVarcharArray || oid == oidBpcharArray):
+				case !prm.Array && (oid == oidText || oid == oidVarchar):
+				case prm.Array && (oid == oidTextArray || oid == oidVarcharArray):
 				default:
 					return s.rejectPlan(true, fmt.Errorf("column %s: parameter $%d is declared as type OID %d; encrypted values are text, so declare it as text (text[] for an array) or leave its type unspecified", prm.Column, prm.Number, oid))
 				}

@@ -32,6 +32,8 @@ func (e *viewError) Error() string {
 		return "table " + e.view + " has a table with encrypted columns among its partitions or inheritance children, whose rows it would write and read unencrypted; use that table itself"
 	case reachRenamed:
 		return "table " + e.view + " is policy table " + e.was + " renamed or moved by another connection, which the policy no longer covers; change the policy to the new name (associated_data keeps its values readable), then reload the proxy"
+	case reachColumnGone:
+		return "policy table " + e.view + " has no column " + e.was + " any more (renamed or dropped by another connection), so the proxy cannot tell which column holds its values; rename it back, or change the policy and reload the proxy"
 	}
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
@@ -45,6 +47,7 @@ var opaqueCodeWords = []string{"do", "function", "procedure", "rule", "trigger"}
 
 var (
 	errOpaqueCodeView         = errors.New("a DO block, function, procedure, rule or trigger names a view, partition, child or parent of a table with encrypted columns; its statements would run inside the server, unseen; send them yourself")
+	errArrayNulls             = errors.New("array_nulls decides whether NULL in an array is a NULL or the string \"NULL\"; the proxy reads arrays as the default (on) does, so it cannot be changed through the proxy")
 	errContinuedAcrossComment = errors.New("a string literal continued on a later line with only -- comments between: PostgreSQL before 17 joins the two, the proxy's parser does not; put them on adjacent lines or use one literal")
 )
 
@@ -177,6 +180,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if rewrite.ContinuesAcrossComment(sql) {
 		return nil, nil, errContinuedAcrossComment
 	}
+	if rewrite.MentionsAnyWord(sql, []string{"array_nulls"}) {
+		return nil, nil, errArrayNulls
+	}
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
 	if viewHit && rewrite.MentionsAnyWord(sql, opaqueCodeWords) {
@@ -192,7 +198,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	changesNames := sp.p.analyzer.ChangesNames(sql)
 	if changesNames {
 		sp.pathTouched = true
-		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) {
+		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) || sp.p.analyzer.WritesCatalog(sql) {
 			sp.schemaTouched = true
 		}
 	}

@@ -136,7 +136,7 @@ func (a *Analyzer) MayMention(sql string) bool {
 // statement for which it is false has no value to encrypt, whatever it
 // names.
 func (a *Analyzer) MayMentionValues(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || (containsFold(sql, "trigger") && containsFold(sql, "new.")) || (containsFold(sql, "domain") && containsFold(sql, "alter"))
 }
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
@@ -164,6 +164,13 @@ func (a *Analyzer) ChangesNames(sql string) bool {
 		_, txn := n.GetNode().(*pg_query.Node_TransactionStmt)
 		return !txn && changesResolution(n)
 	})
+}
+
+// WritesCatalog reports whether sql writes to a system catalog directly
+// (UPDATE pg_class SET relname = …), which renames or changes relations
+// the way DDL does.
+func (a *Analyzer) WritesCatalog(sql string) bool {
+	return anyWord(sql, catalogTables) && a.anyStatement(sql, true, writesCatalog)
 }
 
 // anyStatement reports whether one of sql's statements satisfies pred;

@@ -116,14 +116,17 @@ func (c *collected) walk(m protoreflect.Message) {
 	})
 }
 
-// doBody returns the code of a DO block.
+// doBody returns the code of a DO block: every body given (the server
+// refuses more than one, but logs the text).
 func doBody(d *pg_query.DoStmt) string {
+	var b strings.Builder
 	for _, a := range d.Args {
 		if de := a.GetDefElem(); de != nil && de.Defname == "as" {
-			return de.GetArg().GetString_().GetSval()
+			b.WriteString(de.GetArg().GetString_().GetSval())
+			b.WriteByte('\n')
 		}
 	}
-	return ""
+	return b.String()
 }
 
 // doMentionsPolicy returns a policy table name that a DO block's code
@@ -154,9 +157,18 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 // functionBodyMentionsPolicy is doMentionsPolicy for the body of CREATE
 // FUNCTION or PROCEDURE given as a string (AS '…', decoded), or "".
 func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) string {
+	trigger := false
+	if rt := f.GetReturnType(); rt != nil && len(rt.Names) > 0 {
+		trigger = strings.EqualFold(rt.Names[len(rt.Names)-1].GetString_().GetSval(), "trigger")
+	}
 	for _, o := range f.Options {
 		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
 			for _, part := range de.Arg.GetList().GetItems() {
+				if trigger && strings.Contains(strings.ToLower(part.GetString_().GetSval()), "new.") {
+					// It may fill a policy column of any table it is
+					// attached to, now or later, with what it likes.
+					return "(a trigger function that sets NEW's columns)"
+				}
 				if name := a.codeMentionsPolicy(part.GetString_().GetSval()); name != "" {
 					return name
 				}
