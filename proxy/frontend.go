@@ -303,6 +303,7 @@ func (s *session) frontendParse(body []byte) error {
 	renamed := named != msg.Query
 	msg.Query = named
 	st := newStatement(nil, sp.group, sp.syncs)
+	st.sql, st.cat, st.unnamed = msg.Query, sp.cat.Load(), msg.Name == ""
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
 	st.copyFrom = mayCopyFromStdin(msg.Query)
 	// FETCH and EXECUTE return the rows of whatever cursor or statement

@@ -142,13 +142,31 @@ func paramFormat(formats []byte, i int) int {
 // belong elsewhere must be prepared again.
 func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 	sp := s.pol
-	if st.an == nil || (!sp.catalogStale && sp.cat.Load() == st.cat) {
+	if !sp.catalogStale && sp.cat.Load() == st.cat {
 		return st.params, nil
+	}
+	if st.unnamed && sp.catalogStale {
+		return nil, errors.New("the schema or search_path changed since this unnamed statement was parsed, and reading it again would drop the statement on the server; parse it again")
 	}
 	if err := s.freshCatalog(); err != nil {
 		return nil, err
 	}
 	cat := sp.cat.Load()
+	// PostgreSQL plans it again by name: a relation it names may have
+	// become a view, partition, child or parent of a policy table, or a
+	// policy table renamed into that name, since it was prepared.
+	if rewrite.MentionsAny(st.sql, cat.viewNames) {
+		return nil, errors.New("a relation this prepared statement names has become a view, partition, child or parent of a table with encrypted columns, or such a table renamed, since it was prepared; the proxy cannot encrypt for it")
+	}
+	if st.an == nil {
+		st.cat = cat
+		return st.params, nil
+	}
+	for _, rn := range st.an.Relations() {
+		if v := cat.policyView(rn); v != nil {
+			return nil, &viewError{view: v.schema + "." + v.name, reach: v.reach, was: v.was}
+		}
+	}
 	if st.qualifiedFrom != nil {
 		// Its relation names were written out schema-qualified as they
 		// resolved when it was prepared; PostgreSQL would now resolve

@@ -32,7 +32,7 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 		case rewrite.StmtPrepare:
 			ns := newStatement(st.Prepared, sp.group, sp.syncs)
 			ns.byQuery = true
-			ns.an, ns.index, ns.cat = an, i, sp.cat.Load()
+			ns.an, ns.index, ns.cat, ns.sql = an, i, sp.cat.Load(), an.SQL()
 			ns.qualifiedFrom, ns.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
 			sp.record(st.Name, ns)
 			made = append(made, ns)

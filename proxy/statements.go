@@ -98,6 +98,10 @@ type statement struct {
 	an    *rewrite.Analysis
 	index int
 	cat   *catalog
+	sql   string // the text it was prepared with (for a PREPARE, its Query's)
+	// unnamed: the unnamed statement, which the proxy's own catalog
+	// query (a simple Query) would destroy on the server.
+	unnamed bool
 	lits  []litSig // the literals encrypted into a Parse's text
 	// qualifiedFrom is the analysis of the client's text when the proxy
 	// wrote schemas into its relation names (qualifiedAs): after a
