@@ -51,6 +51,8 @@ var (
 	errContinuedAcrossComment = errors.New("a string literal continued on a later line with only -- comments between: PostgreSQL before 17 joins the two, the proxy's parser does not; put them on adjacent lines or use one literal")
 )
 
+var errWholeTableStored = errors.New("a function that reads whole tables or queries inside the server (query_to_xml, ts_stat and kin) in DDL: stored in a function, default, view or domain it runs later, where the proxy cannot see what it reads; create it directly on the server")
+
 var errWholeTableView = errors.New("a function that reads a whole table, query or schema inside the server (query_to_xml, table_to_xml, ts_stat and kin) names a view, partition, child or parent of a table with encrypted columns, or a schema that holds one; the proxy cannot decrypt what it returns")
 
 // rotationError refuses a comparison with a deterministic column whose
@@ -132,7 +134,7 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, errContinuedAcrossComment) {
 		return s.reject(extended, "42601", "pgcrypt-proxy: "+err.Error(), "", "parse_error")
 	}
-	if errors.Is(err, errWholeTableView) {
+	if errors.Is(err, errWholeTableView) || errors.Is(err, errWholeTableStored) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "whole_table")
 	}
 	var ge *grammarError
@@ -144,6 +146,9 @@ func (s *session) rejectPlan(extended bool, err error) error {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+ve.Error(), "", "view")
 	}
 	var r *rewrite.Rejection
+	if errors.As(err, &r) && r.Reason == rewrite.ReasonColumnsUnknown {
+		s.pol.catalogStale = true // read the table's columns again before the next statement
+	}
 	if errors.As(err, &r) {
 		hint := ""
 		if r.Relaxable && !s.pol.p.allowReads {
@@ -209,6 +214,11 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// An escape string may spell a name the scans cannot see (a DO or
 	// function body written E'…legacy\137notes…'): parse those.
 	escaped := strings.IndexByte(sql, '\\') >= 0
+	if values && rewrite.MentionsAnyWord(sql, wholeTableFuncs) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) {
+		// Stored in a function, default, view or domain, it would run
+		// later, where the proxy cannot see what it reads.
+		return nil, nil, errWholeTableStored
+	}
 	if !values && !escaped && !sp.p.analyzer.MayMention(sql) {
 		if sp.p.analyzer.DefersPathChange(sql) {
 			return nil, nil, errors.New("a prepared statement, cursor or DO block that changes the search_path or role would change it unseen when it runs; run SET or set_config as a query of its own")

@@ -23,6 +23,7 @@ func (p *planner) targetColumns(target *item, cols []*pg_query.Node) (tcols []*C
 				p.reject(ReasonPlaintextWrite, c, "an assignment to an element or field of the column", false, rt.Location)
 				c = nil
 			}
+			p.knownColumn(target, rt.Name, rt.Location)
 			tcols = append(tcols, c)
 		}
 		return tcols, true
@@ -37,6 +38,18 @@ func (p *planner) targetColumns(target *item, cols []*pg_query.Node) (tcols []*C
 		tcols = append(tcols, target.ptable.cols[name])
 	}
 	return tcols, true
+}
+
+// knownColumn refuses a write to a column of a policy table that the
+// resolver does not list: the table changed since its columns were read
+// (a policy column renamed or dropped and another added, perhaps by a
+// write to pg_attribute), and the value may be bound for the policy
+// column under its new name.
+func (p *planner) knownColumn(target *item, name string, loc int32) {
+	if target.ptable == nil || target.rel.Columns == nil || slices.Contains(target.rel.Columns, name) {
+		return
+	}
+	p.reject(ReasonColumnsUnknown, nil, "column "+quoteIdent(name)+" of "+target.ptable.schema+"."+target.ptable.name+", which the proxy has not seen (the table changed since it read it; run the statement again)", false, loc)
 }
 
 // policyCol returns the policy column name of a target table item, or nil.
@@ -170,6 +183,7 @@ func (p *planner) setList(targets []*pg_query.Node, target *item, sc *scope) {
 			continue
 		}
 		c := target.policyCol(rt.Name)
+		p.knownColumn(target, rt.Name, rt.Location)
 		var v val
 		if m := rt.Val.GetMultiAssignRef(); m != nil {
 			v = p.multiAssign(m, c, sc)

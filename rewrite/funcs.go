@@ -19,6 +19,8 @@ var wholeTableFuncs = map[string]byte{
 	// ts_stat runs its query and returns the words of its values;
 	// ts_rewrite's second argument is a query too.
 	"ts_stat": 'q', "ts_rewrite": 'r',
+	// The server's files, a policy table's among them.
+	"pg_read_file": 'd', "pg_read_binary_file": 'd',
 	// dblink runs SQL on another connection, which bypasses the proxy (a
 	// loopback connection writes plaintext into a policy table).
 	"dblink": 'd', "dblink_exec": 'd', "dblink_send_query": 'd', "dblink_open": 'd', "dblink_fetch": 'd',

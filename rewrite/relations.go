@@ -164,10 +164,11 @@ func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) st
 	for _, o := range f.Options {
 		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
 			for _, part := range de.Arg.GetList().GetItems() {
-				if trigger && strings.Contains(strings.ToLower(part.GetString_().GetSval()), "new.") {
+				if trigger {
 					// It may fill a policy column of any table it is
-					// attached to, now or later, with what it likes.
-					return "(a trigger function that sets NEW's columns)"
+					// attached to, now or later, with what it likes
+					// (NEW.x :=, a record built from NEW, …).
+					return "(a trigger function)"
 				}
 				if name := a.codeMentionsPolicy(part.GetString_().GetSval()); name != "" {
 					return name

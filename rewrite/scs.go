@@ -248,10 +248,11 @@ func numberEnd(sql string, i int) int {
 }
 
 // continuedAcrossComment matches a string literal's closing quote, then
-// whitespace and -- comment lines (at least one), then a quote: before
-// PostgreSQL 17 the server joins the two strings into one, while the
-// proxy's parser (17) reads two tokens.
-var continuedAcrossComment = regexp.MustCompile(`'[ \t\f\v]*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*--[^\n\r]*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*'`)
+// whitespace with a newline, with -- comments on the quote's line or on
+// lines of their own, then a quote: with a comment among them, PostgreSQL
+// before 17 joins the two strings into one, while the proxy's parser (17)
+// reads two tokens.
+var continuedAcrossComment = regexp.MustCompile(`'(?:[ \t\f\v]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*'`)
 
 // ContinuesAcrossComment reports whether sql may hold a string literal
 // continued on a later line with only -- comments and whitespace between,
@@ -259,7 +260,15 @@ var continuedAcrossComment = regexp.MustCompile(`'[ \t\f\v]*[\n\r](?:[ \t\n\r\f\
 // does not ('BEGIN ' <newline> -- c <newline> 'INSERT …'). It errs towards
 // yes: the form is rare, and the two readings may differ in anything.
 func ContinuesAcrossComment(sql string) bool {
-	return strings.Contains(sql, "--") && continuedAcrossComment.MatchString(sql)
+	if !strings.Contains(sql, "--") {
+		return false
+	}
+	for _, m := range continuedAcrossComment.FindAllStringIndex(sql, -1) {
+		if strings.Contains(sql[m[0]:m[1]], "--") {
+			return true
+		}
+	}
+	return false
 }
 
 // BackslashAfterMultibyte reports whether a backslash in sql follows a

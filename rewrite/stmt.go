@@ -300,15 +300,28 @@ var catalogTables = []string{"pg_class", "pg_attribute", "pg_namespace", "pg_inh
 // cannot otherwise tell.
 func writesCatalog(n *pg_query.Node) bool {
 	var rv *pg_query.RangeVar
+	var with *pg_query.WithClause
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_InsertStmt:
-		rv = x.InsertStmt.Relation
+		rv, with = x.InsertStmt.Relation, x.InsertStmt.WithClause
 	case *pg_query.Node_UpdateStmt:
-		rv = x.UpdateStmt.Relation
+		rv, with = x.UpdateStmt.Relation, x.UpdateStmt.WithClause
 	case *pg_query.Node_DeleteStmt:
-		rv = x.DeleteStmt.Relation
+		rv, with = x.DeleteStmt.Relation, x.DeleteStmt.WithClause
 	case *pg_query.Node_MergeStmt:
-		rv = x.MergeStmt.Relation
+		rv, with = x.MergeStmt.Relation, x.MergeStmt.WithClause
+	case *pg_query.Node_SelectStmt:
+		with = x.SelectStmt.WithClause
+	case *pg_query.Node_ExplainStmt:
+		return writesCatalog(x.ExplainStmt.Query) // EXPLAIN ANALYZE runs it
 	}
-	return rv != nil && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") && slices.Contains(catalogTables, rv.Relname)
+	if rv != nil && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") && slices.Contains(catalogTables, rv.Relname) {
+		return true
+	}
+	for _, c := range with.GetCtes() {
+		if writesCatalog(c.GetCommonTableExpr().GetCtequery()) {
+			return true // a data-modifying WITH
+		}
+	}
+	return false
 }
