@@ -136,7 +136,7 @@ func (a *Analyzer) MayMention(sql string) bool {
 // statement for which it is false has no value to encrypt, whatever it
 // names.
 func (a *Analyzer) MayMentionValues(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || containsFold(sql, "trigger") || containsFold(sql, "pg_read") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
+	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || containsFold(sql, "trigger") || containsFold(sql, "pg_read") || containsFold(sql, "language") || containsFold(sql, "foreign") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
 }
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}

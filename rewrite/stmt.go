@@ -105,6 +105,11 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		if fc := x.CallStmt.Funccall; fc != nil {
 			p.funcCall(fc, root)
 		}
+	case *pg_query.Node_CreateForeignTableStmt, *pg_query.Node_ImportForeignSchemaStmt:
+		// postgres_fdw pointed back at this database reads and writes a
+		// policy table over a connection that bypasses the proxy.
+		st.Kind = StmtOther
+		p.reject(ReasonWholeTable, nil, "a foreign table (a foreign-data wrapper may reach this database's tables over a connection that bypasses the proxy)", false, int32(st.Start))
 	case *pg_query.Node_CreateFunctionStmt, *pg_query.Node_RuleStmt:
 		// A function, procedure or rule body runs its statements inside
 		// the server, unseen: with a policy table in it, literals would
