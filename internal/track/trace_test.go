@@ -15,7 +15,8 @@ import (
 // node-postgres; recorded by go test ./test/e2e -run TestRecordTraces
 // -record-traces), in pgproto3's trace format, replayed through the
 // tracker. Each server message's placement is compared with the .golden
-// file beside the trace; -update rewrites those after a deliberate change.
+// file beside the trace; -update rewrites those after a deliberate change
+// or a re-recording (then read the diff: the goldens name trace lines).
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the tracker's answers")
 

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -696,18 +693,8 @@ func TestNodePostgresEncrypted(t *testing.T) {
 		skipOrFail(t, "node-postgres is not installed in %s: run `npm ci --prefix test/node`", dir)
 	}
 	f := newEncFixture(t, false)
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(pg.Super.Name, pg.Super.Password),
-		Host:     net.JoinHostPort(f.p.Host, strconv.Itoa(f.p.Port)),
-		Path:     "/" + f.db,
-		RawQuery: "sslmode=disable",
-	}
-	if pg.Super.Password == "" {
-		u.User = url.User(pg.Super.Name)
-	}
 	before := connectionsTotal(f.p)
-	r := mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+u.String()), dir, "", node, "encrypt.js")
+	r := mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+f.p.nodeURL(f.db)), dir, "", node, "encrypt.js")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var out nodeEncResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {

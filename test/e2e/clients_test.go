@@ -932,6 +932,22 @@ type nodeResult struct {
 
 // TestNodePostgres runs test/node/smoke.js (node-postgres, npm "pg")
 // through the proxy.
+// nodeURL is the superuser's connection URL for db through the proxy:
+// node-postgres takes URLs, not keyword/value strings.
+func (p *testProxy) nodeURL(db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(pg.Super.Name, pg.Super.Password),
+		Host:     net.JoinHostPort(p.Host, strconv.Itoa(p.Port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	if pg.Super.Password == "" {
+		u.User = url.User(pg.Super.Name)
+	}
+	return u.String()
+}
+
 func TestNodePostgres(t *testing.T) {
 	pg.Require(t)
 	node, err := exec.LookPath("node")
@@ -944,20 +960,9 @@ func TestNodePostgres(t *testing.T) {
 	}
 	p := startProxy(t, nil)
 	db := pg.NewDatabase(t)
-	// node-postgres takes URLs, not keyword/value strings.
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(pg.Super.Name, pg.Super.Password),
-		Host:     net.JoinHostPort(p.Host, strconv.Itoa(p.Port)),
-		Path:     "/" + db,
-		RawQuery: "sslmode=disable",
-	}
-	if pg.Super.Password == "" {
-		u.User = url.User(pg.Super.Name)
-	}
 	before := connectionsTotal(p)
 	errsBefore := p.errorCount(metrics.ErrBackend)
-	r := mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+u.String()), dir, "", node, "smoke.js")
+	r := mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+p.nodeURL(db)), dir, "", node, "smoke.js")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var out nodeResult
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {

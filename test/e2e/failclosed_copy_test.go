@@ -26,13 +26,23 @@ func (w *wireTap) has(s string) bool { return strings.Contains(w.String(), s) }
 
 // startTap relays connections to PostgreSQL, recording the upstream bytes.
 func startTap(t *testing.T) (string, *wireTap) {
+	w := &wireTap{}
+	addr := relayToServer(t, func(c, up net.Conn) {
+		go func() { io.Copy(up, io.TeeReader(c, w)); up.Close() }()
+		go func() { io.Copy(c, up); c.Close() }()
+	})
+	return addr, w
+}
+
+// relayToServer listens on a free port and hands each connection, with a
+// new connection to PostgreSQL, to relay; it returns the address.
+func relayToServer(t *testing.T, relay func(client, upstream net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	w := &wireTap{}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -44,11 +54,10 @@ func startTap(t *testing.T) (string, *wireTap) {
 				c.Close()
 				continue
 			}
-			go func() { io.Copy(up, io.TeeReader(c, w)); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			relay(c, up)
 		}
 	}()
-	return ln.Addr().String(), w
+	return ln.Addr().String()
 }
 
 // newTapFixture is newEncFixture with the upstream traffic recorded; ddl

@@ -17,11 +17,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -151,34 +149,17 @@ type traceTap struct {
 }
 
 func startTraceTap(t *testing.T) (string, *traceTap) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	tap := &traceTap{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", pg.Addr())
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r := newTraceRecorder()
-			tap.mu.Lock()
-			tap.recs = append(tap.recs, r)
-			tap.mu.Unlock()
-			tap.wg.Add(2)
-			go func() { defer tap.wg.Done(); io.Copy(up, io.TeeReader(c, traceSide{r, false})); up.Close() }()
-			go func() { defer tap.wg.Done(); io.Copy(c, io.TeeReader(up, traceSide{r, true})); c.Close() }()
-		}
-	}()
-	return ln.Addr().String(), tap
+	addr := relayToServer(t, func(c, up net.Conn) {
+		r := newTraceRecorder()
+		tap.mu.Lock()
+		tap.recs = append(tap.recs, r)
+		tap.mu.Unlock()
+		tap.wg.Add(2)
+		go func() { defer tap.wg.Done(); io.Copy(up, io.TeeReader(c, traceSide{r, false})); up.Close() }()
+		go func() { defer tap.wg.Done(); io.Copy(c, io.TeeReader(up, traceSide{r, true})); c.Close() }()
+	})
+	return addr, tap
 }
 
 // take returns the traces of the connections that have ended, and forgets
@@ -361,12 +342,5 @@ func traceWithNode(t *testing.T, f *encFixture) {
 	if err != nil {
 		t.Fatal("node not found on PATH")
 	}
-	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(pg.Super.Name, pg.Super.Password),
-		Host:     net.JoinHostPort(f.p.Host, strconv.Itoa(f.p.Port)),
-		Path:     "/" + f.db,
-		RawQuery: "sslmode=disable",
-	}
-	mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+u.String()), nodeDir(t), "", node, "encrypt.js")
+	mustRun(t, toolEnv(t, "PGCRYPT_NODE_DSN="+f.p.nodeURL(f.db)), nodeDir(t), "", node, "encrypt.js")
 }
