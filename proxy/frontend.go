@@ -371,6 +371,7 @@ func (s *session) frontendParse(body []byte) error {
 	} else if an != nil {
 		s.noteStatements(an, nil)
 	}
+	st.staleAtParse = sp.catalogStale
 	sp.record(msg.Name, st)
 	s.track.Send(track.Parse, expectation{prepared: []*statement{st}})
 	return s.sw.Message('P', body)

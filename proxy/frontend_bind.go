@@ -145,10 +145,16 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 	if !sp.catalogStale && sp.cat.Load() == st.cat {
 		return st.params, nil
 	}
-	if st.unnamed && sp.catalogStale {
-		return nil, errors.New("the schema or search_path changed since this unnamed statement was parsed, and reading it again would drop the statement on the server; parse it again")
-	}
-	if err := s.freshCatalog(); err != nil {
+	if st.unnamed {
+		// The proxy's catalog query (a simple Query) would drop the
+		// unnamed statement on the server: never read the catalog for it.
+		switch {
+		case sp.catalogStale && st.staleAtParse:
+			return st.params, nil // stale already when it was parsed (its own DDL, say)
+		case sp.catalogStale:
+			return nil, errors.New("the schema or search_path changed since this unnamed statement was parsed, and reading it again would drop the statement on the server; parse it again")
+		}
+	} else if err := s.freshCatalog(); err != nil {
 		return nil, err
 	}
 	cat := sp.cat.Load()

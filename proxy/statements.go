@@ -101,8 +101,9 @@ type statement struct {
 	sql   string // the text it was prepared with (for a PREPARE, its Query's)
 	// unnamed: the unnamed statement, which the proxy's own catalog
 	// query (a simple Query) would destroy on the server.
-	unnamed bool
-	lits    []litSig // the literals encrypted into a Parse's text
+	unnamed      bool
+	staleAtParse bool     // the catalog was stale when it was parsed
+	lits         []litSig // the literals encrypted into a Parse's text
 	// qualifiedFrom is the analysis of the client's text when the proxy
 	// wrote schemas into its relation names (qualifiedAs): after a
 	// catalog change the statement is refused if they would differ now.
