@@ -541,8 +541,11 @@ func (s *Server) noteKeywords(res *internalResult) error {
 	}
 	oids := map[uint32]bool{}
 	for _, row := range res.sets[len(res.sets)-1] {
+		if len(row) != 1 {
+			return errors.New("a malformed function row")
+		}
 		oid, err := strconv.ParseUint(string(row[0]), 10, 32)
-		if len(row) != 1 || err != nil {
+		if err != nil {
 			return errors.New("a malformed function row")
 		}
 		oids[uint32(oid)] = true

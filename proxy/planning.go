@@ -233,10 +233,15 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// standard_conforming_strings off; refused below unless the statement
 	// is a COPY whose only such literals are its options.
 	scsDepends := false
+	lexCheck := func() error {
+		err := sp.lexingKnown(sql)
+		if err == errLexSCSDepends {
+			scsDepends, err = true, nil
+		}
+		return err
+	}
 	if values {
-		if err := sp.lexingKnown(sql); err == errLexSCSDepends {
-			scsDepends = true
-		} else if err != nil {
+		if err := lexCheck(); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -280,9 +285,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		return an, nil, nil
 	}
 	if !values {
-		if err := sp.lexingKnown(sql); err == errLexSCSDepends {
-			scsDepends = true
-		} else if err != nil {
+		if err := lexCheck(); err != nil {
 			return nil, nil, err
 		}
 	}
