@@ -9,7 +9,6 @@ package e2e
 
 import (
 	"encoding/binary"
-	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -677,16 +676,10 @@ func outCases4() []attackCase {
 }
 
 func TestAttackSuite4(t *testing.T) {
-	for i, c := range attackCases4() {
-		t.Run(c.name, func(t *testing.T) {
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 3000+i))
-		})
-	}
-	base := len(attackCases4())
-	for i, c := range outCases4() {
+	cases := attackCases4()
+	for _, c := range outCases4() {
 		c.outputs = true
-		t.Run(c.name, func(t *testing.T) {
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 3000+base+i))
-		})
+		cases = append(cases, c)
 	}
+	runAttacks(t, 3000, cases)
 }

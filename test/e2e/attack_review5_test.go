@@ -20,8 +20,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -800,14 +798,7 @@ func attackCases5() []attackCase {
 }
 
 func TestAttackSuite5(t *testing.T) {
-	for i, c := range attackCases5() {
-		t.Run(c.name, func(t *testing.T) {
-			if strings.HasPrefix(c.name, "set5/alter_system") || strings.HasPrefix(c.name, "set5/scs_reload") {
-				t.Cleanup(resetSystem)
-			}
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 5000+i))
-		})
-	}
+	runAttacks(t, 5000, attackCases5())
 }
 
 // resetSystem undoes ALTER SYSTEM of a case that stopped half-way.

@@ -33,7 +33,6 @@ package e2e
 // catalog query run without end (the client's cancel ends it).
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -624,14 +623,7 @@ func attackCases6() []attackCase {
 }
 
 func TestAttackSuite6(t *testing.T) {
-	for i, c := range attackCases6() {
-		t.Run(c.name, func(t *testing.T) {
-			if strings.HasPrefix(c.name, "lex6/alter_system") {
-				t.Cleanup(resetSystem)
-			}
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 6000+i))
-		})
-	}
+	runAttacks(t, 6000, attackCases6())
 	t.Run("fcall6/function_call_whole_table", testFunctionCallWholeTable)
 }
 

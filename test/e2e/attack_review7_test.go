@@ -19,7 +19,6 @@ package e2e
 // the commit that added it fixed them.
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -382,9 +381,5 @@ func attackCases7() []attackCase {
 }
 
 func TestAttackSuite7(t *testing.T) {
-	for i, c := range attackCases7() {
-		t.Run(c.name, func(t *testing.T) {
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 7000+i))
-		})
-	}
+	runAttacks(t, 7000, attackCases7())
 }

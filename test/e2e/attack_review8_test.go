@@ -23,7 +23,6 @@ package e2e
 // internal).
 
 import (
-	"fmt"
 	"testing"
 	"time"
 )
@@ -373,9 +372,5 @@ func attackCases8() []attackCase {
 const seedNotes8 = "INSERT INTO clients (id, workspace_id, first_name, last_name, notes) SELECT '00000000-0000-0000-0000-000000000804', id, 'a', 'b', 'SECRET' FROM workspaces LIMIT 1"
 
 func TestAttackSuite8(t *testing.T) {
-	for i, c := range attackCases8() {
-		t.Run(c.name, func(t *testing.T) {
-			runAttack(t, c, fmt.Sprintf("SECRET_%d_x", 8000+i))
-		})
-	}
+	runAttacks(t, 8000, attackCases8())
 }

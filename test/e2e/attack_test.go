@@ -357,13 +357,62 @@ func attackCases() []attackCase {
 }
 
 func TestAttackSuite(t *testing.T) {
-	for i, c := range slices.Concat(attackCases(), attackCases2(), attackCases3()) {
+	runAttacks(t, 0, slices.Concat(attackCases(), attackCases2(), attackCases3()))
+}
+
+// attackParallel is how many attack cases run at once. Each waits mostly on
+// PostgreSQL and pg_dump, so a few at a time use both cores.
+const attackParallel = 4
+
+// runAttacks runs cases as subtests of t, with markers numbered from base.
+// Cases that change the cluster for everyone (ALTER SYSTEM, roles) or
+// depend on timing run first, one at a time; the rest share attackParallel
+// slots. Each case has its own database, proxy and marker, so they cannot
+// see each other's values.
+func runAttacks(t *testing.T, base int, cases []attackCase) {
+	slots := make(chan struct{}, attackParallel)
+	for i, c := range cases {
+		marker := fmt.Sprintf("SECRET_%d_x", base+i)
 		t.Run(c.name, func(t *testing.T) {
-			marker := fmt.Sprintf("SECRET_%d_x", i)
+			if clusterWide(c) {
+				t.Cleanup(resetSystem)
+			} else {
+				t.Parallel()
+				slots <- struct{}{}
+				defer func() { <-slots }()
+			}
 			runAttack(t, c, marker)
 		})
 	}
 }
+
+// clusterWide reports whether a case touches what every database shares
+// (configuration, roles) or relies on timing, and so must run alone.
+func clusterWide(c attackCase) bool {
+	if c.maxAge > 0 {
+		return true
+	}
+	texts := []string{c.ddl}
+	for _, fli := range c.flights {
+		for _, m := range fli {
+			switch m := m.(type) {
+			case *pgproto3.Query:
+				texts = append(texts, m.String)
+			case *directly:
+				texts = append(texts, m.String)
+			case *pgproto3.Parse:
+				texts = append(texts, m.Query)
+			case *pgproto3.FunctionCall:
+				texts = append(texts, "function call") // may call set_config or pg_reload_conf
+			}
+		}
+	}
+	s := strings.ToLower(strings.Join(texts, "\n"))
+	s = strings.ReplaceAll(s, "user mapping", "")
+	return clusterWord.MatchString(s)
+}
+
+var clusterWord = regexp.MustCompile(`alter\s+system|pg_reload_conf|pg_sleep|function call|\b(create|alter|drop)\s+(role|user|group)\b`)
 
 // mark replaces SECRET in every message with the case's marker.
 func mark(m pgproto3.FrontendMessage, marker string) pgproto3.FrontendMessage {
