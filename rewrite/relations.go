@@ -150,6 +150,12 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 	if containsWord(l, "execute") {
 		return "(dynamic SQL: EXECUTE)"
 	}
+	if containsWord(l, "trigger") && containsWord(l, "create") {
+		// Run inside the server, CREATE OR REPLACE FUNCTION … RETURNS
+		// trigger and CREATE TRIGGER escape the checks made on them at
+		// the top level.
+		return "(a trigger or trigger function created in it)"
+	}
 	for n := range wholeTableFuncs {
 		if containsWord(l, n) {
 			return "(" + n + ")"
@@ -157,6 +163,10 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 	}
 	return a.textMentionsPolicy(body)
 }
+
+// replacesTrigger is what functionBodyMentionsPolicy returns for CREATE OR
+// REPLACE FUNCTION … RETURNS trigger.
+const replacesTrigger = "(replacing a trigger function)"
 
 // functionBodyMentionsPolicy is doMentionsPolicy for the body of CREATE
 // FUNCTION or PROCEDURE given as a string (AS '…', decoded), or "".
@@ -174,15 +184,18 @@ func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) st
 	if rt := f.GetReturnType(); rt != nil && len(rt.Names) > 0 {
 		trigger = strings.EqualFold(rt.Names[len(rt.Names)-1].GetString_().GetSval(), "trigger")
 	}
+	if trigger && f.Replace {
+		// A trigger function may fill a policy column of the table it
+		// is attached to with what it likes (NEW.x :=, a record built
+		// from NEW, …), and no text check can tell. A new one is
+		// attached nowhere, and CREATE TRIGGER on a policy table is
+		// refused (see createTrigger); replacing one may change what
+		// a trigger already on a policy table runs.
+		return replacesTrigger
+	}
 	for _, o := range f.Options {
 		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
 			for _, part := range de.Arg.GetList().GetItems() {
-				if trigger {
-					// It may fill a policy column of any table it is
-					// attached to, now or later, with what it likes
-					// (NEW.x :=, a record built from NEW, …).
-					return "(a trigger function)"
-				}
 				if name := a.codeMentionsPolicy(part.GetString_().GetSval()); name != "" {
 					return name
 				}

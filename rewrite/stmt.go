@@ -119,7 +119,11 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		if cf, ok := x.(*pg_query.Node_CreateFunctionStmt); ok && name == "" {
 			name = p.az.functionBodyMentionsPolicy(cf.CreateFunctionStmt) // as decoded: E'…\137…'
 		}
-		if name != "" {
+		switch name {
+		case "":
+		case replacesTrigger:
+			p.reject(ReasonOpaqueCode, nil, "CREATE OR REPLACE of a trigger function, which a trigger on a table with encrypted columns may run; DROP the function and CREATE it (DROP fails while a trigger uses it), or replace it directly on the server after review", false, int32(st.Start))
+		default:
 			p.reject(ReasonOpaqueCode, nil, "a function, procedure or rule body mentions table "+name, false, int32(st.Start))
 		}
 	default:
