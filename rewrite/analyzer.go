@@ -36,6 +36,8 @@ type Analyzer struct {
 	names   map[string]struct{} // bare names that may involve the policy
 	lower   []string            // the same, lower-cased, for the parse-failure scan
 	cache   *clockCache
+	shapes  *clockCache // by shape (shapeOf), of texts that have strings
+	parses  atomic.Uint64
 	maxSQL  int
 	noCache bool
 }
@@ -63,6 +65,9 @@ func NewAnalyzer(p *Policy, opts Options) *Analyzer {
 	default:
 		a.cache = newClockCache(opts.CacheSize)
 	}
+	if a.cache != nil {
+		a.shapes = newClockCache(a.cache.max)
+	}
 	return a
 }
 
@@ -74,27 +79,62 @@ func (a *Analyzer) CacheStats() CacheStats {
 	if a.noCache {
 		return CacheStats{}
 	}
-	return a.cache.stats()
+	st := a.cache.stats()
+	sh := a.shapes.stats()
+	st.Hits += sh.Hits
+	st.ShapeHits = sh.Hits
+	st.Misses = a.parses.Load()
+	return st
 }
 
 // Analyze parses sql (one statement, or several separated by semicolons as
 // in a simple Query message) and returns its analysis. Results, including
 // parse errors, are cached by exact text: a cache hit does not parse and
-// does not allocate.
+// does not allocate. A text that differs from an analysed one only in what
+// its '…' strings hold is not parsed either (see shape.go).
 //
 // When sql cannot be parsed the error is a *ParseError (errors.Is
 // ErrParse); see ParseError.MayInvolvePolicy for what the proxy may do.
 func (a *Analyzer) Analyze(sql string) (*Analysis, error) {
-	if !a.noCache {
-		if an, err, ok := a.cache.get(sql); ok {
-			return an, err
+	if a.noCache {
+		a.parses.Add(1)
+		return a.analyze(sql)
+	}
+	if an, err, ok := a.cache.get(sql); ok {
+		return an, err
+	}
+	key, spans, shaped := shapeOf(sql)
+	shaped = shaped && len(spans) > 0 && len(sql) <= a.maxSQL // the analysis keeps its text
+	if shaped {
+		if rep, _, ok := a.shapes.get(key); ok {
+			return &Analysis{sql: sql, tree: rep.tree, az: a, relations: rep.relations, mayInvolve: rep.mayInvolve, rep: rep, spans: spans}, nil
 		}
 	}
+	a.parses.Add(1)
 	an, err := a.analyze(sql)
-	if !a.noCache && len(sql) <= a.maxSQL {
+	if shaped && err == nil && an.dmlOnly() {
+		an.spans = spans
+		a.shapes.put(key, an, nil)
+		return an, nil // the shape stands for it
+	}
+	if len(sql) <= a.maxSQL {
 		a.cache.put(sql, an, err)
 	}
 	return an, err
+}
+
+// dmlOnly reports whether every statement of the text is a SELECT, INSERT,
+// UPDATE, DELETE or MERGE: the texts whose analysis reads strings only for
+// their values (see shape.go).
+func (an *Analysis) dmlOnly() bool {
+	for _, raw := range an.tree.Stmts {
+		switch raw.Stmt.GetNode().(type) {
+		case *pg_query.Node_SelectStmt, *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt, *pg_query.Node_MergeStmt:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Analyzer) analyze(sql string) (*Analysis, error) {
@@ -294,6 +334,14 @@ func anyWord(sql string, lowerWords []string) bool { return firstWord(sql, lower
 
 func firstWord(sql string, lowerWords []string) string {
 	var buf [32]byte
+	// starts[n] has bit firstBit(c) set when a word of length n starts
+	// with c: most words of the text are passed over on that alone.
+	var starts [len(buf) + 1]uint32
+	for _, w := range lowerWords {
+		if n := len(w); n > 0 && n <= len(buf) {
+			starts[n] |= firstBit(w[0])
+		}
+	}
 	for i := 0; i < len(sql); {
 		if !isIdentByte(sql[i]) {
 			i++
@@ -303,7 +351,7 @@ func firstWord(sql string, lowerWords []string) string {
 		for j < len(sql) && isIdentByte(sql[j]) {
 			j++
 		}
-		if n := j - i; n <= len(buf) {
+		if n := j - i; n <= len(buf) && starts[n]&firstBit(sql[i]) != 0 {
 			for k := 0; k < n; k++ {
 				c := sql[i+k]
 				if 'A' <= c && c <= 'Z' {
@@ -320,6 +368,14 @@ func firstWord(sql string, lowerWords []string) string {
 		i = j
 	}
 	return ""
+}
+
+// firstBit is a bit for the byte c, the same for both cases of a letter.
+func firstBit(c byte) uint32 {
+	if c |= 0x20; 'a' <= c && c <= 'z' {
+		return 1 << (c - 'a')
+	}
+	return 1 << 26 // anything else: compared in full
 }
 
 // TextSpellings returns the lower-case strings that statement text naming
@@ -466,6 +522,13 @@ type Analysis struct {
 	relations  []RelName
 	mayInvolve bool
 	memo       atomic.Pointer[planMemo]
+	// spans are the text's '…' strings when it was analysed by shape;
+	// rep, for a text that was not parsed, is the analysis of the text
+	// of the same shape it shares a parse tree with, and full its own
+	// analysis when one is needed after all (Plan).
+	spans []span
+	rep   *Analysis
+	full  atomic.Pointer[Analysis]
 }
 
 type planMemo struct {
@@ -501,6 +564,23 @@ func (an *Analysis) MayInvolvePolicy() bool { return an.mayInvolve }
 // answers again, Plan returns the same *Plan without re-analysing and
 // without allocating.
 func (an *Analysis) Plan(resolve Resolver) *Plan {
+	if an.rep != nil {
+		if p := an.rep.Plan(resolve).reshaped(an.sql, an.rep.spans, an.spans); p != nil {
+			return p
+		}
+		full := an.full.Load()
+		if full == nil {
+			f, err := an.az.analyze(an.sql)
+			if err != nil {
+				// The same shape parsed before; it cannot fail now.
+				return &Plan{rejections: []Rejection{{Reason: ReasonUnencryptableValue, Detail: "a statement the proxy could not parse again", Location: -1}}}
+			}
+			an.az.parses.Add(1)
+			an.full.Store(f)
+			full = f
+		}
+		return full.Plan(resolve)
+	}
 	if m := an.memo.Load(); m != nil {
 		same := true
 		for i, n := range an.relations {

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -87,5 +88,34 @@ func BenchmarkRewrite(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Rewrite(sql, repl)
+	}
+}
+
+// BenchmarkShapeHitInsertLiterals is BenchmarkMissAndPlanInsertLiterals
+// with the cache on: every text is new, its shape is not, so it is neither
+// parsed nor planned from scratch.
+func BenchmarkShapeHitInsertLiterals(b *testing.B) {
+	a := newTestAnalyzer(b)
+	r := MapResolver(testRelations)
+	texts := make([]string, 1024)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("INSERT INTO clients (first_name, last_name, email, medical_history) VALUES ('Ann%d', 'Lee', 'ann%d@example.org', 'history')", i, i)
+	}
+	an, _ := a.Analyze(texts[0])
+	an.Plan(r)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		an, err := a.Analyze(texts[i%len(texts)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(an.Plan(r).Literals()) != 4 {
+			b.Fatal("wrong plan")
+		}
+		i++
+	}
+	if a.CacheStats().Misses != 1 {
+		b.Fatalf("parsed again: %+v", a.CacheStats())
 	}
 }

@@ -75,7 +75,10 @@ func (c *clockCache) put(key string, a *Analysis, err error) {
 
 // CacheStats are counters of an Analyzer's cache.
 type CacheStats struct {
+	// Hits counts analyses found by exact text or by shape (ShapeHits);
+	// Misses counts parses.
 	Hits, Misses, Evictions uint64
+	ShapeHits               uint64
 	Len, Cap                int
 }
 

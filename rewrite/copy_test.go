@@ -1,6 +1,9 @@
 package rewrite
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCopy(t *testing.T) {
 	runCases(t, []planCase{
@@ -203,4 +206,45 @@ func TestAnyWord(t *testing.T) {
 			t.Errorf("anyWord(%q, %q) = %v", tc.s, tc.w, got)
 		}
 	}
+}
+
+// FuzzFirstWord: firstWord's filter by length and first letter finds what
+// comparing every word of the text with every word of the list finds.
+func FuzzFirstWord(f *testing.F) {
+	f.Add("CREATE TABLE t (Role int); _x @a [b 9z", "create,role,_x,9z,end")
+	f.Add("pg_class, PG_PROC ärzte", "pg_proc,ärzte,pg_class")
+	f.Fuzz(func(t *testing.T, sql, list string) {
+		words := strings.Split(strings.ToLower(list), ",")
+		want := ""
+		lower := strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, sql)
+		if len(lower) != len(sql) {
+			return // invalid UTF-8 changed length; the byte scan is not comparable
+		}
+	scan:
+		for i := 0; i < len(sql); {
+			if !isIdentByte(sql[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(sql) && isIdentByte(sql[j]) {
+				j++
+			}
+			for _, w := range words {
+				if w != "" && len(w) <= 32 && lower[i:j] == w {
+					want = w
+					break scan
+				}
+			}
+			i = j
+		}
+		if got := firstWord(sql, words); got != want {
+			t.Fatalf("firstWord(%q, %q) = %q, want %q", sql, words, got, want)
+		}
+	})
 }

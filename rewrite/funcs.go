@@ -62,6 +62,7 @@ func (p *planner) wholeTableFunc(base string, f *pg_query.FuncCall) {
 		}
 		if k := a.GetAConst(); k != nil && k.GetSval() != nil {
 			arg, known = k.GetSval().Sval, true
+			p.constContent = true
 		}
 	}
 	reach := !known

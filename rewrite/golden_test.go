@@ -73,6 +73,7 @@ func TestGolden(t *testing.T) {
 	a := newTestAnalyzer(t)
 	for i, c := range cases {
 		got := summary(c.sql, plan(t, a, c.sql))
+		checkShape(t, a, c.sql)
 		if *update {
 			cases[i].want = got
 			continue

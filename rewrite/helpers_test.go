@@ -147,6 +147,7 @@ func runCases(t *testing.T, cases []planCase) {
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("SQL: %s\ngot:\n\t%s\nwant:\n\t%s", tc.sql, strings.Join(got, "\n\t"), strings.Join(tc.want, "\n\t"))
 			}
+			checkShape(t, a, tc.sql)
 		})
 	}
 }

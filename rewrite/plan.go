@@ -307,6 +307,9 @@ type Plan struct {
 	columns    []ColumnList
 	qualified  []ColumnList
 	splices    []Splice
+	// constContent: built from what a string constant holds (see
+	// shape.go), so it is not moved to another text of the same shape.
+	constContent bool
 }
 
 // ColumnList is a column list to write into the statement text: an INSERT

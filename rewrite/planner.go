@@ -45,6 +45,10 @@ type planner struct {
 	// predicate, a policy): a comparison in it cannot follow key versions.
 	stored bool
 	lists  []*inList
+	// constContent: the plan depends on what a string constant holds
+	// beyond its value at a site (see shape.go). Whatever reads a
+	// constant's content for another purpose sets it.
+	constContent bool
 }
 
 type siteKey struct {
@@ -186,7 +190,7 @@ func (p *planner) bindSites(v val, c *Column, use Use, relaxable bool, loc int32
 // finish turns bound sites into parameters and literals and assembles the
 // plan.
 func (p *planner) finish() *Plan {
-	plan := &Plan{stmts: p.stmts, notes: p.notes, columns: p.columnLists, qualified: p.qualified}
+	plan := &Plan{stmts: p.stmts, notes: p.notes, columns: p.columnLists, qualified: p.qualified, constContent: p.constContent}
 	sort.Slice(plan.columns, func(i, j int) bool { return plan.columns[i].At < plan.columns[j].At })
 	sort.Slice(plan.qualified, func(i, j int) bool { return plan.qualified[i].At < plan.qualified[j].At })
 	type pkey struct{ group, n int }
