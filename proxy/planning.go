@@ -46,6 +46,7 @@ var wholeTableFuncs = rewrite.WholeTableFuncNames()
 var opaqueCodeWords = []string{"do", "function", "procedure", "rule", "trigger"}
 
 var (
+	errCatalogWrite           = errors.New("a direct write to a system catalog (pg_class, pg_trigger, …) may rename a table with encrypted columns or attach code to it unseen; use DDL, or run it directly on the server")
 	errOpaqueCodeView         = errors.New("a DO block, function, procedure, rule or trigger names a view, partition, child or parent of a table with encrypted columns; its statements would run inside the server, unseen; send them yourself")
 	errArrayNulls             = errors.New("array_nulls decides whether NULL in an array is a NULL or the string \"NULL\"; the proxy reads arrays as the default (on) does, so it cannot be changed through the proxy")
 	errContinuedAcrossComment = errors.New("a string literal continued on a later line with only -- comments between: PostgreSQL before 17 joins the two, the proxy's parser does not; put them on adjacent lines or use one literal")
@@ -200,10 +201,13 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if sp.pathTouched && rewrite.MentionsAnyWord(sql, []string{"rollback", "abort", "commit", "end", "reset", "discard", "release"}) {
 		sp.catalogStale = true
 	}
+	if sp.p.analyzer.WritesCatalog(sql) {
+		return nil, nil, errCatalogWrite
+	}
 	changesNames := sp.p.analyzer.ChangesNames(sql)
 	if changesNames {
 		sp.pathTouched = true
-		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) || sp.p.analyzer.WritesCatalog(sql) {
+		if sp.p.analyzer.MayMentionValues(sql) && rewrite.MentionsAnyWord(sql, []string{"create", "alter"}) {
 			sp.schemaTouched = true
 		}
 	}

@@ -32,6 +32,8 @@ func TestRelations(t *testing.T) {
 		{"DO $$BEGIN PERFORM 1; END$$", nil, false},
 		{"DO $$BEGIN UPDATE Clients SET email = 'x'; END$$", nil, true},
 		{"SELECT my_func('x')", nil, false},
+		{"ALTER INDEX notes RENAME TO clients", []string{"notes"}, true},
+		{"ALTER TABLE notes RENAME TO notes2", []string{"notes"}, false},
 	}
 	for _, tc := range cases {
 		an, err := a.Analyze(tc.sql)

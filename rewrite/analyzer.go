@@ -179,6 +179,9 @@ func (a *Analyzer) MayMentionValues(sql string) bool {
 	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || containsFold(sql, "trigger") || containsFold(sql, "pg_read") || containsFold(sql, "language") || containsFold(sql, "foreign") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
 }
 
+// writeWords are in every statement that writes rows.
+var writeWords = []string{"insert", "update", "delete", "merge"}
+
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
 
 // MayChangeResolution spots, without parsing, statements that can change
@@ -210,7 +213,7 @@ func (a *Analyzer) ChangesNames(sql string) bool {
 // (UPDATE pg_class SET relname = …), which renames or changes relations
 // the way DDL does.
 func (a *Analyzer) WritesCatalog(sql string) bool {
-	return anyWord(sql, catalogTables) && a.anyStatement(sql, true, writesCatalog)
+	return anyWord(sql, catalogTables) && anyWord(sql, writeWords) && a.anyStatement(sql, true, writesCatalog)
 }
 
 // anyStatement reports whether one of sql's statements satisfies pred;

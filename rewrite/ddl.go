@@ -23,8 +23,7 @@ import (
 func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
 	defer func(old, stored bool) { p.noRelax, p.stored = old, stored }(p.noRelax, p.stored)
 	p.noRelax, p.stored = true, true
-	walkRangeVars(n.ProtoReflect(), p.derivedRef)
-	p.noteDerived(n)
+	p.tieToPolicy(n)
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_AlterTableStmt:
 		p.alterTable(x.AlterTableStmt)
@@ -43,9 +42,21 @@ func (p *planner) ddlStmt(n *pg_query.Node, st *Statement) bool {
 	case *pg_query.Node_RenameStmt:
 		p.rename(x.RenameStmt)
 	case *pg_query.Node_AlterObjectSchemaStmt:
-		if x.AlterObjectSchemaStmt.ObjectType == pg_query.ObjectType_OBJECT_TABLE && x.AlterObjectSchemaStmt.Relation != nil {
-			if t := p.policyTarget(x.AlterObjectSchemaStmt.Relation); t != nil {
-				p.reject(ReasonSchemaChange, nil, "moving policy table "+t.schema+"."+t.name+" to another schema would take it out of the policy; change the policy first", false, x.AlterObjectSchemaStmt.Relation.Location)
+		if rv := x.AlterObjectSchemaStmt.Relation; rv != nil {
+			if t := p.policyTarget(rv); t != nil {
+				p.reject(ReasonSchemaChange, nil, "moving policy table "+t.schema+"."+t.name+" to another schema would take it out of the policy; change the policy first", false, rv.Location)
+			}
+			if t := p.pol.table(x.AlterObjectSchemaStmt.Newschema, rv.Relname); t != nil {
+				p.reject(ReasonSchemaChange, nil, "moving a relation to "+t.schema+"."+t.name+", the name of a policy table, would put its values under the policy unencrypted", false, rv.Location)
+			}
+		}
+	case *pg_query.Node_CreateSchemaStmt:
+		// Its elements are created in the new schema, which the proxy
+		// does not resolve names against; they are not analysed.
+		for _, e := range x.CreateSchemaStmt.SchemaElts {
+			if name := p.mentionsPolicyRelation(e); name != "" {
+				p.reject(ReasonSchemaChange, nil, "CREATE SCHEMA with objects in it that name "+name+", the name of a policy table, is not analysed; create the schema, then each object with a statement of its own", false, -1)
+				break
 			}
 		}
 	case *pg_query.Node_CreateStmt:
@@ -90,24 +101,30 @@ func (p *planner) isPolicyRV(rv *pg_query.RangeVar) bool {
 	return r.Kind == RelTable && p.pol.table(r.Schema, r.Name) != nil
 }
 
-// noteDerived records the relations a DDL statement makes a partition,
-// inheritance child or parent of a policy table. The proxy's catalog does
-// not know them until it is read again, so later statements of the same
-// text that name them are refused (derivedRef).
-func (p *planner) noteDerived(n *pg_query.Node) {
-	add := func(rv *pg_query.RangeVar) {
-		if rv != nil {
-			if p.derived == nil {
-				p.derived = map[string]bool{}
-			}
-			p.derived[rv.Relname] = true
+// tieToPolicy refuses DDL that makes a table named like a policy table a
+// partition, inheritance child or parent of another table, or the reverse
+// (CREATE TABLE … PARTITION OF or INHERITS, ATTACH PARTITION, INHERIT).
+// Code and triggers written for the other table, seen when they were
+// created as touching no policy table, would then reach the policy
+// table's rows unseen: a function's INSERT into the parent lands in the
+// partition, the parent's row triggers are copied onto it.
+func (p *planner) tieToPolicy(n *pg_query.Node) {
+	watched := func(rv *pg_query.RangeVar) bool {
+		if rv == nil {
+			return false
 		}
+		_, ok := p.az.names[rv.Relname]
+		return ok
+	}
+	refuse := func(rv *pg_query.RangeVar) {
+		p.reject(ReasonSchemaChange, nil, "making a table with encrypted columns a partition, child or parent of another table would let code and triggers written for the other reach its rows unseen; do it directly on the server, after review", false, rv.Location)
 	}
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_CreateStmt:
 		for _, in := range x.CreateStmt.InhRelations {
-			if p.isPolicyRV(in.GetRangeVar()) {
-				add(x.CreateStmt.Relation)
+			if rv := in.GetRangeVar(); watched(rv) || (rv != nil && watched(x.CreateStmt.Relation)) {
+				refuse(x.CreateStmt.Relation)
+				return
 			}
 		}
 	case *pg_query.Node_AlterTableStmt:
@@ -126,21 +143,11 @@ func (p *planner) noteDerived(n *pg_query.Node) {
 			default:
 				continue
 			}
-			switch {
-			case p.isPolicyRV(other):
-				add(s.Relation) // the table becomes a child or the parent
-			case p.isPolicyRV(s.Relation):
-				add(other) // the policy table's new parent or partition
+			if watched(other) || watched(s.Relation) {
+				refuse(s.Relation)
+				return
 			}
 		}
-	}
-}
-
-// derivedRef refuses a reference to a relation an earlier statement of the
-// same text made a partition, child or parent of a policy table.
-func (p *planner) derivedRef(rv *pg_query.RangeVar) {
-	if p.derived[rv.Relname] {
-		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(rv.Relname)+" was made a partition, child or parent of a policy table earlier in this query, which the proxy learns only from the catalog afterwards", false, rv.Location)
 	}
 }
 
@@ -230,9 +237,9 @@ func (p *planner) condition(e *pg_query.Node, sc *scope, what string) {
 }
 
 func (p *planner) alterTable(s *pg_query.AlterTableStmt) {
-	if s.Objtype != pg_query.ObjectType_OBJECT_TABLE {
-		return
-	}
+	// Whatever the keyword (ALTER VIEW, ALTER FOREIGN TABLE, ALTER
+	// INDEX …): PostgreSQL may apply it to the table, or log it before it
+	// refuses.
 	sc, t := p.watchedTableScope(s.Relation)
 	if t == nil {
 		return
@@ -407,7 +414,11 @@ func (p *planner) createTrigger(s *pg_query.CreateTrigStmt) {
 
 func (p *planner) rename(s *pg_query.RenameStmt) {
 	switch s.RenameType {
-	case pg_query.ObjectType_OBJECT_TABLE:
+	// PostgreSQL renames a table under any of these keywords (ALTER INDEX
+	// legacy_notes RENAME TO …), and any relation into a policy table's
+	// name.
+	case pg_query.ObjectType_OBJECT_TABLE, pg_query.ObjectType_OBJECT_VIEW, pg_query.ObjectType_OBJECT_MATVIEW,
+		pg_query.ObjectType_OBJECT_INDEX, pg_query.ObjectType_OBJECT_FOREIGN_TABLE, pg_query.ObjectType_OBJECT_SEQUENCE:
 		if s.Relation == nil {
 			return
 		}
@@ -418,7 +429,9 @@ func (p *planner) rename(s *pg_query.RenameStmt) {
 			p.reject(ReasonSchemaChange, nil, "renaming a table to "+quoteIdent(s.Newname)+", the name of a policy table, would put its values under the policy unencrypted", false, s.Relation.Location)
 		}
 	case pg_query.ObjectType_OBJECT_COLUMN:
-		if s.Relation == nil || s.RelationType != pg_query.ObjectType_OBJECT_TABLE {
+		// Also through ALTER VIEW, ALTER FOREIGN TABLE and ALTER
+		// MATERIALIZED VIEW, which rename a table's columns too.
+		if s.Relation == nil {
 			return
 		}
 		if t := p.policyTarget(s.Relation); t != nil {

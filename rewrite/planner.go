@@ -25,9 +25,6 @@ type planner struct {
 	// noRelax: what is analysed is stored by the server (DDL, CREATE TABLE
 	// AS), so on_unsupported: allow relaxes none of its refusals.
 	noRelax bool
-	// derived: relations an earlier statement of the text made a
-	// partition, child or parent of a policy table (noteDerived).
-	derived map[string]bool
 	group   int // 0: bind parameters of the text; i+1: those of PREPARE statement i
 
 	sites      []*site

@@ -68,6 +68,9 @@ func (c *collected) walk(m protoreflect.Message) {
 		}
 	case renameDesc:
 		r := m.Interface().(*pg_query.RenameStmt)
+		if _, ok := c.az.names[r.Newname]; ok && r.Relation != nil {
+			c.mayInvolve = true // a relation renamed into a policy table's name
+		}
 		if r.RenameType == pg_query.ObjectType_OBJECT_SCHEMA {
 			for _, t := range c.az.pol.tables {
 				if t.schema == r.Subname || t.schema == r.Newname {
@@ -149,6 +152,9 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 	l := strings.ToLower(body)
 	if containsWord(l, "execute") {
 		return "(dynamic SQL: EXECUTE)"
+	}
+	if anyWord(l, catalogTables) && anyWord(l, writeWords) {
+		return "(a write to a system catalog)"
 	}
 	if containsWord(l, "trigger") && containsWord(l, "create") {
 		// Run inside the server, CREATE OR REPLACE FUNCTION … RETURNS

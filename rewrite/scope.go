@@ -287,7 +287,6 @@ func (p *planner) rangeVarItem(sc *scope, rv *pg_query.RangeVar, write bool) *it
 		}
 	}
 	n := RelName{Schema: rv.Schemaname, Name: rv.Relname}
-	p.derivedRef(rv)
 	if _, watched := p.az.names[n.Name]; watched && p.resolutionChanged {
 		p.reject(ReasonResolutionChange, nil, "relation "+quoteIdent(n.String())+" is named after a statement of the same query that can change what it refers to", false, rv.Location)
 	}

@@ -299,10 +299,11 @@ func changesResolution(n *pg_query.Node) bool {
 	return true
 }
 
-// catalogTables are the system catalogs whose rows say what names mean and
-// which columns relations have.
+// catalogTables are the system catalogs whose rows say what names mean,
+// which columns relations have and what code runs on their rows.
 var catalogTables = []string{"pg_class", "pg_attribute", "pg_namespace", "pg_inherits", "pg_rewrite",
-	"pg_depend", "pg_index", "pg_attrdef", "pg_constraint", "pg_type", "pg_proc"}
+	"pg_depend", "pg_index", "pg_attrdef", "pg_constraint", "pg_type", "pg_proc", "pg_trigger",
+	"pg_policy", "pg_event_trigger"}
 
 // writesCatalog reports whether n writes to a system catalog directly (a
 // superuser's UPDATE pg_class SET relname = …): a rename the parse tree

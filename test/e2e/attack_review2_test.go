@@ -406,12 +406,12 @@ func attackCases3() []attackCase {
 		{name: "ddl3/comment_on", flights: []flight{
 			fl("COMMENT ON COLUMN clients.email IS 'SECRET'"),
 		}, plainOK: true},
-		{name: "ddl3/partition_attach_default", ddl: "; CREATE TABLE pnotes (id int, body text) PARTITION BY LIST (id); CREATE TABLE pnotes1 PARTITION OF pnotes FOR VALUES IN (1)", flights: []flight{
-			fl("ALTER TABLE pnotes ATTACH PARTITION legacy_notes FOR VALUES IN (2)"),
+		{name: "ddl3/partition_attach_default", maxAge: time.Millisecond, ddl: "; CREATE TABLE pnotes (id int, body text) PARTITION BY LIST (id); CREATE TABLE pnotes1 PARTITION OF pnotes FOR VALUES IN (1)", flights: []flight{
+			fl(direct("ALTER TABLE pnotes ATTACH PARTITION legacy_notes FOR VALUES IN (2)")),
 			fl("INSERT INTO pnotes (id, body) VALUES (2, 'SECRET')"),
 		}, check: func(t *testing.T, f *encFixture) {}},
-		{name: "ddl3/inherit_after", ddl: "; CREATE TABLE base (id int, body text)", flights: []flight{
-			fl("ALTER TABLE legacy_notes INHERIT base"),
+		{name: "ddl3/inherit_after", maxAge: time.Millisecond, ddl: "; CREATE TABLE base (id int, body text)", flights: []flight{
+			fl(direct("ALTER TABLE legacy_notes INHERIT base")),
 			fl("UPDATE base SET body = 'SECRET'"),
 			fl("INSERT INTO legacy_notes (id, body) VALUES (1, 'a')"),
 			fl("UPDATE base SET body = 'SECRET'"),
@@ -434,23 +434,23 @@ func attackCases3() []attackCase {
 		}},
 		// J. Relations that reach a policy table, made in this session or
 		// by another connection: statements on them name no policy table.
-		{name: "rel3/child_created_then_written", flights: []flight{
-			fl("CREATE TABLE nchild () INHERITS (legacy_notes)"),
+		{name: "rel3/child_created_then_written", maxAge: time.Millisecond, flights: []flight{
+			fl(direct("CREATE TABLE nchild () INHERITS (legacy_notes)")),
 			fl("INSERT INTO nchild (body) VALUES ('SECRET')"),
 		}},
 		{name: "rel3/child_created_same_query", flights: []flight{
 			fl("CREATE TABLE nchild3 () INHERITS (legacy_notes); INSERT INTO nchild3 (body) VALUES ('SECRET')"),
 		}},
-		{name: "rel3/child_by_alter_inherit_then_written", ddl: "; CREATE TABLE nchild2 (id int NOT NULL, body text)", flights: []flight{
-			fl("ALTER TABLE nchild2 INHERIT legacy_notes"),
+		{name: "rel3/child_by_alter_inherit_then_written", maxAge: time.Millisecond, ddl: "; CREATE TABLE nchild2 (id int NOT NULL, body text)", flights: []flight{
+			fl(direct("ALTER TABLE nchild2 INHERIT legacy_notes")),
 			fl("INSERT INTO nchild2 (id, body) VALUES (1, 'SECRET')"),
 		}},
-		{name: "rel3/attach_then_copy_into_parent", ddl: "; CREATE TABLE pn2 (id int, body text) PARTITION BY LIST (id)", flights: []flight{
-			fl("ALTER TABLE pn2 ATTACH PARTITION legacy_notes FOR VALUES IN (2)"),
+		{name: "rel3/attach_then_copy_into_parent", maxAge: time.Millisecond, ddl: "; CREATE TABLE pn2 (id int, body text) PARTITION BY LIST (id)", flights: []flight{
+			fl(direct("ALTER TABLE pn2 ATTACH PARTITION legacy_notes FOR VALUES IN (2)")),
 			fl(q("COPY pn2 (id, body) FROM STDIN"), copyData("2\tSECRET\n"), copyDone()),
 		}},
-		{name: "rel3/attach_then_parse_parent", ddl: "; CREATE TABLE pn3 (id int, body text) PARTITION BY LIST (id)", flights: []flight{
-			fl("ALTER TABLE pn3 ATTACH PARTITION legacy_notes FOR VALUES IN (2)"),
+		{name: "rel3/attach_then_parse_parent", maxAge: time.Millisecond, ddl: "; CREATE TABLE pn3 (id int, body text) PARTITION BY LIST (id)", flights: []flight{
+			fl(direct("ALTER TABLE pn3 ATTACH PARTITION legacy_notes FOR VALUES IN (2)")),
 			fl(ext("INSERT INTO pn3 (id, body) VALUES (2, $1)", "SECRET"), syncMsg()),
 		}},
 		{name: "rel3/attach_then_read_parent", ddl: "; CREATE TABLE pn4 (id int, body text) PARTITION BY LIST (id)", flights: []flight{
@@ -458,8 +458,8 @@ func attackCases3() []attackCase {
 			fl("ALTER TABLE pn4 ATTACH PARTITION legacy_notes FOR VALUES IN (2)"),
 			fl("SELECT body FROM pn4"),
 		}},
-		{name: "rel3/view_on_parent_after_attach", ddl: "; CREATE TABLE pn5 (id int, body text) PARTITION BY LIST (id); CREATE VIEW pv5 AS SELECT * FROM pn5", flights: []flight{
-			fl("ALTER TABLE pn5 ATTACH PARTITION legacy_notes FOR VALUES IN (2)"),
+		{name: "rel3/view_on_parent_after_attach", maxAge: time.Millisecond, ddl: "; CREATE TABLE pn5 (id int, body text) PARTITION BY LIST (id); CREATE VIEW pv5 AS SELECT * FROM pn5", flights: []flight{
+			fl(direct("ALTER TABLE pn5 ATTACH PARTITION legacy_notes FOR VALUES IN (2)")),
 			fl("INSERT INTO pv5 (id, body) VALUES (2, 'SECRET')"),
 		}},
 		{name: "rel3/view_elsewhere", maxAge: time.Millisecond, flights: []flight{

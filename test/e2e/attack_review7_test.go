@@ -223,9 +223,9 @@ func attackCases7() []attackCase {
 			fl("INSERT INTO legacy_notes (b7) VALUES ('SECRET')"),
 		}},
 		// Leaked before the fix: rewrite/stmt.go writesCatalog only sees a top-level INSERT/UPDATE/DELETE/MERGE naming a catalog; this catalog write (writable CTE, view over the catalog, rule, function) leaves the proxy's catalog stale, so the renamed policy column or table is written in plaintext.
-		{name: "cat7/cte_update_pg_class", flights: []flight{
+		{name: "cat7/cte_update_pg_class", maxAge: time.Millisecond, flights: []flight{
 			fl("SELECT count(*) FROM legacy_notes"),
-			fl("WITH x AS (UPDATE pg_class SET relname = 'ln7' WHERE relname = 'legacy_' || 'notes' RETURNING 1) SELECT count(*) FROM x"),
+			fl(direct("WITH x AS (UPDATE pg_class SET relname = 'ln7' WHERE relname = 'legacy_' || 'notes' RETURNING 1) SELECT count(*) FROM x")),
 			fl("INSERT INTO ln7 (body) VALUES ('SECRET')"),
 		}},
 		// Leaked before the fix: rewrite/stmt.go writesCatalog only sees a top-level INSERT/UPDATE/DELETE/MERGE naming a catalog; this catalog write (writable CTE, view over the catalog, rule, function) leaves the proxy's catalog stale, so the renamed policy column or table is written in plaintext.
