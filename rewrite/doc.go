@@ -12,8 +12,11 @@
 //
 //  1. Analyzer.Analyze(sql) parses the text (cached by exact text in a
 //     bounded cache with CLOCK eviction, an LRU approximation whose hits take
-//     only a read lock; a hit costs a map lookup and does not allocate) and
-//     returns the relation names it references. When
+//     only a read lock; a hit costs a map lookup and does not allocate), or
+//     by shape: a SELECT, INSERT, UPDATE, DELETE or MERGE text that differs
+//     from one analysed before only in what its '…' strings hold shares that
+//     one's parse tree, and its plan is that plan with the literals moved
+//     (see shape.go). It returns the relation names the text references. When
 //     Analysis.MayInvolvePolicy is false (no referenced relation has the bare
 //     name of a policy table, the common case) the proxy relays the message
 //     untouched.

@@ -155,6 +155,13 @@ func (p *Plan) Rewrite(sql string, replacements []string) (string, error) {
 	return Rewrite(sql, p.literals, replacements)
 }
 
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '$' || c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-}
+func isIdentByte(c byte) bool { return identBytes[c] }
+
+// identBytes[c] is whether c may continue an unquoted name: a table
+// lookup, as the word scans run it over every byte of every statement.
+var identBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '_' || c == '$' || c >= 0x80 || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+	}
+	return t
+}()

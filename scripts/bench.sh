@@ -2,8 +2,11 @@
 # Relay benchmark: pgbench straight to PostgreSQL, through pgcrypt-proxy, and
 # through PgBouncer (when installed), interleaved round by round in one run so
 # all three see the same machine. Prints median TPS and latency per target,
-# the ratios proxy/direct and pgbouncer/direct, and the CPU time each proxy
-# spent per statement round trip (from /proc/PID/stat over the runs).
+# the ratios against direct and against PgBouncer, and the CPU time each
+# proxy spent per statement round trip (from /proc/PID/stat over the runs);
+# then the latency each relay adds at one client (p50 and p99 of select-only,
+# simple protocol) and the memory each holds per idle session with -m
+# sessions open at once (RSS before and with them, over their number).
 #
 #   ./scripts/bench.sh                  # 3 rounds of 10 s per workload and target
 #   ./scripts/bench.sh -T 5 -r 5 -c 8   # shorter runs, more rounds, 8 clients
@@ -13,12 +16,17 @@
 #   ./scripts/bench.sh -d               # durable commits (fsync and
 #                                       # synchronous_commit on, PostgreSQL's
 #                                       # defaults) instead of both off
+#   ./scripts/bench.sh -m 200           # idle sessions for the memory figure
+#                                       # (default 1000; 0 skips it)
 #
 # Workloads: select-only with the simple protocol (select-simple), select-only
 # with prepared statements (select-prepared), pgbench's TPC-B-like write
 # transaction (tpcb-write, 7 statements), and the seed's encrypted workload
 # (encrypted: insert a client with a 1 KB medical history and read a random
-# client by id; 2 statements). The encrypted workload runs through the proxy
+# client by id; 2 statements) with prepared statements, and the same with the
+# values written as literals in the text (encrypted-simple: what psycopg2,
+# PDO with emulated prepares and Rails without prepared statements send;
+# every statement is new text). The encrypted workloads run through the proxy
 # with the seed policy ("policy") and, on an unencrypted copy of the table,
 # direct, through the proxy without a policy ("proxy") and through
 # PgBouncer; "sized" runs it direct with plaintext as long as the envelopes,
@@ -26,21 +34,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pgbin.sh
+# Room for the idle sessions (two sockets each through a relay).
+ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-duration=10 rounds=3 clients=8 threads=2 scale=10 goroutines=""
-workloads="select-simple select-prepared tpcb-write encrypted"
+duration=10 rounds=3 clients=8 threads=2 scale=10 goroutines="" idle=1000
+workloads="select-simple select-prepared tpcb-write encrypted encrypted-simple"
 durability="-c fsync=off -c synchronous_commit=off"
-while getopts "T:r:c:j:s:w:gdh" opt; do
+while getopts "T:r:c:j:s:w:m:gdh" opt; do
 	case $opt in
 	T) duration=$OPTARG ;; r) rounds=$OPTARG ;; c) clients=$OPTARG ;;
 	j) threads=$OPTARG ;; s) scale=$OPTARG ;; g) goroutines=1 ;;
 	w) workloads=$(echo "$OPTARG" | tr , ' ') ;; d) durability="" ;;
-	*) sed -n '2,29p' "$0"; exit 2 ;;
+	m) idle=$OPTARG ;;
+	*) sed -n '2,38p' "$0"; exit 2 ;;
 	esac
 done
 for w in $workloads; do
-	case $w in select-simple | select-prepared | tpcb-write | encrypted) ;;
-	*) echo "unknown workload $w (select-simple, select-prepared, tpcb-write, encrypted)" >&2; exit 2 ;;
+	case $w in select-simple | select-prepared | tpcb-write | encrypted | encrypted-simple) ;;
+	*) echo "unknown workload $w (select-simple, select-prepared, tpcb-write, encrypted, encrypted-simple)" >&2; exit 2 ;;
 	esac
 done
 
@@ -63,7 +74,7 @@ trap cleanup EXIT
 pgport=$(free_port) proxyport=$(free_port) adminport=$(free_port) bouncerport=$(free_port)
 echo "==> PostgreSQL on $pgport ($bindir), scale $scale, ${durability:-fsync and synchronous_commit on}"
 pg_init "$work"
-pg_start "$work" "$pgport" -c max_connections=200 -c shared_buffers=256MB $durability
+pg_start "$work" "$pgport" -c max_connections=$((idle + 200)) -c shared_buffers=256MB $durability
 "$pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$pgport" -U postgres postgres >"$work/init.log" 2>&1
 
 echo "==> pgcrypt-proxy on $proxyport"
@@ -94,9 +105,13 @@ insert into $table (workspace_id, first_name, last_name, email, phone, medical_h
 SQL
 	{ cat "$work/insert-$table.sql"; echo "\set k random(1, 200)"
 	  echo "select first_name, last_name, email, phone, medical_history from $table where id = (select id from ${table}_ids where k = :k);"; } >"$work/encrypted-$table.sql"
+	# The same with the values in the text: pgbench writes variables into
+	# a simple-protocol query as they are, so the strings get quotes.
+	sed -e "s/:n, :n, :n, :n, :h/':n', ':n', ':n', ':n', ':h'/" "$work/encrypted-$table.sql" >"$work/encrypted-simple-$table.sql"
 done
 # "sized": the plain table, with values as long as the policy's envelopes.
 sed -e 's/:n, :n, :n, :n, :h/:fn, :ln, :em, :ph, :mh/' "$work/encrypted-clients_plain.sql" >"$work/encrypted-sized.sql"
+sed -e "s/:n, :n, :n, :n, :h/':fn', ':ln', ':em', ':ph', ':mh'/" "$work/encrypted-clients_plain.sql" >"$work/encrypted-simple-sized.sql"
 sed -e "s/^listen: .*/listen: 127.0.0.1:$policyport/" -e "s/^upstream: .*/upstream: 127.0.0.1:$pgport/" \
 	-e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$policyadmin/" -e "s/^  mode: prefer .*/  mode: disable/" \
 	config.example.yaml >"$work/policy.yaml"
@@ -127,7 +142,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $work/userlist.txt
 pool_mode = session
-max_client_conn = 500
+max_client_conn = $((idle + 100))
 default_pool_size = 100
 logfile = $work/pgbouncer.log
 pidfile = $work/pgbouncer.pid
@@ -158,6 +173,11 @@ run() {
 		[ "$target" = policy ] && table=clients
 		[ "$target" = sized ] && table=sized
 		args="-M prepared -f $work/encrypted-$table.sql" stmts=2 ;;
+	encrypted-simple)
+		table=clients_plain
+		[ "$target" = policy ] && table=clients
+		[ "$target" = sized ] && table=sized
+		args="-M simple -f $work/encrypted-simple-$table.sql" stmts=2 ;;
 	esac
 	case $target in proxy) pid=$proxypid ;; goroutines) pid=$gopid ;; policy) pid=$policypid ;; pgbouncer) pid=$bouncerpid ;; esac
 	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
@@ -201,7 +221,7 @@ printf '%-16s %-10s %10s %8s %8s\n' workload target tps lat_ms cpu_us
 for r in $(seq "$rounds"); do
 	for w in $workloads; do
 		wt=$targets
-		[ "$w" = encrypted ] && wt=$(echo "$targets sized:$pgport" | tr ' ' '\n' | grep -v '^goroutines:')
+		case $w in encrypted*) wt=$(echo "$targets sized:$pgport" | tr ' ' '\n' | grep -v '^goroutines:') ;; esac
 		for t in $wt; do
 			run "$w" "${t%%:*}" "${t##*:}"
 		done
@@ -223,13 +243,80 @@ for w, t, tps, lat, cpu in rows:
     r["tps"].append(float(tps)); r["lat"].append(float(lat))
     if cpu != "-": r["cpu"].append(float(cpu))
 med = lambda xs: statistics.median(xs) if xs else None
-print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9}")
-for w in ["select-simple", "select-prepared", "tpcb-write", "encrypted"]:
+print(f"{'workload':16} {'target':10} {'tps':>10} {'lat_ms':>8} {'cpu_us':>7} {'vs direct':>9} {'vs bouncer':>10}")
+for w in ["select-simple", "select-prepared", "tpcb-write", "encrypted", "encrypted-simple"]:
     if (w, "direct") not in res: continue
     d = med(res[(w, "direct")]["tps"])
+    b = med(res[(w, "pgbouncer")]["tps"]) if (w, "pgbouncer") in res else None
     for t in ["direct", "sized", "pgbouncer", "proxy", "policy", "goroutines"]:
         if (w, t) not in res: continue
         r = res[(w, t)]
         cpu = med(r["cpu"])
-        print(f"{w:16} {t:10} {med(r['tps']):10.0f} {med(r['lat']):8.3f} {f'{cpu:.1f}' if cpu is not None else '-':>7} {med(r['tps'])/d:9.3f}")
+        vb = f"{med(r['tps'])/b:10.3f}" if b else f"{'-':>10}"
+        print(f"{w:16} {t:10} {med(r['tps']):10.0f} {med(r['lat']):8.3f} {f'{cpu:.1f}' if cpu is not None else '-':>7} {med(r['tps'])/d:9.3f} {vb}")
 PY
+
+# Latency added at one client: select-only, simple protocol, every
+# transaction's latency logged (pgbench -l), rounds interleaved.
+lat_targets=$(echo "$targets" | tr ' ' '\n' | grep -v '^goroutines:' | tr '\n' ' ')
+for r in $(seq "$rounds"); do
+	for t in $lat_targets; do
+		"$pgbench" -S -M simple -n -c 1 -j 1 -T "$duration" -l --log-prefix="$work/lat-${t%%:*}-$r" \
+			-h 127.0.0.1 -p "${t##*:}" -U postgres postgres >"$work/lat.log" 2>&1 || { cat "$work/lat.log"; exit 1; }
+	done
+done
+echo
+echo "==> latency at one client, select-only, simple protocol (all rounds' transactions)"
+python3 - "$work" $lat_targets <<'PY'
+import glob, statistics, sys
+work, targets = sys.argv[1], [t.split(":")[0] for t in sys.argv[2:]]
+lat = {}
+for t in targets:
+    xs = sorted(int(l.split()[2]) for f in glob.glob(f"{work}/lat-{t}-*") for l in open(f))
+    lat[t] = (xs[len(xs) // 2], xs[int(len(xs) * 0.99)], len(xs))
+d50, d99, _ = lat["direct"]
+print(f"{'target':10} {'p50_us':>7} {'p99_us':>7} {'added_p50':>9} {'added_p99':>9} {'n':>8}")
+for t in targets:
+    p50, p99, n = lat[t]
+    print(f"{t:10} {p50:7d} {p99:7d} {p50 - d50:9d} {p99 - d99:9d} {n:8d}")
+PY
+
+# Memory per idle session: RSS with $idle sessions open (logged in, no
+# statement), less RSS before, over $idle.
+if [ "$idle" -gt 0 ]; then
+	echo
+	echo "==> memory per idle session, $idle sessions open at once"
+	printf '\\sleep 1 s\n' >"$work/idle.sql"
+	established() { # PORT: established TCP connections to it
+		python3 - "$1" <<'PY'
+import sys
+port = int(sys.argv[1])
+n = 0
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        for l in open(f).readlines()[1:]:
+            p = l.split()
+            if int(p[1].split(":")[1], 16) == port and p[3] == "01":
+                n += 1
+    except FileNotFoundError:
+        pass
+print(n)
+PY
+	}
+	rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+	printf '%-10s %9s %9s %12s\n' target rss_kb idle_kb per_session_kb
+	for t in proxy:$proxyport:$proxypid policy:$policyport:$policypid pgbouncer:$bouncerport:$bouncerpid; do
+		IFS=: read -r name port pid <<<"$t"
+		[ -n "$pid" ] || continue
+		before=$(rss_kb "$pid")
+		"$pgbench" -n -c "$idle" -j 2 -T $((idle / 50 + 30)) -f "$work/idle.sql" -h 127.0.0.1 -p "$port" -U postgres postgres >"$work/idle.log" 2>&1 &
+		bp=$!
+		for _ in $(seq 600); do [ "$(established "$port")" -ge "$idle" ] && break; sleep 0.1; done
+		sleep 2
+		during=$(rss_kb "$pid")
+		kill "$bp" 2>/dev/null || true
+		wait "$bp" 2>/dev/null || true
+		awk -v n="$name" -v b="$before" -v d="$during" -v i="$idle" 'BEGIN{printf "%-10s %9d %9d %12.1f\n", n, b, d, (d - b) / i}'
+		for _ in $(seq 100); do [ "$(established "$port")" -eq 0 ] && break; sleep 0.1; done
+	done
+fi
