@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 )
 
@@ -79,6 +80,9 @@ type Server struct {
 
 	loopsOnce sync.Once
 	loops     []*eventLoop // started with the first session that can use them
+	// bufs lends sessions their write buffers while they have bytes to
+	// send: an idle session holds none.
+	bufs *wire.Buffers
 }
 
 // New returns a Server. Logger and Metrics are required.
@@ -109,6 +113,7 @@ func New(opts Options) (*Server, error) {
 		cancels:   cancelRegistry{m: map[cancelKey]cancelTarget{}},
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
+		bufs:      wire.NewBuffers(),
 	}
 	s.policy.Store(opts.Policy)
 	return s, nil

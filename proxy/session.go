@@ -120,7 +120,7 @@ func (s *session) await(ch <-chan struct{}) bool {
 func (s *session) run(ctx context.Context, startup []byte) {
 	srv := s.srv
 	s.log = srv.log.With("session", s.id)
-	s.cw = wire.NewWriter(s.client)
+	s.cw = srv.bufs.NewWriter(s.client)
 	s.cr = wire.NewReader(s.client, srv.opts.MaxMessageBytes)
 
 	dctx, cancel := context.WithTimeout(ctx, srv.opts.ConnectTimeout)
@@ -145,7 +145,7 @@ func (s *session) run(ctx context.Context, startup []byte) {
 		return
 	}
 	server.SetDeadline(deadline(ctx))
-	s.sw = wire.NewWriter(server)
+	s.sw = srv.bufs.NewWriter(server)
 	s.sr = wire.NewReader(server, srv.opts.MaxMessageBytes)
 
 	if p := srv.policy.Load(); p != nil {

@@ -142,3 +142,50 @@ func TestWriterMessageAllocatesNothing(t *testing.T) {
 		t.Fatalf("Message+Flush allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+// A Writer made by Buffers holds a buffer only while bytes wait for Flush,
+// writes what is larger than a buffer through, and keeps a write error.
+func TestLentWriter(t *testing.T) {
+	bufs := NewBuffers()
+	var out bytes.Buffer
+	w := bufs.NewWriter(&out)
+	if w.buf != nil {
+		t.Fatal("a new writer holds a buffer")
+	}
+	if err := w.Message('Q', []byte("SELECT 1\x00")); err != nil {
+		t.Fatal(err)
+	}
+	if w.Buffered() != 14 || out.Len() != 0 {
+		t.Fatalf("buffered %d, written %d", w.Buffered(), out.Len())
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if w.buf != nil || out.String() != "Q\x00\x00\x00\x0dSELECT 1\x00" {
+		t.Fatalf("after Flush: holds a buffer %t, wrote %q", w.buf != nil, out.String())
+	}
+	big := bytes.Repeat([]byte("x"), writeBufferSize+10)
+	w.Header('d', len(big))
+	if _, err := w.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if out.Len() != 14+5+len(big) || !bytes.HasSuffix(out.Bytes(), big) {
+		t.Fatalf("large message: %d bytes written", out.Len())
+	}
+	if n := w.TakeWritten(); n != int64(14+5+len(big)) {
+		t.Errorf("TakeWritten %d", n)
+	}
+	fail := bufs.NewWriter(iotestErrWriter{})
+	fail.Message('Q', []byte("x"))
+	if err := fail.Flush(); err == nil {
+		t.Fatal("no error from a failing destination")
+	}
+	if err := fail.Message('Q', []byte("y")); err == nil {
+		t.Error("the error was not kept")
+	}
+}
+
+type iotestErrWriter struct{}
+
+func (iotestErrWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
