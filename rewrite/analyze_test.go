@@ -351,3 +351,32 @@ func FuzzMayMention(f *testing.F) {
 		}
 	})
 }
+
+// WritesCatalog finds a write to a system catalog wherever the statement
+// puts it, and however the catalog's name is spelled.
+func TestWritesCatalog(t *testing.T) {
+	a := newTestAnalyzer(t)
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"UPDATE pg_class SET relname = 'x' WHERE oid = 1", true},
+		{"UPDATE pg_catalog.pg_trigger SET tgrelid = 1", true},
+		{`UPDATE U&"pg!005fclass" UESCAPE '!' SET relname = 'x'`, true},
+		{"WITH x AS (UPDATE pg_class SET relname = 'x' RETURNING 1) SELECT * FROM x", true},
+		{"PREPARE p AS UPDATE pg_class SET relname = 'x'", true},
+		{"EXPLAIN ANALYZE UPDATE pg_class SET relname = 'x'", true},
+		{"COPY (UPDATE pg_class SET relname = 'x' RETURNING 1) TO STDOUT", true},
+		{"CREATE TABLE t AS WITH x AS (UPDATE pg_class SET relname = 'x' RETURNING 1) SELECT * FROM x", true},
+		{"CREATE FUNCTION f() RETURNS void LANGUAGE sql BEGIN ATOMIC UPDATE pg_class SET relname = 'x'; END", true},
+		{"COPY pg_trigger FROM STDIN", true},
+		{"SELECT relname FROM pg_class", false},
+		{"UPDATE clients SET email = (SELECT relname FROM pg_class LIMIT 1)", false},
+		{"COPY pg_class TO STDOUT", false},
+		{"UPDATE other.pg_class SET a = 1", false},
+	} {
+		if got := a.WritesCatalog(tc.sql); got != tc.want {
+			t.Errorf("WritesCatalog(%q) = %t, want %t", tc.sql, got, tc.want)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func (a *Analyzer) MayMentionValues(sql string) bool {
 }
 
 // writeWords are in every statement that writes rows.
-var writeWords = []string{"insert", "update", "delete", "merge"}
+var writeWords = []string{"insert", "update", "delete", "merge", "copy"}
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
 
@@ -213,7 +213,8 @@ func (a *Analyzer) ChangesNames(sql string) bool {
 // (UPDATE pg_class SET relname = …), which renames or changes relations
 // the way DDL does.
 func (a *Analyzer) WritesCatalog(sql string) bool {
-	return anyWord(sql, catalogTables) && anyWord(sql, writeWords) && a.anyStatement(sql, true, writesCatalog)
+	// A catalog's name may be spelled with U&"…" escapes.
+	return (anyWord(sql, catalogTables) || containsFold(sql, "u&")) && anyWord(sql, writeWords) && a.anyStatement(sql, true, writesCatalog)
 }
 
 // anyStatement reports whether one of sql's statements satisfies pred;

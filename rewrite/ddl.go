@@ -428,9 +428,10 @@ func (p *planner) rename(s *pg_query.RenameStmt) {
 		if _, ok := p.pol.names[s.Newname]; ok {
 			p.reject(ReasonSchemaChange, nil, "renaming a table to "+quoteIdent(s.Newname)+", the name of a policy table, would put its values under the policy unencrypted", false, s.Relation.Location)
 		}
-	case pg_query.ObjectType_OBJECT_COLUMN:
-		// Also through ALTER VIEW, ALTER FOREIGN TABLE and ALTER
-		// MATERIALIZED VIEW, which rename a table's columns too.
+	case pg_query.ObjectType_OBJECT_COLUMN, pg_query.ObjectType_OBJECT_ATTRIBUTE:
+		// Also through ALTER VIEW, ALTER FOREIGN TABLE, ALTER
+		// MATERIALIZED VIEW and ALTER TYPE … RENAME ATTRIBUTE (of a
+		// table's row type), which rename a table's columns too.
 		if s.Relation == nil {
 			return
 		}

@@ -54,6 +54,7 @@ func TestDDL(t *testing.T) {
 		{"partition of a plain table", "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)", nil},
 		{"rename through ALTER INDEX", "ALTER INDEX clients RENAME TO c2", []string{"reject schema_change"}},
 		{"rename into a policy name through ALTER VIEW", "ALTER VIEW v RENAME TO legacy_notes", []string{"reject schema_change", "note unknown_relation v write"}},
+		{"attribute rename through ALTER TYPE", "ALTER TYPE clients RENAME ATTRIBUTE extra TO phone", []string{"reject schema_change public.clients.phone"}},
 		{"column rename through ALTER VIEW", "ALTER VIEW clients RENAME COLUMN phone TO p2", []string{"reject schema_change public.clients.phone"}},
 		{"default through ALTER VIEW", "ALTER VIEW clients ALTER COLUMN id SET DEFAULT 0", nil},
 		{"moved into a policy name", "ALTER TABLE other.x SET SCHEMA public", []string{"note unknown_relation other.x write"}},

@@ -3,6 +3,7 @@ package rewrite
 import (
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Statements with their values written as literals (psycopg2, PDO with
@@ -29,11 +30,13 @@ import (
 // quotes included), as plainLiterals lexes them; ok is false when it would
 // take more than that to be sure: a backslash (an escape with
 // standard_conforming_strings off, or a byte of a multi-byte character in
-// SJIS and kin), a NUL, an unterminated string, or one continued on a new
-// line. Other strings (E'…', U&'…', dollar quotes) stay in the shape as
-// they are.
+// SJIS and kin), a NUL, invalid UTF-8 (which the parser refuses), UESCAPE
+// (its string is not a value: it decides what a U&"…" name or U&'…'
+// string before it spells), an unterminated string, or one continued on a
+// new line. Other strings (E'…', U&'…', dollar quotes) stay in the shape
+// as they are.
 func shapeOf(sql string) (key string, spans []span, ok bool) {
-	if strings.IndexByte(sql, '\\') >= 0 || strings.IndexByte(sql, 0) >= 0 {
+	if strings.IndexByte(sql, '\\') >= 0 || strings.IndexByte(sql, 0) >= 0 || !utf8.ValidString(sql) || containsFold(sql, "uescape") {
 		return "", nil, false
 	}
 	spans = plainLiterals(sql)

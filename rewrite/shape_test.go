@@ -99,6 +99,7 @@ func TestShapeCache(t *testing.T) {
 		{"utility", "SET application_name = 'x'", false},
 		{"backslash", "SELECT first_name FROM clients WHERE email = 'a\\'", false},
 		{"continued", "SELECT first_name FROM clients WHERE email = 'a'\n'b'", false},
+		{"UESCAPE", `INSERT INTO U&"legacy!005fnotes" UESCAPE '!' (body) VALUES ('a')`, false},
 		{"dollar quote stays", "SELECT $$x$$, first_name FROM clients WHERE email = 'a'", true},
 		{"select", "SELECT first_name FROM clients WHERE email = 'a'", true},
 	} {
@@ -116,6 +117,14 @@ func TestShapeCache(t *testing.T) {
 			t.Errorf("%s: by shape %t, want %t", tc.name, got, tc.shaped)
 		}
 		checkShape(t, a, tc.sql)
+	}
+}
+
+// Invalid UTF-8 is not shaped: the parser refuses it, so a text with it must
+// not take the plan of a valid one.
+func TestShapeInvalidUTF8(t *testing.T) {
+	if _, _, ok := shapeOf("SELECT first_name FROM clients WHERE email = 'a\xff'"); ok {
+		t.Error("invalid UTF-8 shaped")
 	}
 }
 

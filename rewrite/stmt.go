@@ -307,31 +307,30 @@ var catalogTables = []string{"pg_class", "pg_attribute", "pg_namespace", "pg_inh
 
 // writesCatalog reports whether n writes to a system catalog directly (a
 // superuser's UPDATE pg_class SET relname = …): a rename the parse tree
-// cannot otherwise tell.
+// cannot otherwise tell. Any write at any depth counts: in a data-modifying
+// WITH, behind PREPARE, EXPLAIN ANALYZE, CREATE TABLE AS or COPY (…
+// RETURNING), in a BEGIN ATOMIC function body; and COPY into a catalog.
 func writesCatalog(n *pg_query.Node) bool {
-	var rv *pg_query.RangeVar
-	var with *pg_query.WithClause
-	switch x := n.GetNode().(type) {
-	case *pg_query.Node_InsertStmt:
-		rv, with = x.InsertStmt.Relation, x.InsertStmt.WithClause
-	case *pg_query.Node_UpdateStmt:
-		rv, with = x.UpdateStmt.Relation, x.UpdateStmt.WithClause
-	case *pg_query.Node_DeleteStmt:
-		rv, with = x.DeleteStmt.Relation, x.DeleteStmt.WithClause
-	case *pg_query.Node_MergeStmt:
-		rv, with = x.MergeStmt.Relation, x.MergeStmt.WithClause
-	case *pg_query.Node_SelectStmt:
-		with = x.SelectStmt.WithClause
-	case *pg_query.Node_ExplainStmt:
-		return writesCatalog(x.ExplainStmt.Query) // EXPLAIN ANALYZE runs it
-	}
-	if rv != nil && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") && slices.Contains(catalogTables, rv.Relname) {
-		return true
-	}
-	for _, c := range with.GetCtes() {
-		if writesCatalog(c.GetCommonTableExpr().GetCtequery()) {
-			return true // a data-modifying WITH
+	found := false
+	walkNodes(n, func(c *pg_query.Node) {
+		var rv *pg_query.RangeVar
+		switch x := c.GetNode().(type) {
+		case *pg_query.Node_InsertStmt:
+			rv = x.InsertStmt.Relation
+		case *pg_query.Node_UpdateStmt:
+			rv = x.UpdateStmt.Relation
+		case *pg_query.Node_DeleteStmt:
+			rv = x.DeleteStmt.Relation
+		case *pg_query.Node_MergeStmt:
+			rv = x.MergeStmt.Relation
+		case *pg_query.Node_CopyStmt:
+			if x.CopyStmt.IsFrom {
+				rv = x.CopyStmt.Relation
+			}
 		}
-	}
-	return false
+		if rv != nil && (rv.Schemaname == "" || rv.Schemaname == "pg_catalog") && slices.Contains(catalogTables, rv.Relname) {
+			found = true
+		}
+	})
+	return found
 }
