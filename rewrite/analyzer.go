@@ -32,14 +32,16 @@ type Options struct {
 // safe for concurrent use; create one per policy and share it between
 // sessions.
 type Analyzer struct {
-	pol     *Policy
-	names   map[string]struct{} // bare names that may involve the policy
-	lower   []string            // the same, lower-cased, for the parse-failure scan
-	cache   *clockCache
-	shapes  *clockCache // by shape (shapeOf), of texts that have strings
-	parses  atomic.Uint64
-	maxSQL  int
-	noCache bool
+	pol   *Policy
+	names map[string]struct{} // bare names that may involve the policy
+	lower []string            // the same, lower-cased, for the parse-failure scan
+	// valueWords finds lower and valueTexts (MayMentionValues).
+	valueWords *foldSet
+	cache      *clockCache
+	shapes     *clockCache // by shape (shapeOf), of texts that have strings
+	parses     atomic.Uint64
+	maxSQL     int
+	noCache    bool
 }
 
 // NewAnalyzer returns an Analyzer for p.
@@ -54,6 +56,7 @@ func NewAnalyzer(p *Policy, opts Options) *Analyzer {
 	for n := range a.names {
 		a.lower = append(a.lower, TextSpellings(n)...)
 	}
+	a.valueWords = newFoldSet(append(append([]string(nil), a.lower...), valueTexts...))
 	if a.maxSQL <= 0 {
 		a.maxSQL = 64 << 10
 	}
@@ -176,11 +179,49 @@ func (a *Analyzer) MayMention(sql string) bool {
 // statement for which it is false has no value to encrypt, whatever it
 // names.
 func (a *Analyzer) MayMentionValues(sql string) bool {
-	return a.mentionsPolicy(sql) || containsFold(sql, "u&") || containsFold(sql, "execute") || containsFold(sql, "_to_xml") || containsFold(sql, "dblink") || containsFold(sql, "ts_stat") || containsFold(sql, "ts_rewrite") || containsFold(sql, "trigger") || containsFold(sql, "pg_read") || containsFold(sql, "language") || containsFold(sql, "foreign") || (containsFold(sql, "domain") && containsFold(sql, "alter"))
+	return a.valueWords.in(sql) || (containsFold(sql, "domain") && containsFold(sql, "alter"))
 }
 
 // writeWords are in every statement that writes rows.
 var writeWords = []string{"insert", "update", "delete", "merge", "copy"}
+
+// valueTexts are, besides the policy tables' names, what makes
+// MayMentionValues true: U&"…" escapes, dynamic SQL, functions that read
+// whole tables or files, code and foreign tables.
+var valueTexts = []string{"u&", "execute", "_to_xml", "dblink", "ts_stat", "ts_rewrite", "trigger", "pg_read", "language", "foreign"}
+
+// foldSet finds any of a set of lower-case strings in a text in one pass,
+// ASCII-case-insensitively: at each byte it compares only the strings that
+// start with that byte.
+type foldSet struct {
+	byFirst [256][]string
+}
+
+func newFoldSet(lower []string) *foldSet {
+	fs := &foldSet{}
+	for _, w := range lower {
+		if w != "" {
+			fs.byFirst[w[0]] = append(fs.byFirst[w[0]], w)
+		}
+	}
+	return fs
+}
+
+// in reports whether s contains one of the set's strings.
+func (fs *foldSet) in(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		for _, w := range fs.byFirst[c] {
+			if len(w) <= len(s)-i && equalFoldLower(s[i+1:i+len(w)], w[1:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
 
@@ -419,25 +460,64 @@ func MentionsAny(sql string, lowerNames []string) bool {
 }
 
 // containsFold is strings.Contains, ASCII-case-insensitive, for a lower-case
-// needle, without allocating.
+// needle, without allocating. It jumps between occurrences of the needle's
+// first byte in either case with strings.IndexByte, each case's next
+// occurrence found once, so the text is read a bounded number of times.
 func containsFold(s, lowerNeedle string) bool {
 	n := len(lowerNeedle)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
+	if n == 0 {
+		return true
+	}
+	limit := len(s) - n + 1 // candidates start before limit
+	lo, up := lowerNeedle[0], lowerNeedle[0]
+	if 'a' <= lo && lo <= 'z' {
+		up = lo - ('a' - 'A')
+	}
+	const unknown, none = -2, -1
+	nextLo, nextUp := unknown, unknown
+	if up == lo {
+		nextUp = none
+	}
+	next := func(at *int, c byte, i int) {
+		if *at != none && *at < i {
+			if k := strings.IndexByte(s[i:limit], c); k < 0 {
+				*at = none
+			} else {
+				*at = i + k
 			}
-			if c != lowerNeedle[j] {
-				break
-			}
-		}
-		if j == n {
-			return true
 		}
 	}
+	for i := 0; i < limit; {
+		next(&nextLo, lo, i)
+		next(&nextUp, up, i)
+		j := nextLo
+		if j == none || (nextUp != none && nextUp < j) {
+			j = nextUp
+		}
+		if j == none {
+			return false
+		}
+		if equalFoldLower(s[j+1:j+n], lowerNeedle[1:]) {
+			return true
+		}
+		i = j + 1
+	}
 	return false
+}
+
+// equalFoldLower reports whether s, ASCII letters folded to lower case, is
+// lower.
+func equalFoldLower(s, lower string) bool {
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // unparsableMayInvolve is the conservative scan used when parsing fails:

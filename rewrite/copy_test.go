@@ -248,3 +248,43 @@ func FuzzFirstWord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzContainsFold: containsFold finds what comparing at every offset finds.
+func FuzzContainsFold(f *testing.F) {
+	f.Add("SELECT * FROM Clients", "clients")
+	f.Add("cccccccccC", "cx")
+	f.Add("", "")
+	f.Add("ab", "abc")
+	f.Fuzz(func(t *testing.T, s, needle string) {
+		needle = strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, needle)
+		want := false
+		for i := 0; i+len(needle) <= len(s) && !want; i++ {
+			want = equalFoldLower(s[i:i+len(needle)], needle)
+		}
+		if got := containsFold(s, needle); got != want {
+			t.Fatalf("containsFold(%q, %q) = %t, want %t", s, needle, got, want)
+		}
+	})
+}
+
+// FuzzFoldSet: a foldSet finds what containsFold finds for any of its
+// strings.
+func FuzzFoldSet(f *testing.F) {
+	f.Add("SELECT * FROM Clients", "clients,u&,execute")
+	f.Add("x", "x,xy,")
+	f.Fuzz(func(t *testing.T, s, list string) {
+		words := strings.Split(strings.ToLower(list), ",")
+		want := false
+		for _, w := range words {
+			want = want || (w != "" && containsFold(s, w))
+		}
+		if got := newFoldSet(words).in(s); got != want {
+			t.Fatalf("foldSet(%q).in(%q) = %t, want %t", words, s, got, want)
+		}
+	})
+}
