@@ -34,6 +34,9 @@ func TestRelations(t *testing.T) {
 		{"SELECT my_func('x')", nil, false},
 		{"ALTER INDEX notes RENAME TO clients", []string{"notes"}, true},
 		{"ALTER TABLE notes RENAME TO notes2", []string{"notes"}, false},
+		{"ALTER TYPE t RENAME ATTRIBUTE a TO b CASCADE", []string{"t"}, true},
+		{"ALTER TYPE t ALTER ATTRIBUTE a TYPE text CASCADE", []string{"t"}, true},
+		{"ALTER TYPE t ADD ATTRIBUTE a text", []string{"t"}, false},
 	}
 	for _, tc := range cases {
 		an, err := a.Analyze(tc.sql)

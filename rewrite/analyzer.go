@@ -170,7 +170,7 @@ func (a *Analyzer) analyze(sql string) (*Analysis, error) {
 // with every call (literals inlined by a driver or ORM) from missing the
 // cache and paying for a parse.
 func (a *Analyzer) MayMention(sql string) bool {
-	return a.MayMentionValues(sql) || anyWord(sql, statementNameWords) || containsFold(sql, "rename")
+	return a.MayMentionValues(sql) || anyWord(sql, statementNameWords) || containsFold(sql, "rename") || anyWord(sql, typeCascadeWords)
 }
 
 // MayMentionValues is MayMention without the statements that only change
@@ -222,6 +222,10 @@ func (fs *foldSet) in(s string) bool {
 	}
 	return false
 }
+
+// typeCascadeWords are in ALTER TYPE … ATTRIBUTE … CASCADE, which changes
+// the columns of typed tables (see alterTable).
+var typeCascadeWords = []string{"attribute"}
 
 var statementNameWords = []string{"prepare", "deallocate", "discard"}
 
@@ -525,17 +529,6 @@ func equalFoldLower(s, lower string) bool {
 // name, the server may lex the text otherwise).
 func (a *Analyzer) unparsableMayInvolve(sql string) bool {
 	return a.MayMention(sql) || strings.IndexByte(sql, '\\') >= 0
-}
-
-// mentionsPolicy reports whether sql contains a policy table name
-// anywhere, case-insensitively.
-func (a *Analyzer) mentionsPolicy(sql string) bool {
-	for _, n := range a.lower {
-		if containsFold(sql, n) {
-			return true
-		}
-	}
-	return false
 }
 
 // charToByteOffset converts PostgreSQL's character cursor to a byte offset.

@@ -117,10 +117,14 @@ func (p *planner) tieToPolicy(n *pg_query.Node) {
 		return ok
 	}
 	refuse := func(rv *pg_query.RangeVar) {
-		p.reject(ReasonSchemaChange, nil, "making a table with encrypted columns a partition, child or parent of another table would let code and triggers written for the other reach its rows unseen; do it directly on the server, after review", false, rv.Location)
+		p.reject(ReasonSchemaChange, nil, "making a table with encrypted columns a partition, child or parent of another table, or a typed table (OF type), would let code, triggers and ALTER TYPE … CASCADE written for the other reach its rows unseen; do it directly on the server, after review", false, rv.Location)
 	}
 	switch x := n.GetNode().(type) {
 	case *pg_query.Node_CreateStmt:
+		if x.CreateStmt.OfTypename != nil && watched(x.CreateStmt.Relation) {
+			refuse(x.CreateStmt.Relation) // a typed table: ALTER TYPE … CASCADE changes its columns
+			return
+		}
 		for _, in := range x.CreateStmt.InhRelations {
 			if rv := in.GetRangeVar(); watched(rv) || (rv != nil && watched(x.CreateStmt.Relation)) {
 				refuse(x.CreateStmt.Relation)
@@ -140,6 +144,14 @@ func (p *planner) tieToPolicy(n *pg_query.Node) {
 				other = cmd.Def.GetRangeVar()
 			case pg_query.AlterTableType_AT_AttachPartition:
 				other = cmd.Def.GetPartitionCmd().GetName()
+			case pg_query.AlterTableType_AT_AddOf:
+				// A typed table: ALTER TYPE … CASCADE renames and
+				// retypes its columns under the type's name.
+				if watched(s.Relation) {
+					refuse(s.Relation)
+					return
+				}
+				continue
 			default:
 				continue
 			}
@@ -236,7 +248,18 @@ func (p *planner) condition(e *pg_query.Node, sc *scope, what string) {
 	p.plainUse(p.expr(e, sc), what, exprLocation(e))
 }
 
+// typeCascade refuses ALTER TYPE … CASCADE on attributes.
+const typeCascade = "ALTER TYPE … CASCADE changes the columns of the tables typed by it (CREATE TABLE … OF), a table with encrypted columns among them perhaps; run it directly on the server"
+
 func (p *planner) alterTable(s *pg_query.AlterTableStmt) {
+	if s.Objtype == pg_query.ObjectType_OBJECT_TYPE {
+		for _, c := range s.Cmds {
+			if c.GetAlterTableCmd().GetBehavior() == pg_query.DropBehavior_DROP_CASCADE {
+				p.reject(ReasonSchemaChange, nil, typeCascade, false, s.Relation.GetLocation())
+				return
+			}
+		}
+	}
 	// Whatever the keyword (ALTER VIEW, ALTER FOREIGN TABLE, ALTER
 	// INDEX …): PostgreSQL may apply it to the table, or log it before it
 	// refuses.
@@ -428,7 +451,13 @@ func (p *planner) rename(s *pg_query.RenameStmt) {
 		if _, ok := p.pol.names[s.Newname]; ok {
 			p.reject(ReasonSchemaChange, nil, "renaming a table to "+quoteIdent(s.Newname)+", the name of a policy table, would put its values under the policy unencrypted", false, s.Relation.Location)
 		}
-	case pg_query.ObjectType_OBJECT_COLUMN, pg_query.ObjectType_OBJECT_ATTRIBUTE:
+	case pg_query.ObjectType_OBJECT_ATTRIBUTE:
+		if s.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+			p.reject(ReasonSchemaChange, nil, typeCascade, false, s.Relation.GetLocation())
+			return
+		}
+		fallthrough
+	case pg_query.ObjectType_OBJECT_COLUMN:
 		// Also through ALTER VIEW, ALTER FOREIGN TABLE, ALTER
 		// MATERIALIZED VIEW and ALTER TYPE … RENAME ATTRIBUTE (of a
 		// table's row type), which rename a table's columns too.

@@ -44,6 +44,7 @@ var (
 	importForeignDesc  = (&pg_query.ImportForeignSchemaStmt{}).ProtoReflect().Descriptor()
 	renameDesc         = (&pg_query.RenameStmt{}).ProtoReflect().Descriptor()
 	alterDomainDesc    = (&pg_query.AlterDomainStmt{}).ProtoReflect().Descriptor()
+	alterTableDesc     = (&pg_query.AlterTableStmt{}).ProtoReflect().Descriptor()
 )
 
 func (c *collected) walk(m protoreflect.Message) {
@@ -68,6 +69,9 @@ func (c *collected) walk(m protoreflect.Message) {
 		}
 	case renameDesc:
 		r := m.Interface().(*pg_query.RenameStmt)
+		if r.RenameType == pg_query.ObjectType_OBJECT_ATTRIBUTE && r.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+			c.mayInvolve = true // it renames columns of typed tables (see alterTable)
+		}
 		if _, ok := c.az.names[r.Newname]; ok && r.Relation != nil {
 			c.mayInvolve = true // a relation renamed into a policy table's name
 		}
@@ -76,6 +80,13 @@ func (c *collected) walk(m protoreflect.Message) {
 				if t.schema == r.Subname || t.schema == r.Newname {
 					c.mayInvolve = true // it moves a policy table out of the policy
 				}
+			}
+		}
+	case alterTableDesc:
+		s := m.Interface().(*pg_query.AlterTableStmt)
+		for _, cmd := range s.Cmds {
+			if s.Objtype == pg_query.ObjectType_OBJECT_TYPE && cmd.GetAlterTableCmd().GetBehavior() == pg_query.DropBehavior_DROP_CASCADE {
+				c.mayInvolve = true // ALTER TYPE … CASCADE changes typed tables
 			}
 		}
 	case alterDomainDesc:
@@ -155,6 +166,9 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 	}
 	if anyWord(l, catalogTables) && anyWord(l, writeWords) {
 		return "(a write to a system catalog)"
+	}
+	if containsWord(l, "attribute") && containsWord(l, "cascade") {
+		return "(ALTER TYPE … CASCADE, which changes typed tables)"
 	}
 	if containsWord(l, "trigger") && containsWord(l, "create") {
 		// Run inside the server, CREATE OR REPLACE FUNCTION … RETURNS
