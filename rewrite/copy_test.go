@@ -209,39 +209,36 @@ func TestAnyWord(t *testing.T) {
 }
 
 // FuzzFirstWord: firstWord's filter by length and first letter finds what
-// comparing every word of the text with every word of the list finds.
+// splitting the text into words (strings.FieldsFunc) and comparing each
+// with every word of the list finds.
 func FuzzFirstWord(f *testing.F) {
 	f.Add("CREATE TABLE t (Role int); _x @a [b 9z", "create,role,_x,9z,end")
 	f.Add("pg_class, PG_PROC ärzte", "pg_proc,ärzte,pg_class")
 	f.Fuzz(func(t *testing.T, sql, list string) {
 		words := strings.Split(strings.ToLower(list), ",")
-		want := ""
-		lower := strings.Map(func(r rune) rune {
-			if 'A' <= r && r <= 'Z' {
-				return r + 'a' - 'A'
-			}
-			return r
-		}, sql)
-		if len(lower) != len(sql) {
-			return // invalid UTF-8 changed length; the byte scan is not comparable
+		// Bytes of names: ASCII letters, digits, _ and $, and every byte of
+		// a multi-byte or invalid sequence (a rune of 0x80 or above).
+		notName := func(r rune) bool {
+			return !(r == '_' || r == '$' || r >= 0x80 || '0' <= r && r <= '9' || 'a' <= r|0x20 && r|0x20 <= 'z')
 		}
+		lowerASCII := func(s string) string {
+			b := []byte(s)
+			for i, c := range b {
+				if 'A' <= c && c <= 'Z' {
+					b[i] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+		want := ""
 	scan:
-		for i := 0; i < len(sql); {
-			if !isIdentByte(sql[i]) {
-				i++
-				continue
-			}
-			j := i
-			for j < len(sql) && isIdentByte(sql[j]) {
-				j++
-			}
+		for _, field := range strings.FieldsFunc(sql, notName) {
 			for _, w := range words {
-				if w != "" && len(w) <= 32 && lower[i:j] == w {
+				if w != "" && len(w) <= 32 && lowerASCII(field) == w {
 					want = w
 					break scan
 				}
 			}
-			i = j
 		}
 		if got := firstWord(sql, words); got != want {
 			t.Fatalf("firstWord(%q, %q) = %q, want %q", sql, words, got, want)

@@ -101,6 +101,9 @@ func (p *Plan) reshaped(sql string, from, to []span) *Plan {
 	q := &Plan{params: p.params, notes: p.notes}
 	for _, st := range p.stmts {
 		if st.Copy != nil || len(st.Execute) > 0 {
+			// Not in the texts Analyze shapes (dmlOnly); kept so a
+			// change there cannot move COPY options or EXECUTE
+			// arguments unseen.
 			return nil
 		}
 		st.Start, st.End = move(st.Start), move(st.End)

@@ -403,7 +403,7 @@ func clusterWide(c attackCase) bool {
 			case *pgproto3.Parse:
 				texts = append(texts, m.Query)
 			case *pgproto3.FunctionCall:
-				texts = append(texts, "function call") // may call set_config or pg_reload_conf
+				return true // it may call set_config or pg_reload_conf
 			}
 		}
 	}
@@ -412,7 +412,7 @@ func clusterWide(c attackCase) bool {
 	return clusterWord.MatchString(s)
 }
 
-var clusterWord = regexp.MustCompile(`alter\s+system|pg_reload_conf|pg_sleep|function call|\b(create|alter|drop)\s+(role|user|group)\b`)
+var clusterWord = regexp.MustCompile(`alter\s+system|pg_reload_conf|pg_sleep|\b(create|alter|drop)\s+(role|user|group)\b`)
 
 // mark replaces SECRET in every message with the case's marker.
 func mark(m pgproto3.FrontendMessage, marker string) pgproto3.FrontendMessage {
