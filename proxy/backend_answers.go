@@ -39,18 +39,24 @@ func (s *session) backend(typ byte, n int) error {
 	a.hide = a.cur.hidden || sp.swallow || sp.inner != nil
 	switch typ {
 	case 'Z':
-		return s.backendReady(a)
+		err = s.backendReady(a)
 	case 'E':
-		return s.backendError(a)
+		err = s.backendError(a)
 	case 'T':
-		return s.backendRowDescription(a)
+		err = s.backendRowDescription(a)
 	case 'D':
-		return s.backendDataRow(a)
+		err = s.backendDataRow(a)
 	case 'G', 'H', 'W', 'd', 'c':
-		return s.backendCopy(a)
+		err = s.backendCopy(a)
 	default: // '1', '2', '3', 't', 'n', 's', 'C', 'I', 'V'
-		return s.backendComplete(a)
+		err = s.backendComplete(a)
 	}
+	if err == nil && pl.Last {
+		// What the answer settles (a statement's outcome, the proxy's
+		// own query's result) is recorded: the client side may go on.
+		s.track.Settle()
+	}
+	return err
 }
 
 // pass forwards the answer to the client, or drops it when hidden.
@@ -103,10 +109,7 @@ func (s *session) backendReady(a answer) error {
 	if !cur.hidden {
 		sp.groupsDone.Add(1)
 	}
-	if sp.inner != nil {
-		close(sp.inner.done)
-		sp.inner = nil
-	}
+	sp.inner = nil
 	for _, st := range cur.prepared {
 		if sp.groupFailed {
 			st.settle(outcomeUncertain)

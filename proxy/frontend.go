@@ -233,6 +233,9 @@ func (s *session) frontendQuery(body []byte) error {
 	s.pol.group++
 	clear(s.pol.portals)
 	seq, _ := s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, audit: run})
+	for _, st := range made {
+		st.seq = seq
+	}
 	if mayCopyFromStdin(sql) {
 		s.pol.followCopy(seq, s.pol.copyIn != nil)
 	}
@@ -373,7 +376,7 @@ func (s *session) frontendParse(body []byte) error {
 	}
 	st.staleAtParse = sp.catalogStale
 	sp.record(msg.Name, st)
-	s.track.Send(track.Parse, expectation{prepared: []*statement{st}})
+	st.seq, _ = s.track.Send(track.Parse, expectation{prepared: []*statement{st}})
 	return s.sw.Message('P', body)
 }
 
@@ -552,8 +555,8 @@ func ptr[T any](v T) *T { return &v }
 // result. It runs between groups: at the start of the session, or before a
 // statement that needs the catalog after DDL.
 func (s *session) loadCatalog() error {
-	q := &internalQuery{done: make(chan struct{})}
-	s.track.Send(track.Query, expectation{hidden: true, inner: q})
+	q := &internalQuery{}
+	seq, _ := s.track.Send(track.Query, expectation{hidden: true, inner: q})
 	sql := catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)
 	readKeywords := s.srv.keywordsDiffer.Load() == nil
 	if readKeywords {
@@ -565,7 +568,7 @@ func (s *session) loadCatalog() error {
 	if err := s.sw.Flush(); err != nil {
 		return err
 	}
-	if !s.await(q.done) {
+	if !s.awaitSettled(seq) {
 		return errors.New("the connection to PostgreSQL ended")
 	}
 	switch q.res.code {

@@ -80,10 +80,12 @@ func (s *session) lookupStmt(name string) (*statement, error) {
 			if err := s.sw.Flush(); err != nil {
 				return nil, err
 			}
-			if !s.await(st.known) {
+			if !s.awaitSettled(st.seq) {
 				return nil, errors.New("the connection to PostgreSQL ended")
 			}
-			o = st.outcome.Load()
+			if o = st.outcome.Load(); o == outcomePending {
+				return nil, fmt.Errorf("prepared statement %q: its answer settled nothing", name)
+			}
 		}
 		switch o {
 		case outcomeFailed:

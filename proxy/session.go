@@ -90,6 +90,21 @@ func (s *session) closeClient() {
 	}
 }
 
+// awaitSettled waits, on the client side, until the server side has
+// settled the answers up to the tracker's message seq; false means the
+// server-side loop ended first.
+func (s *session) awaitSettled(seq uint64) bool {
+	for {
+		ok, wait := s.track.Settled(seq)
+		if ok {
+			return true
+		}
+		if !s.await(wait) {
+			return false
+		}
+	}
+}
+
 // await waits, on the client side, for ch to close; false means the
 // server-side loop ended first.
 func (s *session) await(ch <-chan struct{}) bool {

@@ -119,9 +119,11 @@ type statement struct {
 	syncAt        uint64 // client: Syncs sent before its Parse or PREPARE
 	byQuery       bool   // made by an SQL PREPARE in a Query, not by a Parse
 	shape         atomic.Pointer[rowShape]
-	audit         *auditStmt    // what its audit events say (Options.Audit)
-	outcome       atomic.Int32  // one of the outcome constants
-	known         chan struct{} // closed once outcome is no longer outcomePending
+	audit         *auditStmt   // what its audit events say (Options.Audit)
+	outcome       atomic.Int32 // one of the outcome constants
+	// seq is the tracker's number of the message whose answer settles
+	// outcome: its Parse, or the Query of its PREPARE (client).
+	seq uint64
 }
 
 // Outcomes of a Parse or PREPARE.
@@ -133,7 +135,7 @@ const (
 )
 
 func newStatement(params []rewrite.Param, groupAt, syncAt uint64) *statement {
-	return &statement{params: params, groupAt: groupAt, syncAt: syncAt, index: -1, known: make(chan struct{})}
+	return &statement{params: params, groupAt: groupAt, syncAt: syncAt, index: -1}
 }
 
 // litSig identifies an encrypted literal without its value.
@@ -150,10 +152,11 @@ func litSigs(lits []rewrite.Literal) []litSig {
 	return out
 }
 
-// settle records the server's verdict (server-side loop).
+// settle records the server's verdict (server-side loop, before the
+// tracker settles st.seq).
 func (st *statement) settle(o int32) {
-	if st != nil && st.outcome.CompareAndSwap(outcomePending, o) {
-		close(st.known)
+	if st != nil {
+		st.outcome.CompareAndSwap(outcomePending, o)
 	}
 }
 
@@ -181,10 +184,10 @@ func (pt *portal) rowShape() *rowShape {
 }
 
 // internalQuery is a query the proxy runs on the client's session for
-// itself; the server-side loop captures its answer.
+// itself; the server-side loop captures its answer in res before the
+// tracker settles it.
 type internalQuery struct {
-	done chan struct{}
-	res  internalResult
+	res internalResult
 }
 
 // internalResult holds the rows of each result set, as text, or the error.

@@ -199,8 +199,19 @@ func TestModel(t *testing.T) {
 			if got := *tr.Current(); got != m.idx {
 				t.Fatalf("server message %d %q answers %d, want %d", p, m.typ, got, m.idx)
 			}
-			// What a client that waits on a COPY would learn now.
+			// The reading side settles each answer it has acted on; until
+			// then a client waiting on it waits.
 			seq := uint64(m.idx + 1)
+			if ok, wait := tr.Settled(seq); ok || wait == nil {
+				t.Fatalf("server message %d %q: %d settled before Settle", p, m.typ, m.idx)
+			}
+			if m.last {
+				tr.Settle()
+				if ok, _ := tr.Settled(seq); !ok {
+					t.Fatalf("server message %d %q ends %d: not settled after Settle", p, m.typ, m.idx)
+				}
+			}
+			// What a client that waits on a COPY would learn now.
 			running, settled, _ := tr.CopyIn(seq, copiesEnded(server[:p+1], m.idx))
 			switch {
 			case m.last && (running || !settled):
@@ -215,6 +226,9 @@ func TestModel(t *testing.T) {
 					t.Fatalf("server message %d %q answers %d: CopyIn of %d, before it, not settled as over", p, m.typ, m.idx, m.idx-1)
 				}
 			}
+		}
+		if ok, _ := tr.Settled(uint64(len(kinds))); !ok {
+			t.Fatalf("the last message not settled at the end")
 		}
 		if !slices.Equal(skipped, wantSkipped) {
 			t.Fatalf("skipped %v, want %v", skipped, wantSkipped)

@@ -10,8 +10,10 @@
 // The caller attaches an opaque tag to each message it sends and gets it
 // back with the answers. The tracker does no I/O, keeps no clock and knows
 // nothing of encryption; one mutex lets the side that writes to the server
-// and the side that reads from it share it, and the writing side may wait
-// for the reading side to settle where a COPY stands.
+// and the side that reads from it share it. There is one wait: the writing
+// side may wait for the reading side to settle up to one of its messages
+// (Settled), or to settle where a COPY stands (CopyIn). Only the reading
+// side settles (Settle), once it has acted on the answers it was given.
 package track
 
 import (
@@ -142,13 +144,14 @@ type Tracker[T any] struct {
 	skipping bool   // the server skips to the next Sync
 	sent     uint64 // sequence numbers given out by Send
 	done     uint64 // every message up to this one is answered or skipped
+	settled  uint64 // done, as of the reading side's last Settle
 	cur      entry[T]
 	hasCur   bool
 	copy     Copy
 	copies   int  // COPY FROM STDINs ended in the message being answered
 	paramsIn bool // a Describe (statement) has had its ParameterDescription
-	// waiting is closed at the next change that CopyIn reports; nil
-	// while nobody waits.
+	// waiting is closed at the next change that Settled or CopyIn
+	// reports; nil while nobody waits.
 	waiting chan struct{}
 }
 
@@ -170,6 +173,11 @@ func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
 	if t.skipping && k != Sync && t.syncs == 0 {
 		if t.onSkip != nil {
 			t.onSkip(&tag)
+		}
+		if t.settled == seq-1 {
+			// Everything before it is settled, and so is a message the
+			// server skips once onSkip has been told.
+			t.settled = seq
 		}
 		t.finished(seq)
 		return seq, false
@@ -202,6 +210,33 @@ func (t *Tracker[T]) changed() {
 		close(t.waiting)
 		t.waiting = nil
 	}
+}
+
+// Settle records that the reading side has acted on every answer placed
+// so far: Settled now reports them. Only the reading side calls it.
+func (t *Tracker[T]) Settle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.settled != t.done {
+		t.settled = t.done
+		t.changed()
+	}
+}
+
+// Settled tells whether the answers to every message up to seq have
+// been placed and the reading side has settled them. If not, wait closes
+// at the next change: ask again then. The answer is on its way once a
+// Sync, Query or FunctionCall after seq has been sent and flushed.
+func (t *Tracker[T]) Settled(seq uint64) (ok bool, wait <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.settled >= seq {
+		return true, nil
+	}
+	if t.waiting == nil {
+		t.waiting = make(chan struct{})
+	}
+	return false, t.waiting
 }
 
 // CopyIn tells whether the server will be reading COPY data for message
