@@ -77,6 +77,11 @@ func encryptBinaryArray(dst, v []byte, copies int, enc elemEncrypter) ([]byte, e
 	}
 	switch ndim {
 	case 0:
+		// An empty array is its header alone: anything after it would be
+		// relayed as it is (PostgreSQL refuses it, but only once sent).
+		if len(v) != 12 {
+			return nil, errArrayShape
+		}
 		return append(dst, v...), nil
 	case 1:
 	default:

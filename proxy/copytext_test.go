@@ -156,6 +156,7 @@ func FuzzArrays(f *testing.F) {
 	f.Add([]byte(`{a,"b c",NULL,"q\"x"}`))
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 'a'})
 	f.Add([]byte(`{}`))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 'S', 'E', 'C', 'R', 'E', 'T'}) // an empty binary array, and more
 	f.Fuzz(func(t *testing.T, v []byte) {
 		wrap := func(dst, _ []byte, k int) ([]byte, error) { return append(dst, "ENV"[:k+1]...), nil }
 		for copies := 1; copies <= 2; copies++ {
@@ -172,7 +173,11 @@ func FuzzArrays(f *testing.F) {
 					t.Fatalf("%q became %q with %d copies", v, out, copies)
 				}
 			}
-			if out, err := encryptBinaryArray(nil, v, copies, wrap); err == nil && len(v) >= 20 && binary.BigEndian.Uint32(v) == 1 {
+			out, err := encryptBinaryArray(nil, v, copies, wrap)
+			if err == nil && len(out) != 12 && binary.BigEndian.Uint32(v) == 0 {
+				t.Fatalf("%x, an empty array, became %x: only its header may be relayed", v, out)
+			}
+			if err == nil && len(v) >= 20 && binary.BigEndian.Uint32(v) == 1 {
 				// The header's element count is the number written.
 				n, rest := 0, out[20:]
 				for len(rest) >= 4 {
