@@ -109,6 +109,9 @@ func (s *session) backendReady(a answer) error {
 	if !cur.hidden {
 		sp.groupsDone.Add(1)
 	}
+	if len(body) == 1 && body[0] == 'I' {
+		sp.idleThrough.Store(sp.groupsDone.Load())
+	}
 	sp.inner = nil
 	for _, st := range cur.prepared {
 		if sp.groupFailed {
@@ -154,7 +157,7 @@ func (s *session) backendError(a answer) error {
 		cur.reject = nil
 	}
 	sp.groupFailed = true
-	if a.kind == track.Parse {
+	if a.kind == track.Parse || a.kind == track.Execute {
 		for _, st := range cur.prepared {
 			st.settle(outcomeFailed)
 		}
@@ -280,7 +283,7 @@ func (s *session) backendComplete(a answer) error {
 		s.auditAnswered(cur, a.kind, typ, body)
 	}
 	switch {
-	case typ == '1':
+	case typ == '1', typ == 'C' && a.kind == track.Execute:
 		for _, st := range cur.prepared {
 			st.settle(outcomeOK)
 		}

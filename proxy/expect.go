@@ -45,3 +45,45 @@ func settleSkipped(e *expectation) {
 func newTracker() *track.Tracker[expectation] {
 	return track.New(settleSkipped)
 }
+
+// awaitSettled waits, on the client side, until the server side has
+// settled the answers up to the tracker's message seq; false means the
+// server-side loop ended first.
+func (s *session) awaitSettled(seq uint64) bool {
+	for {
+		ok, wait := s.track.Settled(seq)
+		if ok {
+			return true
+		}
+		if !s.await(wait) {
+			return false
+		}
+	}
+}
+
+// await waits, on the client side, for ch to close; false means the
+// server-side loop ended first.
+func (s *session) await(ch <-chan struct{}) bool {
+	for {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+		select {
+		case <-s.serverDone:
+			return false
+		default:
+		}
+		ls := s.lp.Load()
+		if ls == nil {
+			select {
+			case <-ch:
+				return true
+			case <-s.serverDone:
+				return false
+			}
+		}
+		ls.awaitSignal()
+	}
+}

@@ -196,7 +196,7 @@ func (s *session) frontendQuery(body []byte) error {
 		return s.rejectPlan(false, err)
 	}
 	if an != nil {
-		if made, err = s.noteStatements(an, p); err != nil {
+		if made, err = s.noteStatements(an, p, true); err != nil {
 			return refuse(err)
 		}
 	}
@@ -212,7 +212,7 @@ func (s *session) frontendQuery(body []byte) error {
 		} else {
 			copyOut = ct
 		}
-		lits, params, err := s.statementValues(p)
+		lits, params, _, err := s.statementValues(p)
 		if err != nil {
 			return refuse(err)
 		}
@@ -231,6 +231,7 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 	}
 	s.pol.group++
+	s.pol.runs++
 	clear(s.pol.portals)
 	seq, _ := s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, audit: run})
 	for _, st := range made {
@@ -313,32 +314,28 @@ func (s *session) frontendParse(body []byte) error {
 	// their name holds when they run.
 	st.volatileShape = rewrite.MentionsAnyWord(msg.Query, []string{"fetch", "execute"})
 	if p != nil {
-		// An SQL PREPARE or DEALLOCATE in a Parse takes effect only if the
-		// statement is executed, which the proxy would have to follow;
-		// no driver sends them this way.
 		for _, x := range p.Statements() {
-			if x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate {
-				return s.rejectPlan(true, errors.New("PREPARE, DEALLOCATE and DISCARD ALL must be sent as simple queries through the proxy, not through Parse: it follows what prepared statement names run"))
-			}
-			if x.Kind == rewrite.StmtCopy {
+			switch {
+			case x.Kind == rewrite.StmtPrepare || x.Kind == rewrite.StmtDeallocate:
+				// An SQL PREPARE, DEALLOCATE or DISCARD ALL in a Parse
+				// takes effect at each Execute of it: applied then.
+				st.names = p
+			case x.Kind == rewrite.StmtCopy:
 				// Run later, it could resolve to a policy table (after a
 				// search_path change) with no codec for its data.
 				return s.rejectPlan(true, errors.New("COPY of a table named like one with encrypted columns works through the simple query protocol only (as psql's \\copy and pgx's CopyFrom send it)"))
 			}
-			if len(x.Execute) > 0 {
-				// Its arguments would be encrypted, or not, for the
-				// statement the name holds now; the portal may run after
-				// the name was prepared again.
-				return s.rejectPlan(true, fmt.Errorf("EXECUTE %s(...) with arguments must be sent as a simple query, not through Parse: the proxy encrypts its arguments for the statement %s holds when they are sent", x.Name, x.Name))
-			}
 		}
-		if _, err := s.noteStatements(an, p); err != nil {
+		if _, err := s.noteStatements(an, p, false); err != nil {
 			return s.rejectPlan(true, err)
 		}
-		lits, params, err := s.statementValues(p)
+		lits, params, execs, err := s.statementValues(p)
 		if err != nil {
 			return s.rejectPlan(true, err)
 		}
+		// An EXECUTE's arguments are encrypted for the statement its name
+		// holds now; each Execute checks that it still does.
+		st.execs = execs
 		for _, prm := range params {
 			if i := prm.Number - 1; i < len(msg.ParameterOIDs) {
 				switch oid := msg.ParameterOIDs[i]; {
@@ -372,7 +369,7 @@ func (s *session) frontendParse(body []byte) error {
 			body = body[5:]
 		}
 	} else if an != nil {
-		s.noteStatements(an, nil)
+		s.noteStatements(an, nil, false)
 	}
 	st.staleAtParse = sp.catalogStale
 	sp.record(msg.Name, st)
@@ -425,7 +422,7 @@ func (s *session) frontendBind(body []byte) error {
 			return s.rejectPlan(true, err)
 		}
 	}
-	pt := &portal{stmt: st}
+	pt := &portal{stmt: st, runsAt: sp.runs, syncAt: sp.syncs}
 	sp.portals[portalName] = pt
 	if st.copyFrom {
 		if sp.copyPortals == nil {
@@ -435,95 +432,16 @@ func (s *session) frontendBind(body []byte) error {
 	} else {
 		delete(sp.copyPortals, portalName)
 	}
+	if st.runsNames() {
+		// Never forgotten: a later Bind or Close of the name may be
+		// skipped by the server.
+		if sp.namePortals == nil {
+			sp.namePortals = map[string]uint64{}
+		}
+		sp.namePortals[portalName] = sp.group + 1
+	}
 	s.track.Send(track.Bind, expectation{})
 	return s.sw.Message('B', body)
-}
-
-// frontendDescribe records which statement or portal a Describe asks about.
-func (s *session) frontendDescribe(body []byte) error {
-	sp := s.pol
-	if len(body) < 2 {
-		return &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: "short Describe"}
-	}
-	name, _, err := cstring(body[1:])
-	if err != nil {
-		return err
-	}
-	var e expectation
-	if body[0] == 'S' {
-		e.stmt, _ = s.lookupStmt(name)
-	} else {
-		if e.portal = sp.portals[name]; e.portal == nil {
-			e.portal = &portal{} // an SQL cursor (DECLARE)
-			sp.portals[name] = e.portal
-		}
-		e.portal.describeSent = true
-	}
-	s.track.Send(track.KindOf('D', body[0]), e)
-	return s.sw.Message('D', body)
-}
-
-// frontendExecute makes sure the proxy will know the shape of the rows the
-// Execute returns: drivers that cache statements describe them only once,
-// and some never do; then the proxy asks itself.
-func (s *session) frontendExecute(body []byte) error {
-	sp := s.pol
-	name, _, err := cstring(body)
-	if err != nil {
-		return err
-	}
-	pt := sp.portals[name]
-	if pt == nil {
-		// A portal the proxy forgot at a Sync (it may outlive it in a
-		// transaction), or an SQL cursor (DECLARE). Describe it to learn
-		// its rows.
-		pt = &portal{}
-		sp.portals[name] = pt
-	}
-	// A Describe of the statement counts once answered: one that the
-	// server skipped or refused left no shape. FETCH and EXECUTE return
-	// what their cursor or statement holds when they run, which may have
-	// changed since any Describe.
-	if pt.stmt == nil || pt.stmt.volatileShape || (!pt.describeSent && pt.stmt.shape.Load() == nil) {
-		d := append([]byte{'P'}, body[:len(name)+1]...)
-		s.track.Send(track.DescribePortal, expectation{portal: pt, hidden: true})
-		if err := s.sw.Message('D', d); err != nil {
-			return err
-		}
-		pt.describeSent = true
-	}
-	var run *auditRun
-	if pt.stmt != nil && pt.stmt.audit != nil {
-		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
-	}
-	seq, _ := s.track.Send(track.Execute, expectation{portal: pt, audit: run})
-	if (pt.stmt != nil && pt.stmt.copyFrom) || (pt.stmt == nil && sp.copyPortals[name]) {
-		// A COPY FROM STDIN (its portal may have been bound before the
-		// last Sync, in a transaction). COPY of policy columns is refused
-		// at Parse.
-		sp.followCopy(seq, false)
-	}
-	return s.sw.Message('E', body)
-}
-
-// frontendClose forgets a statement or portal.
-func (s *session) frontendClose(body []byte) error {
-	sp := s.pol
-	if len(body) < 2 {
-		return &wire.ProtocolError{Type: 'C', Length: len(body) + 4, Reason: "short Close"}
-	}
-	name, _, err := cstring(body[1:])
-	if err != nil {
-		return err
-	}
-	if body[0] == 'S' {
-		delete(sp.stmts, name)
-	} else {
-		delete(sp.portals, name)
-		delete(sp.copyPortals, name)
-	}
-	s.track.Send(track.Close, expectation{})
-	return s.sw.Message('C', body)
 }
 
 // startPolicy reads the catalog before the first client message is

@@ -200,14 +200,17 @@ func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 		}
 		params = stmts[st.index].Prepared
 	} else {
-		lits, prm, err := s.statementValues(p)
+		lits, prm, execs, err := s.statementValues(p)
 		if err != nil {
 			return nil, err
 		}
 		if !slices.Equal(litSigs(lits), st.lits) {
 			return nil, errors.New("this prepared statement's literals belong to other columns since a search_path or schema change; prepare it again")
 		}
-		params = prm
+		params, st.execs = prm, execs
+		if st.names != nil {
+			st.names = p
+		}
 	}
 	st.params, st.cat = params, cat
 	// Its rows may now come from another table: describe it again.

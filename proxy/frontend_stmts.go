@@ -15,8 +15,10 @@ import (
 // each name holds on the server, and which values of a plan to encrypt.
 
 // noteStatements updates session state that statements change: prepared
-// statements made and dropped by SQL, and what makes the catalog stale.
-func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*statement, error) {
+// statements made and dropped by SQL (in a Query, when byQuery; a Parse's
+// take effect at each Execute, see applyNames), and what makes the catalog
+// stale.
+func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan, byQuery bool) ([]*statement, error) {
 	sp := s.pol
 	if p == nil {
 		// Cannot involve a policy table by name; it may still change
@@ -27,13 +29,34 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 		return nil, nil
 	}
 	var made []*statement
+	if byQuery {
+		made = s.applyNames(an, p, sp.cat.Load(), sp.qualifiedFrom, sp.qualifiedAs, true)
+	}
+	for _, st := range p.Statements() {
+		if st.Kind == rewrite.StmtOther {
+			sp.catalogStale = true
+		}
+	}
+	if sp.p.analyzer.ChangesNames(an.SQL()) {
+		sp.catalogStale = true
+	}
+	return made, nil
+}
+
+// applyNames applies the SQL PREPAREs, DEALLOCATEs and DISCARD ALLs of
+// p, which an analyzed and planned with cat, to the session's statement
+// names, and returns the statements made, whose outcome the answer to
+// their Query (byQuery) or Execute settles.
+func (s *session) applyNames(an *rewrite.Analysis, p *rewrite.Plan, cat *catalog, qf *rewrite.Analysis, qa []rewrite.ColumnList, byQuery bool) []*statement {
+	sp := s.pol
+	var made []*statement
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
 			ns := newStatement(st.Prepared, sp.group, sp.syncs)
-			ns.byQuery = true
-			ns.an, ns.index, ns.cat, ns.sql = an, i, sp.cat.Load(), an.SQL()
-			ns.qualifiedFrom, ns.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
+			ns.byQuery = byQuery
+			ns.an, ns.index, ns.cat, ns.sql = an, i, cat, an.SQL()
+			ns.qualifiedFrom, ns.qualifiedAs = qf, qa
 			sp.record(st.Name, ns)
 			made = append(made, ns)
 		case rewrite.StmtDeallocate:
@@ -42,14 +65,9 @@ func (s *session) noteStatements(an *rewrite.Analysis, p *rewrite.Plan) ([]*stat
 			} else {
 				delete(sp.stmts, st.Name)
 			}
-		case rewrite.StmtOther:
-			sp.catalogStale = true
 		}
 	}
-	if sp.p.analyzer.ChangesNames(an.SQL()) {
-		sp.catalogStale = true
-	}
-	return made, nil
+	return made
 }
 
 // lookupStmt returns the statement a name holds on the server, as far as
@@ -112,30 +130,33 @@ func (sp *sessionPolicy) record(name string, st *statement) {
 }
 
 // statementValues returns the literals and parameters of a plan to
-// encrypt, those of SQL-level EXECUTEs of prepared statements included, and
-// refuses what the proxy cannot encrypt: COPY data of policy columns, and
-// EXECUTE of a statement it never saw prepared.
-func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite.Param, error) {
+// encrypt, those of SQL-level EXECUTEs of prepared statements included
+// (with the statements their arguments were encrypted for), and refuses
+// what the proxy cannot encrypt: COPY data of policy columns, and EXECUTE
+// of a statement it never saw prepared.
+func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite.Param, []execRef, error) {
 	lits, params := p.Literals(), p.Params()
+	var execs []execRef
 	extra := false
 	for i, st := range p.Statements() {
 		switch {
 		case len(st.Execute) > 0: // EXECUTE, also inside EXPLAIN ANALYZE (which runs it)
 			ps, err := s.lookupStmt(st.Name)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if ps == nil {
-				return nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
+				return nil, nil, nil, fmt.Errorf("EXECUTE %s: the proxy did not see this statement prepared, so it cannot tell which arguments to encrypt", st.Name)
 			}
 			pp, err := s.currentParams(ps)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			l, prm, err := st.ExecuteLiterals(i, pp)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
+			execs = append(execs, execRef{st.Name, ps})
 			if len(l) > 0 || len(prm) > 0 {
 				if !extra {
 					lits, params = append([]rewrite.Literal(nil), lits...), append([]rewrite.Param(nil), params...)
@@ -149,7 +170,23 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 		slices.SortFunc(lits, func(a, b rewrite.Literal) int { return a.Start - b.Start })
 		slices.SortFunc(params, func(a, b rewrite.Param) int { return a.Number - b.Number })
 	}
-	return lits, params, nil
+	return lits, params, execs, nil
+}
+
+// checkExecs refuses to run a Parse's EXECUTE with arguments once its
+// statement name holds another statement than the one its arguments were
+// encrypted for (or, after DEALLOCATE, none).
+func (s *session) checkExecs(st *statement) error {
+	for _, x := range st.execs {
+		now, err := s.lookupStmt(x.name)
+		if err != nil {
+			return err
+		}
+		if now != x.st {
+			return fmt.Errorf("EXECUTE %s(...): %s was prepared again or deallocated since this statement was parsed, and its arguments were encrypted for the statement it held then; parse it again", x.name, x.name)
+		}
+	}
+	return nil
 }
 
 // frontendFunctionCall relays a FunctionCall message, unless it calls a
@@ -166,6 +203,7 @@ func (s *session) frontendFunctionCall(n int) error {
 		}
 	}
 	s.pol.group++
+	s.pol.runs++
 	s.track.Send(track.FunctionCall, expectation{start: time.Now()})
 	return s.sw.Message('F', body)
 }

@@ -90,48 +90,6 @@ func (s *session) closeClient() {
 	}
 }
 
-// awaitSettled waits, on the client side, until the server side has
-// settled the answers up to the tracker's message seq; false means the
-// server-side loop ended first.
-func (s *session) awaitSettled(seq uint64) bool {
-	for {
-		ok, wait := s.track.Settled(seq)
-		if ok {
-			return true
-		}
-		if !s.await(wait) {
-			return false
-		}
-	}
-}
-
-// await waits, on the client side, for ch to close; false means the
-// server-side loop ended first.
-func (s *session) await(ch <-chan struct{}) bool {
-	for {
-		select {
-		case <-ch:
-			return true
-		default:
-		}
-		select {
-		case <-s.serverDone:
-			return false
-		default:
-		}
-		ls := s.lp.Load()
-		if ls == nil {
-			select {
-			case <-ch:
-				return true
-			case <-s.serverDone:
-				return false
-			}
-		}
-		ls.awaitSignal()
-	}
-}
-
 func (s *session) run(ctx context.Context, startup []byte) {
 	srv := s.srv
 	s.log = srv.log.With("session", s.id)

@@ -15,6 +15,9 @@ type sessionPolicy struct {
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
 	txFailed           atomic.Bool // the last ReadyForQuery said: in a failed transaction
+	// idleThrough is groupsDone at the last ReadyForQuery that said no
+	// transaction is open: every portal of those groups is gone.
+	idleThrough atomic.Uint64
 	// groupsDone counts the client's groups PostgreSQL has answered; a
 	// change of standard_conforming_strings or client_encoding in group n
 	// is known (from ParameterStatus) once groupsDone reaches n.
@@ -47,6 +50,18 @@ type sessionPolicy struct {
 	// kept across Syncs (portals, which the proxy forgets at Sync, outlive
 	// them in a transaction).
 	copyPortals map[string]bool
+	// namePortals are the portal names bound to a statement that changes
+	// or runs statement names (statement.runsNames), with the group of
+	// that Bind: until a ReadyForQuery of that group or a later one says
+	// no transaction is open (idleThrough), which ends every portal, an
+	// Execute of the name is refused unless the proxy is sure what it
+	// runs. A later Bind or Close of the name does not end it: the
+	// server may have skipped that.
+	namePortals map[string]uint64
+	// runs counts the Executes, Queries and FunctionCalls sent. Any of
+	// them may close a portal and open another of its name (SQL CLOSE and
+	// DECLARE, COMMIT, a function's cursors), out of the proxy's sight.
+	runs        uint64
 	pathTouched bool // the session has changed its search_path or schema
 	// schemaTouched: DDL naming a policy table ran through the session;
 	// the catalog is read again before the next statement.
@@ -111,6 +126,14 @@ type statement struct {
 	qualifiedAs   []rewrite.ColumnList
 	prev          *statement // what the name held before, in case the server refuses this one
 	copyFrom      bool       // its text may be a COPY FROM STDIN
+	// names is the plan of a Parse whose text is an SQL PREPARE,
+	// DEALLOCATE or DISCARD ALL: each Execute of it changes what a name
+	// holds, which the proxy applies when it sends the Execute.
+	names *rewrite.Plan
+	// execs are the EXECUTEs with arguments a Parse's text runs, with the
+	// statement each one's arguments were encrypted for: an Execute is
+	// refused if the name holds another by then.
+	execs []execRef
 	// volatileShape: its rows depend on what a name holds when it runs
 	// (FETCH, EXECUTE), so every Execute is described.
 	volatileShape bool
@@ -124,6 +147,20 @@ type statement struct {
 	// seq is the tracker's number of the message whose answer settles
 	// outcome: its Parse, or the Query of its PREPARE (client).
 	seq uint64
+}
+
+// execRef is an EXECUTE of a prepared statement name and the statement
+// the name held when its arguments were encrypted.
+type execRef struct {
+	name string
+	st   *statement
+}
+
+// runsNames reports whether the proxy must act at each Execute of st: it
+// changes what statement names hold, or runs an EXECUTE whose arguments
+// were encrypted for what a name held.
+func (st *statement) runsNames() bool {
+	return st.names != nil || len(st.execs) > 0
 }
 
 // Outcomes of a Parse or PREPARE.
@@ -164,7 +201,14 @@ func (st *statement) settle(o int32) {
 type portal struct {
 	stmt         *statement
 	describeSent bool // client: a Describe of it (or of its statement) reached the server
-	shape        atomic.Pointer[rowShape]
+	// runsAt is sessionPolicy.runs when what the name holds was last
+	// known (its Bind, a Describe of it, its own Execute); the proxy
+	// trusts stmt and describeSent only while no other run came since.
+	runsAt uint64
+	// syncAt is sessionPolicy.syncs at its Bind: if the Bind failed or
+	// was skipped, an Execute sent before the next Sync is skipped too.
+	syncAt uint64
+	shape  atomic.Pointer[rowShape]
 }
 
 // rowShape says which fields of a result row belong to policy columns.

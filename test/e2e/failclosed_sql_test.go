@@ -123,17 +123,16 @@ func TestFailClosedPrepareForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	pc := conn.PgConn()
-	// Through Parse, an EXECUTE with arguments is refused: the portal may
-	// run after p was prepared again (review round 11).
-	var pgErr *pgconn.PgError
-	if err := pc.ExecParams(ctx, "explain (analyze) execute p('SECRET-EXPLAIN-2')", nil, nil, nil, nil).Read().Err; !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
-		t.Fatalf("EXECUTE with arguments inside a Parse: %v, want 0A000", err)
+	// Through Parse too: the arguments are encrypted for the p of the
+	// moment, and the Execute checks that p still holds it.
+	if err := pc.ExecParams(ctx, "explain (analyze) execute p('SECRET-EXPLAIN-2')", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatalf("EXECUTE with arguments inside a Parse: %v", err)
 	}
 	f.failStored(t, "SECRET")
-	err := pc.ExecParams(ctx, "prepare p2 as select $1::text from legacy_notes", nil, nil, nil, nil).Read().Err
-	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
-		t.Fatalf("PREPARE inside a Parse: %v, want 0A000", err)
+	if err := pc.ExecParams(ctx, "prepare p2 as select $1::text from legacy_notes", nil, nil, nil, nil).Read().Err; err != nil {
+		t.Fatalf("PREPARE inside a Parse: %v", err)
 	}
+	var pgErr *pgconn.PgError
 	for _, q := range []string{
 		"create table legacy_notes_copy as select 1",
 		"drop table legacy_notes; create table legacy_notes as select 1 as id, 'SECRET-CTAS'::text as body",
