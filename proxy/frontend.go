@@ -384,6 +384,7 @@ func (s *session) frontendBind(body []byte) error {
 	if err != nil {
 		return err
 	}
+	portalName = nameKey(portalName)
 	stmtName, _, err := cstring(rest)
 	if err != nil {
 		return err
@@ -422,7 +423,7 @@ func (s *session) frontendBind(body []byte) error {
 			return s.rejectPlan(true, err)
 		}
 	}
-	pt := &portal{stmt: st, runsAt: sp.runs, syncAt: sp.syncs}
+	pt := &portal{stmt: st, runsAt: sp.runs}
 	sp.portals[portalName] = pt
 	if st.copyFrom {
 		if sp.copyPortals == nil {
@@ -432,13 +433,13 @@ func (s *session) frontendBind(body []byte) error {
 	} else {
 		delete(sp.copyPortals, portalName)
 	}
-	if st.runsNames() {
-		// Never forgotten: a later Bind or Close of the name may be
-		// skipped by the server.
-		if sp.namePortals == nil {
-			sp.namePortals = map[string]uint64{}
+	if st.pinned() {
+		// Not forgotten at a later Bind or Close of the name: the server
+		// may skip those.
+		if sp.pinned == nil {
+			sp.pinned = map[string]pinnedPortal{}
 		}
-		sp.namePortals[portalName] = sp.group + 1
+		sp.pinned[portalName] = pinnedPortal{pt, sp.group + 1}
 	}
 	s.track.Send(track.Bind, expectation{})
 	return s.sw.Message('B', body)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
@@ -21,6 +22,7 @@ func (s *session) frontendDescribe(body []byte) error {
 	if err != nil {
 		return err
 	}
+	name = nameKey(name)
 	var e expectation
 	if body[0] == 'S' {
 		e.stmt, _ = s.lookupStmt(name)
@@ -46,29 +48,33 @@ func (s *session) frontendExecute(body []byte) error {
 	if err != nil {
 		return err
 	}
+	name = nameKey(name)
+	pin, pinned := sp.pinned[name]
+	if pinned && sp.idleThrough.Load() >= pin.group {
+		delete(sp.pinned, name) // its transaction has ended
+		pinned = false
+	}
 	pt := sp.portals[name]
 	if pt == nil {
 		// A portal the proxy forgot at a Sync (it may outlive it in a
-		// transaction), or an SQL cursor (DECLARE). Describe it to learn
-		// its rows.
-		pt = &portal{runsAt: sp.runs}
+		// transaction; pinned ones are kept), or an SQL cursor (DECLARE).
+		// Describe it to learn its rows.
+		if pt = pin.pt; !pinned {
+			pt = &portal{runsAt: sp.runs}
+		}
 		sp.portals[name] = pt
 	}
 	// Another run since its Bind may have closed the portal and opened a
 	// cursor of its name (SQL CLOSE and DECLARE, COMMIT): then its rows
 	// are described again (below). The proxy is sure what the portal
-	// runs only when nothing ran since its Bind, and that Bind was in
-	// this pipeline (one that failed or was skipped skips this Execute).
+	// runs only when nothing ran since its Bind or its own last Execute.
 	fresh := pt.runsAt == sp.runs
 	st := pt.stmt
-	if !fresh || pt.syncAt != sp.syncs {
+	if !fresh {
 		st = nil
 	}
-	if g, ok := sp.namePortals[name]; ok && sp.idleThrough.Load() >= g {
-		delete(sp.namePortals, name) // its transaction has ended
-	}
-	if _, ok := sp.namePortals[name]; ok && st == nil {
-		return s.rejectPlan(true, errors.New("a portal that runs PREPARE, DEALLOCATE, DISCARD ALL or EXECUTE with arguments must be executed in the pipeline of its Bind, before anything else runs: the proxy cannot otherwise be sure which statement the portal holds; bind it again"))
+	if pinned && st == nil {
+		return s.rejectPlan(true, errors.New("a portal that runs FETCH, EXECUTE, PREPARE, DEALLOCATE or DISCARD ALL must be executed in the pipeline of its Bind, before anything else runs: the proxy cannot otherwise be sure what the portal holds or what its rows are; bind it again"))
 	}
 	var made []*statement
 	if st != nil && len(st.execs) > 0 {
@@ -83,10 +89,13 @@ func (s *session) frontendExecute(body []byte) error {
 	}
 	// A Describe of the statement counts once answered: one that the
 	// server skipped or refused left no shape. FETCH and EXECUTE return
-	// what their cursor or statement holds when they run, which may have
-	// changed since any Describe.
-	if !fresh || pt.stmt == nil || pt.stmt.volatileShape || (!pt.describeSent && pt.stmt.shape.Load() == nil) {
-		d := append([]byte{'P'}, body[:len(name)+1]...)
+	// what their cursor or statement holds when they first run, which may
+	// have changed since any Describe: described before the first
+	// Execute, and later Executes of the portal (nothing ran between, see
+	// pinned) go on with that shape.
+	volatile := pt.stmt != nil && pt.stmt.volatileShape
+	if !fresh || pt.stmt == nil || (volatile && !pt.executed) || (!volatile && !pt.describeSent && pt.stmt.shape.Load() == nil) {
+		d := append([]byte{'P'}, body[:bytes.IndexByte(body, 0)+1]...) // the name as sent
 		s.track.Send(track.DescribePortal, expectation{portal: pt, hidden: true})
 		if err := s.sw.Message('D', d); err != nil {
 			return err
@@ -101,7 +110,7 @@ func (s *session) frontendExecute(body []byte) error {
 	// Its own run leaves the portal what it was (an active portal cannot
 	// be closed); any other portal may have changed.
 	sp.runs++
-	pt.runsAt = sp.runs
+	pt.runsAt, pt.executed = sp.runs, true
 	for _, m := range made {
 		m.seq = seq
 	}
@@ -124,6 +133,7 @@ func (s *session) frontendClose(body []byte) error {
 	if err != nil {
 		return err
 	}
+	name = nameKey(name)
 	if body[0] == 'S' {
 		delete(sp.stmts, name)
 	} else {

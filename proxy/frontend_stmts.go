@@ -63,7 +63,7 @@ func (s *session) applyNames(an *rewrite.Analysis, p *rewrite.Plan, cat *catalog
 			if st.Name == "" {
 				clear(sp.stmts)
 			} else {
-				delete(sp.stmts, st.Name)
+				delete(sp.stmts, nameKey(st.Name))
 			}
 		}
 	}
@@ -84,6 +84,7 @@ func (s *session) applyNames(an *rewrite.Analysis, p *rewrite.Plan, cat *catalog
 // trusted before its answer.
 func (s *session) lookupStmt(name string) (*statement, error) {
 	sp := s.pol
+	name = nameKey(name)
 	st := sp.stmts[name]
 	for st != nil {
 		if (st.byQuery && st.groupAt == sp.group) || (!st.byQuery && st.syncAt == sp.syncs) {
@@ -123,6 +124,7 @@ func (s *session) lookupStmt(name string) (*statement, error) {
 // record makes st the statement name holds, keeping the previous one in
 // case the server refuses st.
 func (sp *sessionPolicy) record(name string, st *statement) {
+	name = nameKey(name)
 	if name != "" {
 		st.prev = sp.stmts[name]
 	}

@@ -50,14 +50,14 @@ type sessionPolicy struct {
 	// kept across Syncs (portals, which the proxy forgets at Sync, outlive
 	// them in a transaction).
 	copyPortals map[string]bool
-	// namePortals are the portal names bound to a statement that changes
-	// or runs statement names (statement.runsNames), with the group of
-	// that Bind: until a ReadyForQuery of that group or a later one says
-	// no transaction is open (idleThrough), which ends every portal, an
-	// Execute of the name is refused unless the proxy is sure what it
-	// runs. A later Bind or Close of the name does not end it: the
-	// server may have skipped that.
-	namePortals map[string]uint64
+	// pinned are the portals bound to a statement the proxy must be sure
+	// of when it runs (statement.pinned), kept across Syncs, with the
+	// group of their Bind. Until a ReadyForQuery of that group or a later
+	// one says no transaction is open (idleThrough), which ends every
+	// portal, an Execute of the name is refused unless the proxy is sure
+	// what it runs. A later Bind or Close of the name does not end it:
+	// the server may have skipped that.
+	pinned map[string]pinnedPortal
 	// runs counts the Executes, Queries and FunctionCalls sent. Any of
 	// them may close a portal and open another of its name (SQL CLOSE and
 	// DECLARE, COMMIT, a function's cursors), out of the proxy's sight.
@@ -149,6 +149,21 @@ type statement struct {
 	seq uint64
 }
 
+// maxNameBytes is NAMEDATALEN - 1: PostgreSQL tells prepared statement
+// and portal names apart by that many bytes only (its hash tables compare
+// no more), and cuts SQL identifiers to it.
+const maxNameBytes = 63
+
+// nameKey is the name PostgreSQL files a prepared statement or portal
+// under: the proxy must key its own maps the same way, or a name longer
+// than the limit would be one statement to the server and two to it.
+func nameKey(s string) string {
+	if len(s) > maxNameBytes {
+		return s[:maxNameBytes]
+	}
+	return s
+}
+
 // execRef is an EXECUTE of a prepared statement name and the statement
 // the name held when its arguments were encrypted.
 type execRef struct {
@@ -156,11 +171,15 @@ type execRef struct {
 	st   *statement
 }
 
-// runsNames reports whether the proxy must act at each Execute of st: it
-// changes what statement names hold, or runs an EXECUTE whose arguments
-// were encrypted for what a name held.
-func (st *statement) runsNames() bool {
-	return st.names != nil || len(st.execs) > 0
+// pinned reports whether the proxy must be sure, at each Execute of a
+// portal of st, that the portal still holds st: st changes what statement
+// names hold, or runs an EXECUTE whose arguments were encrypted for what
+// a name held, or its rows are those of what a cursor or statement name
+// held at its first Execute (FETCH, EXECUTE), which no later Describe
+// tells (PostgreSQL describes what the name holds then, and crashes
+// describing a FETCH whose cursor is gone).
+func (st *statement) pinned() bool {
+	return st.names != nil || len(st.execs) > 0 || st.volatileShape
 }
 
 // Outcomes of a Parse or PREPARE.
@@ -197,6 +216,13 @@ func (st *statement) settle(o int32) {
 	}
 }
 
+// pinnedPortal is a portal of a pinned statement and the group of its
+// Bind.
+type pinnedPortal struct {
+	pt    *portal
+	group uint64
+}
+
 // portal is a bound portal.
 type portal struct {
 	stmt         *statement
@@ -204,11 +230,13 @@ type portal struct {
 	// runsAt is sessionPolicy.runs when what the name holds was last
 	// known (its Bind, a Describe of it, its own Execute); the proxy
 	// trusts stmt and describeSent only while no other run came since.
-	runsAt uint64
-	// syncAt is sessionPolicy.syncs at its Bind: if the Bind failed or
-	// was skipped, an Execute sent before the next Sync is skipped too.
-	syncAt uint64
-	shape  atomic.Pointer[rowShape]
+	// If its Bind failed or was skipped, so is an Execute up to the next
+	// Sync; and the error that made the server skip it ended the
+	// transaction, or aborted it until a run (ROLLBACK TO) brings back
+	// an older portal of the name.
+	runsAt   uint64
+	executed bool // client: an Execute of it was sent
+	shape    atomic.Pointer[rowShape]
 }
 
 // rowShape says which fields of a result row belong to policy columns.

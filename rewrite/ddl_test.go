@@ -30,6 +30,8 @@ func TestDDL(t *testing.T) {
 		{"replaced trigger function", "CREATE OR REPLACE FUNCTION f() RETURNS pg_catalog.trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$", []string{`reject opaque_code`}},
 		{"replaced plain function", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 1$$", nil},
 		{"trigger function made in a DO block", "DO $$BEGIN CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $b$BEGIN RETURN NEW; END$b$; END$$", []string{`reject opaque_code`}},
+		{"statement names changed in a DO block", "DO $$BEGIN DEALLOCATE p; PREPARE p AS SELECT 1; END$$", []string{`reject opaque_code`}},
+		{"statement names changed in a function", "CREATE FUNCTION g() RETURNS void LANGUAGE sql AS $$DISCARD ALL$$", []string{`reject opaque_code`}},
 		{"trigger made in a function", "CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $$BEGIN CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW EXECUTE FUNCTION f(); END$$", []string{`reject opaque_code`}},
 		{"rename table", "ALTER TABLE clients RENAME TO c2", []string{`reject schema_change`}},
 		{"rename column", "ALTER TABLE clients RENAME COLUMN phone TO p2", []string{`reject schema_change public.clients.phone`}},

@@ -170,6 +170,13 @@ func (a *Analyzer) codeMentionsPolicy(body string) string {
 	if containsWord(l, "attribute") && containsWord(l, "cascade") {
 		return "(ALTER TYPE … CASCADE, which changes typed tables)"
 	}
+	if anyWord(l, statementNameWords) {
+		// Run inside the server, they would change what a prepared
+		// statement name holds out of the proxy's sight: parameters and
+		// EXECUTE arguments encrypted for one statement would reach
+		// another.
+		return "(PREPARE, DEALLOCATE or DISCARD, which change what prepared statement names hold)"
+	}
 	if containsWord(l, "trigger") && containsWord(l, "create") {
 		// Run inside the server, CREATE OR REPLACE FUNCTION … RETURNS
 		// trigger and CREATE TRIGGER escape the checks made on them at

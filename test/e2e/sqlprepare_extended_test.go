@@ -106,8 +106,7 @@ func TestExtendedSQLPrepareExecute(t *testing.T) {
 	}
 
 	// A portal of a PREPARE bound before a Sync in a transaction and
-	// executed after it: its Bind may have failed and left an older
-	// portal of the name, so the proxy refuses it.
+	// executed after it, with nothing run between: the proxy keeps it.
 	fe.Send(&pgproto3.Query{String: "begin"})
 	fe.Flush()
 	failUntilZ(t, fe)
@@ -119,36 +118,48 @@ func TestExtendedSQLPrepareExecute(t *testing.T) {
 	fe.Send(&pgproto3.Execute{Portal: "keep"})
 	fe.Send(&pgproto3.Sync{})
 	fe.Flush()
-	if code := errorCode(failUntilZ(t, fe)); code != "0A000" {
-		t.Errorf("Execute of a PREPARE portal bound before the last Sync: %q, want 0A000", code)
-	}
-	fe.Send(&pgproto3.Query{String: "rollback"})
-	fe.Flush()
-	failUntilZ(t, fe)
-	// A named portal, bound and executed in one pipeline.
-	fe.Send(&pgproto3.Parse{Query: "prepare ins3(text) as insert into legacy_notes (body) values ($1)"})
-	fe.Send(&pgproto3.Bind{DestinationPortal: "keep"})
-	fe.Send(&pgproto3.Execute{Portal: "keep"})
-	fe.Send(&pgproto3.Sync{})
-	fe.Flush()
 	if code := errorCode(failUntilZ(t, fe)); code != "" {
-		t.Fatalf("PREPARE through a named portal: %s", code)
+		t.Fatalf("Execute of the kept portal: %s", code)
 	}
 	mustRun("execute ins3('SECRET-P7')")
+	query := func(sql string) {
+		fe.Send(&pgproto3.Query{String: sql})
+		fe.Flush()
+		failUntilZ(t, fe)
+	}
+	query("commit")
+	// Once anything ran in between, the portal may hold something else
+	// (SQL CLOSE and DECLARE of its name, ROLLBACK TO SAVEPOINT): its
+	// Execute is refused.
+	query("begin")
+	fe.Send(&pgproto3.Parse{Query: "deallocate ins3"})
+	fe.Send(&pgproto3.Bind{DestinationPortal: "keep2"})
+	fe.Send(&pgproto3.Sync{})
+	fe.Flush()
+	failUntilZ(t, fe)
+	mustRun("select 1")
+	fe.Send(&pgproto3.Execute{Portal: "keep2"})
+	fe.Send(&pgproto3.Sync{})
+	fe.Flush()
+	if code := errorCode(failUntilZ(t, fe)); code != "0A000" {
+		t.Errorf("Execute of a DEALLOCATE portal after another statement ran: %q, want 0A000", code)
+	}
+	query("rollback")
+	mustRun("execute ins3('SECRET-P8')") // ins3 was not deallocated
 
 	stored, err := pgx.CollectRows(must(f.direct.Query(ctx, "select body from legacy_notes")), pgx.RowTo[string])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stored) != 5 {
-		t.Errorf("stored %d rows, want 5", len(stored))
+	if len(stored) != 6 {
+		t.Errorf("stored %d rows, want 6", len(stored))
 	}
 	for _, v := range stored {
 		if !cipher.LooksLikeEnvelope([]byte(v)) {
 			t.Errorf("PLAINTEXT stored: %q", v)
 		}
 	}
-	for _, s := range []string{"SECRET-P1", "SECRET-P2", "SECRET-P3", "SECRET-P4", "SECRET-P5", "SECRET-P6", "SECRET-P7"} {
+	for _, s := range []string{"SECRET-P1", "SECRET-P2", "SECRET-P3", "SECRET-P4", "SECRET-P5", "SECRET-P6", "SECRET-P7", "SECRET-P8"} {
 		noLeak(t, f, w, s)
 	}
 }
