@@ -64,6 +64,25 @@ func (c *loopConn) Read(p []byte) (int, error) {
 	}
 }
 
+// WaitReadable yields until the socket has something to read, or is
+// closed, having called release first if it must wait at all: an idle
+// session gives its read buffer back (wire.ReadWaiter).
+func (c *loopConn) WaitReadable(release func()) error {
+	if c.readable && !c.hup && !c.closed.Load() && rawPeekEmpty(c.fd) {
+		// Not known to be empty (a new socket, or a read that filled
+		// the buffer), and empty: epoll reports the next arrival.
+		c.readable = false
+	}
+	if c.readable || c.closed.Load() {
+		return nil
+	}
+	release()
+	for !c.readable && !c.closed.Load() {
+		c.reader.block(waitRead, c)
+	}
+	return nil
+}
+
 // Write writes all of p, yielding while the socket's buffer is full.
 func (c *loopConn) Write(p []byte) (int, error) {
 	done := 0

@@ -24,6 +24,15 @@ func rawRead(fd int, p []byte) (int, error) {
 	return int(n), nil
 }
 
+// rawPeekEmpty reports whether a non-blocking socket has nothing to read
+// now: a one-byte recv with MSG_PEEK gets EAGAIN. Data, end of file and
+// errors count as something (the next read will see them).
+func rawPeekEmpty(fd int) bool {
+	var b [1]byte
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return errno == syscall.EAGAIN
+}
+
 // rawWrite is syscall.Write for a non-blocking descriptor.
 func rawWrite(fd int, p []byte) (int, error) {
 	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))

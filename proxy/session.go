@@ -94,7 +94,8 @@ func (s *session) run(ctx context.Context, startup []byte) {
 	srv := s.srv
 	s.log = srv.log.With("session", s.id)
 	s.cw = srv.bufs.NewWriter(s.client)
-	s.cr = wire.NewReader(s.client, srv.opts.MaxMessageBytes)
+	s.cr = srv.bufs.NewReader(s.client, srv.opts.MaxMessageBytes)
+	defer s.cr.Release()
 
 	dctx, cancel := context.WithTimeout(ctx, srv.opts.ConnectTimeout)
 	start := time.Now()
@@ -119,7 +120,8 @@ func (s *session) run(ctx context.Context, startup []byte) {
 	}
 	server.SetDeadline(deadline(ctx))
 	s.sw = srv.bufs.NewWriter(server)
-	s.sr = wire.NewReader(server, srv.opts.MaxMessageBytes)
+	s.sr = srv.bufs.NewReader(server, srv.opts.MaxMessageBytes)
+	defer s.sr.Release()
 
 	if p := srv.policy.Load(); p != nil {
 		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}

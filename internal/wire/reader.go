@@ -30,22 +30,61 @@ func (e *ProtocolError) Error() string {
 }
 
 // Reader reads framed messages. Bodies returned by Next and Body are valid
-// only until the next call on the Reader.
+// only until the next call on the Reader: the buffer they are slices of
+// may be lent to another Reader by then.
 type Reader struct {
 	src   io.Reader
-	buf   []byte
+	buf   []byte // nil while lent back (bufs)
+	bp    *[]byte
+	bufs  *Buffers
 	r, w  int // unread data is buf[r:w]
 	max   int
 	large []byte // scratch for messages larger than buf, released after use
 }
 
-// NewReader returns a Reader that rejects messages whose body is longer than
-// maxBody bytes (0 means DefaultMaxMessage).
+// ReadWaiter is a source that can wait until it has data without a buffer
+// to read it into. WaitReadable returns at once when data may be there;
+// otherwise it calls release, then waits.
+type ReadWaiter interface {
+	WaitReadable(release func()) error
+}
+
+// NewReader returns a Reader with a buffer of its own that rejects
+// messages whose body is longer than maxBody bytes (0 means
+// DefaultMaxMessage).
 func NewReader(src io.Reader, maxBody int) *Reader {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxMessage
 	}
 	return &Reader{src: src, buf: make([]byte, readBufferSize), max: maxBody}
+}
+
+// NewReader returns a Reader like wire.NewReader whose buffer is lent by
+// b, and given back while it waits on a source that is a ReadWaiter.
+func (b *Buffers) NewReader(src io.Reader, maxBody int) *Reader {
+	r := NewReader(nil, maxBody)
+	r.src, r.buf, r.bufs = src, nil, b
+	return r
+}
+
+// take makes sure the Reader holds a buffer.
+func (r *Reader) take() {
+	if r.buf == nil {
+		r.bp = r.bufs.read.Get().(*[]byte)
+		r.buf = *r.bp
+	}
+}
+
+// Release gives a lent buffer back, with whatever it holds unread: for a
+// Reader that is done.
+func (r *Reader) Release() { r.release() }
+
+// release gives the buffer back; nothing unread is in it.
+func (r *Reader) release() {
+	if r.bufs != nil && r.buf != nil {
+		r.bufs.read.Put(r.bp)
+		r.buf, r.bp = nil, nil
+	}
 }
 
 // Reset makes the Reader read from src from now on, keeping what it has
@@ -63,6 +102,15 @@ func (r *Reader) fill(n int) error {
 	if r.w-r.r >= n {
 		return nil
 	}
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+		if ws, ok := r.src.(ReadWaiter); ok && r.bufs != nil {
+			if err := ws.WaitReadable(r.release); err != nil {
+				return err
+			}
+		}
+	}
+	r.take()
 	if r.r > 0 && len(r.buf)-r.r < n {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
@@ -106,8 +154,8 @@ func (r *Reader) Header() (typ byte, n int, err error) {
 // copied; larger ones are read into a scratch buffer that is dropped when a
 // later call needs less, so one huge message does not pin memory.
 func (r *Reader) Body(n int) ([]byte, error) {
-	if n <= len(r.buf) {
-		if r.large != nil && n < len(r.buf) {
+	if n <= readBufferSize {
+		if r.large != nil && n < readBufferSize {
 			r.large = nil
 		}
 		if err := r.fill(n); err != nil {

@@ -189,3 +189,73 @@ func TestLentWriter(t *testing.T) {
 type iotestErrWriter struct{}
 
 func (iotestErrWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// chunkWaiter is a source that delivers its chunks one Read at a time and
+// is "readable" only when a chunk is pending; waiting makes the next one
+// pending.
+type chunkWaiter struct {
+	chunks   [][]byte
+	pending  bool
+	releases int
+	held     func() bool // whether the reader holds a buffer, when released
+}
+
+func (c *chunkWaiter) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	c.chunks[0] = c.chunks[0][n:]
+	if len(c.chunks[0]) == 0 {
+		c.chunks, c.pending = c.chunks[1:], false
+	}
+	return n, nil
+}
+
+func (c *chunkWaiter) WaitReadable(release func()) error {
+	if c.pending {
+		return nil
+	}
+	release()
+	if c.held() {
+		return errors.New("release left the buffer held")
+	}
+	c.releases++
+	c.pending = true
+	return nil
+}
+
+// A Reader made by Buffers on a ReadWaiter gives its buffer back each time
+// it has consumed everything and must wait, and reads on correctly after:
+// a message split across waits, and two messages in one chunk.
+func TestLentReader(t *testing.T) {
+	bufs := NewBuffers()
+	src := &chunkWaiter{chunks: [][]byte{
+		[]byte("Q\x00\x00\x00\x09ab"), []byte("cd\x00"), // split across a wait
+		[]byte("S\x00\x00\x00\x04S\x00\x00\x00\x04"), // two in one chunk
+	}}
+	r := bufs.NewReader(src, 0)
+	src.held = func() bool { return r.buf != nil }
+	typ, body, err := r.Next()
+	if err != nil || typ != 'Q' || string(body) != "abcd\x00" {
+		t.Fatalf("first message: %q %q %v", typ, body, err)
+	}
+	for range 2 {
+		if typ, body, err := r.Next(); err != nil || typ != 'S' || len(body) != 0 {
+			t.Fatalf("Sync: %q %q %v", typ, body, err)
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+	// A wait at the start, one before the chunk of two Syncs, and one at
+	// the end; none inside the first message, while bytes were unread
+	// (there Read itself waits, holding the buffer).
+	if src.releases != 3 {
+		t.Errorf("%d releases, want 3", src.releases)
+	}
+	r.Release()
+	if r.buf != nil {
+		t.Error("Release kept the buffer")
+	}
+}

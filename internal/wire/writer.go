@@ -10,17 +10,25 @@ import (
 // page of DataRows into one write.
 const writeBufferSize = 64 << 10
 
-// Buffers lends write buffers to the Writers made with it: a Writer holds
-// one only while it has bytes waiting for Flush, so an idle connection
-// holds none. Safe for concurrent use; one per proxy.
-type Buffers struct{ pool sync.Pool }
+// Buffers lends buffers to the Writers and Readers made with it. A Writer
+// holds one only while it has bytes waiting for Flush; a Reader whose
+// source can wait for data without a buffer (ReadWaiter) gives its buffer
+// back whenever it has consumed all it read and must wait. An idle
+// connection then holds none. Safe for concurrent use; one per proxy.
+type Buffers struct{ pool, read sync.Pool }
 
 // NewBuffers returns an empty set of buffers.
 func NewBuffers() *Buffers {
-	return &Buffers{pool: sync.Pool{New: func() any {
-		b := make([]byte, 0, writeBufferSize)
-		return &b
-	}}}
+	return &Buffers{
+		pool: sync.Pool{New: func() any {
+			b := make([]byte, 0, writeBufferSize)
+			return &b
+		}},
+		read: sync.Pool{New: func() any {
+			b := make([]byte, readBufferSize)
+			return &b
+		}},
+	}
 }
 
 // Writer batches framed messages; nothing reaches the peer until Flush (or
