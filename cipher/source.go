@@ -37,8 +37,30 @@ type EnvSource struct {
 	LookupEnv func(string) (string, bool)
 }
 
-// Describe returns "env NAME".
-func (s EnvSource) Describe() string { return "env " + s.Name }
+// Describe returns "env NAME", without the name when it does not look
+// like a variable's (a key pasted in its place must not be printed).
+func (s EnvSource) Describe() string {
+	if !envName(s.Name) {
+		return "env (the name given is not a variable name, so it is not shown: is it a key? give the name of the variable that holds the key)"
+	}
+	return "env " + s.Name
+}
+
+// envName reports whether name is a plausible environment variable
+// name: letters, digits and underscores, not starting with a digit, and
+// shorter than a key written in base64 or hex.
+func envName(name string) bool {
+	if name == "" || len(name) > 40 || ('0' <= name[0] && name[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // LoadKey implements [KeySource].
 func (s EnvSource) LoadKey(ctx context.Context) (Key, error) {

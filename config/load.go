@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -91,6 +92,8 @@ func Parse(ctx context.Context, name string, data []byte, opts ...Option) (*Conf
 
 // yamlProblems turns yaml.v3's errors ("line 3: field x not found in type
 // config.Config") into problems with lines and plainer words.
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
+
 func yamlProblems(err error) []Problem {
 	var te *yaml.TypeError
 	msgs := []string{err.Error()}
@@ -104,6 +107,9 @@ func yamlProblems(err error) []Problem {
 		if n, err := fmt.Sscanf(m, "line %d:", &line); n == 1 && err == nil {
 			m = strings.TrimSpace(m[strings.Index(m, ":")+1:])
 		}
+		// yaml.v3 quotes the start of a value it cannot use (`abc...`):
+		// a key given where a name or map goes must not be printed.
+		m = yamlQuoted.ReplaceAllString(m, "a value (not shown)")
 		if strings.HasPrefix(m, "field ") && strings.Contains(m, " not found in type ") {
 			field := strings.TrimSuffix(strings.TrimPrefix(m[:strings.Index(m, " not found")], "field "), "")
 			m = fmt.Sprintf("unknown key %q: check its spelling and indentation against config.example.yaml", field)

@@ -10,8 +10,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"gopkg.in/yaml.v3"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 )
 
 type validator struct {
@@ -237,7 +238,12 @@ func (v *validator) checkKeys(k *Keys) {
 	if k.Active == "" {
 		v.addf(v.line("keys"), "keys.active is missing: set it to the key id that encrypts new values (one of %s)", strings.Join(ids, ", "))
 	} else if _, ok := k.Versions[k.Active]; !ok {
-		v.addf(v.line("keys", "active"), "keys.active is %q, which keys.versions does not list: add it there or use one of %s", k.Active, strings.Join(ids, ", "))
+		if cipher.ValidateKeyID(k.Active) != nil {
+			// Not shown: it may be a key pasted in the wrong place.
+			v.addf(v.line("keys", "active"), "keys.active is not a key id (1-32 letters, digits, '_', '.' or '-'; the value is not shown, in case it is a key): use one of %s", strings.Join(ids, ", "))
+		} else {
+			v.addf(v.line("keys", "active"), "keys.active is %q, which keys.versions does not list: add it there or use one of %s", k.Active, strings.Join(ids, ", "))
+		}
 	}
 }
 
