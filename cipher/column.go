@@ -1,6 +1,7 @@
 package cipher
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -219,5 +220,30 @@ func (c *Column) IsCurrent(envelope []byte) (bool, error) {
 }
 
 func (c *Column) decryptError(keyID []byte, r Reason) error {
-	return &DecryptError{Column: c.name, KeyID: string(keyID), Reason: r}
+	id := string(keyID)
+	if c.kr.keys[id] == nil {
+		id = ""
+	}
+	return &DecryptError{Column: c.name, KeyID: id, Reason: r}
+}
+
+// Damaged returns a [*DecryptError] with [ReasonMalformed] when b, which
+// Decrypt found not to be an envelope, starts like one under a key of the
+// keyring ("v1:siv:", or "v1:", a 16-character nonce field and ':'): an
+// envelope cut short or altered, not plaintext written before encryption,
+// which no one writes that way. Otherwise it returns nil.
+func (c *Column) Damaged(b []byte) error {
+	i := bytes.IndexByte(b, ':')
+	if i < 1 || c.kr.keys[string(b[:i])] == nil {
+		return nil
+	}
+	rest := b[i+1:]
+	j := bytes.IndexByte(rest, ':')
+	switch {
+	case j == len(sivMarker) && string(rest[:j]) == sivMarker:
+	case j == nonceB64Len && allB64Alphabet(rest[:j]):
+	default:
+		return nil
+	}
+	return c.decryptError(b[:i], ReasonMalformed)
 }

@@ -209,7 +209,11 @@ func TestDecryptErrors(t *testing.T) {
 				t.Errorf("%s/%s: err = %v, want reason %v", mode, tc.name, err, tc.reason)
 				continue
 			}
-			if de.Column != tc.col.Name() || de.KeyID != string(tc.env[:2]) {
+			wantID := string(tc.env[:2])
+			if tc.reason == ReasonUnknownKey {
+				wantID = "" // an id the keyring does not have is not echoed
+			}
+			if de.Column != tc.col.Name() || de.KeyID != wantID {
 				t.Errorf("%s/%s: error fields %+v", mode, tc.name, de)
 			}
 			assertErrorClean(t, err, []byte("secret"), tc.env[i+1:])
@@ -360,7 +364,7 @@ func TestRotation(t *testing.T) {
 		}
 		// The old keyring cannot read the new key.
 		var de *DecryptError
-		if _, err := cOld.Decrypt(nil, envNew); !errors.As(err, &de) || de.Reason != ReasonUnknownKey || de.KeyID != "v2" {
+		if _, err := cOld.Decrypt(nil, envNew); !errors.As(err, &de) || de.Reason != ReasonUnknownKey || de.KeyID != "" {
 			t.Fatalf("%s: old keyring on new envelope: %v", mode, err)
 		}
 		if cur, err := cNew.IsCurrent(envOld); err != nil || cur {

@@ -172,3 +172,46 @@ func Inspect(b []byte) (EnvelopeInfo, error) {
 	}
 	return EnvelopeInfo{KeyID: string(e.keyID), Mode: e.mode}, nil
 }
+
+// FindEnvelope returns where the first envelope inside text is, as
+// text[start:end], or -1, -1: for text that may quote stored values (a
+// server's error detail, "Failing row contains (…)", a COPY line) and
+// must not carry them on. It finds the start of an envelope too, as
+// PostgreSQL cuts long lines it quotes: a key id, then "siv" or a
+// 16-character nonce field, between colons, and the longest run of base64
+// characters after them. Key id characters just before the key id count
+// as part of it.
+func FindEnvelope(text []byte) (start, end int) {
+	for from := 0; from < len(text); {
+		c := bytes.IndexByte(text[from:], ':')
+		if c < 0 {
+			break
+		}
+		c += from
+		from = c + 1
+		s := c
+		for s > 0 && isKeyIDChar(text[s-1]) {
+			s--
+		}
+		if s == c {
+			continue
+		}
+		e := c + 1
+		for e < len(text) && notB64[text[e]] == 0 && e-c <= nonceB64Len {
+			e++
+		}
+		mid := text[c+1 : e]
+		if e == len(text) || text[e] != ':' || (string(mid) != sivMarker && len(mid) != nonceB64Len) {
+			continue
+		}
+		e++
+		for e < len(text) && notB64[text[e]] == 0 {
+			e++
+		}
+		for pad := 0; pad < 2 && e < len(text) && text[e] == '='; pad++ {
+			e++
+		}
+		return s, e
+	}
+	return -1, -1
+}

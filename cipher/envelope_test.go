@@ -91,3 +91,65 @@ func TestCanonicalB64(t *testing.T) {
 		}
 	}
 }
+
+// FindEnvelope finds envelopes of both modes inside a server's message
+// texts, whatever delimits them, and nothing in texts without one.
+func TestFindEnvelope(t *testing.T) {
+	var envs []string
+	for _, mode := range []Mode{Randomized, Deterministic} {
+		env, err := testColumn(t, mode, "").Encrypt(nil, []byte("secret value"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, string(env))
+	}
+	for _, env := range envs {
+		for _, form := range []string{
+			"Failing row contains (7, %s, null).",
+			"Key (email)=(%s) already exists.",
+			`COPY clients, line 1: "%s	x"`,
+			"%s",
+			"x%s",         // a key id run starting earlier is taken whole
+			"line: %s...", // cut short below
+		} {
+			if strings.HasSuffix(form, "...") {
+				env = env[:len(env)/2]
+			}
+			text := strings.Replace(form, "%s", env, 1)
+			s, e := FindEnvelope([]byte(text))
+			if s < 0 || !strings.Contains(text[s:e], env) || strings.Contains(text[:s]+text[e:], env[len(env)-8:]) {
+				t.Errorf("%q: found [%d:%d]", text, s, e)
+			}
+		}
+	}
+	for _, text := range []string{"", "a:b:c", "time 10:30:00", "see https://example.org:8080/x", ":siv:AAAA", "v1:sivx:AAAA"} {
+		if s, e := FindEnvelope([]byte(text)); s >= 0 {
+			t.Errorf("%q: found %q", text, text[s:e])
+		}
+	}
+}
+
+// Damaged tells an envelope cut short from plaintext that happens to hold
+// colons.
+func TestDamaged(t *testing.T) {
+	for _, mode := range []Mode{Randomized, Deterministic} {
+		c := testColumn(t, mode, "")
+		env, err := c.Encrypt(nil, []byte("secret value"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := env[:len(env)-5]
+		if _, err := c.Decrypt(nil, cut); !errors.Is(err, ErrNotEnvelope) {
+			t.Fatalf("%s: a cut envelope decrypts as %v", mode, err)
+		}
+		var de *DecryptError
+		if err := c.Damaged(cut); !errors.As(err, &de) || de.Reason != ReasonMalformed {
+			t.Errorf("%s: Damaged(cut) = %v", mode, err)
+		}
+		for _, plain := range []string{"hello", "a:b:c", "v1:", "v1:siv", "v9:siv:AAAA", "time 10:30:00"} {
+			if err := c.Damaged([]byte(plain)); err != nil {
+				t.Errorf("%s: Damaged(%q) = %v", mode, plain, err)
+			}
+		}
+	}
+}

@@ -62,14 +62,18 @@ func (r Reason) String() string {
 type DecryptError struct {
 	// Column is the name given to [Keyring.Column]; it is only used here.
 	Column string
-	// KeyID is the key id written in the envelope. It is restricted by the
-	// envelope grammar to 1-32 characters of [A-Za-z0-9_.-].
+	// KeyID is the key id written in the envelope when the keyring has
+	// that key, else "": a value that only looks like an envelope may be
+	// plaintext, whose first characters must not reach an error or log.
 	KeyID string
 	// Reason says what went wrong.
 	Reason Reason
 }
 
 func (e *DecryptError) Error() string {
+	if e.KeyID == "" {
+		return fmt.Sprintf("cipher: cannot decrypt value of column %q: it is shaped like an envelope under a key id not in the keyring (%s; the id is not shown, as the value may be plaintext)", e.Column, e.Reason)
+	}
 	switch e.Reason {
 	case ReasonUnknownKey:
 		return fmt.Sprintf("cipher: cannot decrypt value of column %q: unknown key id %q (not in the keyring)", e.Column, e.KeyID)

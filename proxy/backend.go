@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
@@ -80,6 +82,11 @@ func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 	f, err := readRow(body)
 	if err != nil {
 		return nil, err
+	}
+	if f.count != len(shape.cols) {
+		// PostgreSQL never does this; fields past the description would
+		// be relayed undecrypted.
+		return nil, &wire.ProtocolError{Type: 'D', Length: len(body) + 4, Reason: fmt.Sprintf("a row of %d fields after a description of %d", f.count, len(shape.cols))}
 	}
 	start := time.Now()
 	out := append(sp.outBuf[:0], body[:2]...)
@@ -233,4 +240,42 @@ func (sp *sessionPolicy) noteParameter(body []byte) {
 	case "application_name":
 		sp.auditApp.Store(&value)
 	}
+}
+
+// redactedEnvelope stands in for an envelope in a server's message text.
+const redactedEnvelope = "<encrypted>"
+
+// redactEnvelopes returns the body of an ErrorResponse or NoticeResponse
+// with every envelope in its fields replaced by redactedEnvelope: details
+// such as "Failing row contains (…)" and "Key (email)=(…)" quote stored
+// values, and the client must never receive an envelope. The body is
+// returned as it is when it has none.
+func redactEnvelopes(body []byte) []byte {
+	var out []byte
+	pos := 0 // body[:pos] is in out, or needs no change when out is nil
+	for i := 0; i < len(body) && body[i] != 0; {
+		z := bytes.IndexByte(body[i+1:], 0)
+		if z < 0 {
+			break // malformed: relayed as it is, the client reads it as such
+		}
+		field := body[i+1 : i+1+z]
+		for off := 0; ; {
+			s, e := cipher.FindEnvelope(field[off:])
+			if s < 0 {
+				break
+			}
+			at := i + 1 + off
+			if out == nil {
+				out = make([]byte, 0, len(body))
+			}
+			out = append(out, body[pos:at+s]...)
+			out = append(out, redactedEnvelope...)
+			pos, off = at+e, off+e
+		}
+		i += 1 + z + 1
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[pos:]...)
 }

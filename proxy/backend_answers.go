@@ -83,11 +83,19 @@ func (s *session) backendAside(typ byte, n int) error {
 			sp.noteParameter(body)
 		} else {
 			s.noteError(body)
+			body = redactEnvelopes(body)
 		}
 		return s.cw.Message(typ, body)
 	}
 	if sp.inner != nil || sp.swallow {
 		return s.sr.CopyBody(discard{}, n)
+	}
+	if typ == 'N' {
+		body, err := s.sr.Body(n)
+		if err != nil {
+			return err
+		}
+		return s.cw.Message(typ, redactEnvelopes(body))
 	}
 	return s.forward(s.sr, s.cw, typ, n)
 }
@@ -155,6 +163,8 @@ func (s *session) backendError(a answer) error {
 	if cur.reject != nil {
 		body = cur.reject[5:]
 		cur.reject = nil
+	} else {
+		body = redactEnvelopes(body)
 	}
 	sp.groupFailed = true
 	if a.kind == track.Parse || a.kind == track.Execute {

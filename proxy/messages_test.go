@@ -114,6 +114,36 @@ func TestDecryptRow(t *testing.T) {
 	if err != nil || !bytes.Equal(out, dataRow(nil, nil, nil)) {
 		t.Fatalf("NULLs: %q, %v", out, err)
 	}
+	// A row of more fields than described would relay the rest as it is.
+	if _, err := s.decryptRow(dataRow(nil, nil, nil, a), shape); err == nil {
+		t.Fatal("a row longer than its description was relayed")
+	}
+}
+
+// Envelopes in a server's error and notice texts are replaced, field by
+// field, and the message keeps its structure.
+func TestRedactEnvelopes(t *testing.T) {
+	s := fuzzSession(t)
+	a, _ := s.pol.p.cols[0].cipher().Encrypt(nil, []byte("alpha"))
+	msg := &pgproto3.ErrorResponse{Severity: "ERROR", Code: "23502", Message: "null value in column",
+		Detail: "Failing row contains (1, " + string(a) + ", " + string(a) + ").", Where: string(a)}
+	body, err := msg.Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = body[5:]
+	if got := redactEnvelopes(body); bytes.Contains(got, a) {
+		t.Fatalf("an envelope is left: %q", got)
+	} else {
+		var back pgproto3.ErrorResponse
+		if err := back.Decode(got); err != nil || back.Detail != "Failing row contains (1, <encrypted>, <encrypted>)." || back.Where != "<encrypted>" || back.Code != "23502" {
+			t.Fatalf("redacted %+v, %v", back, err)
+		}
+	}
+	plain := []byte("SERROR\x00Mno envelope: 10:30:00\x00\x00")
+	if got := redactEnvelopes(plain); &got[0] != &plain[0] {
+		t.Error("a body without envelopes was copied")
+	}
 }
 
 // FuzzServerBodies feeds arbitrary bytes to the parsers of server messages

@@ -133,6 +133,11 @@ func decryptField(pc *policyColumn, dst, env []byte) ([]byte, error) {
 			plain, err = pc.cipher().Decrypt(dst, trimmed)
 		}
 	}
+	if errors.Is(err, cipher.ErrNotEnvelope) {
+		if derr := pc.cipher().Damaged(env); derr != nil {
+			return dst, derr // an envelope cut short: refused, not relayed
+		}
+	}
 	switch {
 	case errors.Is(err, cipher.ErrNotEnvelope):
 		pc.plaintexts.Inc()
