@@ -8,10 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/pgarray"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/migrate"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -51,7 +51,11 @@ type catalog struct {
 	loaded  time.Time // when the proxy read it
 	// authTimeout is PostgreSQL's authentication_timeout (0: unknown).
 	authTimeout time.Duration
-	maxOID      uint32 // the highest relation OID when it was read
+	// triggerFuncs are the names of the functions that triggers on
+	// policy tables (by name or known OID) and their partitions and
+	// inheritance children run: CREATE OR REPLACE of one is refused.
+	triggerFuncs map[string]bool
+	maxOID       uint32 // the highest relation OID when it was read
 }
 
 // DefaultCatalogMaxAge is Options.CatalogMaxAge's default: schema changes
@@ -89,57 +93,6 @@ const (
 	reachColumnGone = "g"
 )
 
-// knownTables remembers the OIDs of the policy tables the proxy has seen,
-// per database, so that one renamed or moved by another connection is
-// recognised by its OID and refused rather than served as a plain table.
-type knownTables struct {
-	mu   sync.Mutex
-	oids map[string]map[uint32]string // database -> OID -> schema.name
-}
-
-func (k *knownTables) add(db string, oid uint32, name string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.oids == nil {
-		k.oids = map[string]map[uint32]string{}
-	}
-	if k.oids[db] == nil {
-		k.oids[db] = map[uint32]string{}
-	}
-	k.oids[db][oid] = name
-}
-
-func (k *knownTables) name(db string, oid uint32) (string, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	n, ok := k.oids[db][oid]
-	return n, ok
-}
-
-// predicate returns the catalog query's condition for the known OIDs,
-// each under its database's name; "" when none are known.
-func (k *knownTables) predicate() string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var b strings.Builder
-	for db, m := range k.oids {
-		if len(m) == 0 {
-			continue
-		}
-		b.WriteString(" OR (pg_catalog.current_database() = " + rewrite.QuoteLiteral(db) + " AND c.oid IN (")
-		first := true
-		for oid := range m {
-			if !first {
-				b.WriteString(", ")
-			}
-			first = false
-			b.WriteString(strconv.FormatUint(uint64(oid), 10))
-		}
-		b.WriteString("))")
-	}
-	return b.String()
-}
-
 type colKey struct {
 	table  uint32
 	attnum int16
@@ -163,7 +116,11 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		" WHERE (c.relname IN (" + strings.Join(quoted, ", ") + ")" + known.predicate() + ") AND c.relkind IN ('r','p','v','m','f')" +
 		" ORDER BY c.oid, a.attnum;" +
 		" SELECT pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), (SELECT max(oid) FROM pg_catalog.pg_class)::text, pg_catalog.current_database()," +
-		"  COALESCE((SELECT setting FROM pg_catalog.pg_settings WHERE name = 'authentication_timeout'), '');" +
+		"  COALESCE((SELECT setting FROM pg_catalog.pg_settings WHERE name = 'authentication_timeout'), '')," +
+		"  COALESCE((WITH RECURSIVE r(oid) AS (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relname IN (" + strings.Join(quoted, ", ") + ")" + known.predicate() +
+		"   UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN r ON i.inhparent = r.oid)" +
+		"   SELECT pg_catalog.array_agg(DISTINCT p.proname)::text FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid" +
+		"   WHERE t.tgrelid IN (SELECT oid FROM r)), '{}');" +
 		// From the policy tables: views over anything reached, children
 		// downwards and parents upwards (not a parent's other children,
 		// which hold none of the policy table's rows).
@@ -250,8 +207,15 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			}
 		}
 	}
-	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 4 || slices.ContainsFunc(res.sets[1][0], func(b []byte) bool { return b == nil }) {
+	if len(res.sets[1]) != 1 || len(res.sets[1][0]) != 5 || slices.ContainsFunc(res.sets[1][0], func(b []byte) bool { return b == nil }) {
 		return nil, fmt.Errorf("catalog query: no search_path")
+	}
+	c.triggerFuncs = map[string]bool{}
+	if err := pgarray.Parse(res.sets[1][0][4], func(name []byte, null bool) error {
+		c.triggerFuncs[string(name)] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("catalog query: trigger functions: %w", err)
 	}
 	db := string(res.sets[1][0][2])
 	// A policy table this proxy has seen under its name, found now under

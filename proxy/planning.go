@@ -309,6 +309,21 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	if err := sp.cat.Load().checkWrites(p); err != nil {
 		return nil, nil, err
 	}
+	for _, st := range p.Statements() {
+		if st.TriggerFunction == "" {
+			continue
+		}
+		if !sp.catalogReadNow {
+			// A trigger made on the server since the last read counts.
+			sp.catalogStale = true
+			if err := s.freshCatalog(); err != nil {
+				return nil, nil, err
+			}
+		}
+		if sp.cat.Load().triggerFuncs[st.TriggerFunction] {
+			return nil, nil, fmt.Errorf("CREATE OR REPLACE of %s, a trigger function that a trigger on a table with encrypted columns runs: its new body could fill an encrypted column with anything; drop the trigger first, or replace the function directly on the server after review", rewrite.QuoteIdent(st.TriggerFunction))
+		}
+	}
 	return an, p, nil
 }
 

@@ -193,6 +193,13 @@ type Statement struct {
 	Prepared []Param
 	// Execute is set for EXECUTE: its arguments.
 	Execute []ExecuteArg
+	// TriggerFunction is set for CREATE OR REPLACE FUNCTION … RETURNS
+	// trigger: the function's name (as pg_proc.proname holds it), without
+	// its schema. A
+	// trigger on a policy table that runs a function of that name would
+	// run the new body, which may fill a policy column with anything; the
+	// caller refuses the statement then, from its catalog.
+	TriggerFunction string
 }
 
 // ExecuteArg is one argument of an SQL-level EXECUTE.

@@ -1,8 +1,9 @@
 package rewrite
 
 import (
-	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"slices"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
 // topStmt analyses one statement of the text.
@@ -122,7 +123,8 @@ func (p *planner) topStmt(n *pg_query.Node, st *Statement) {
 		switch name {
 		case "":
 		case replacesTrigger:
-			p.reject(ReasonOpaqueCode, nil, "CREATE OR REPLACE of a trigger function, which a trigger on a table with encrypted columns may run; DROP the function and CREATE it (DROP fails while a trigger uses it), or replace it directly on the server after review", false, int32(st.Start))
+			fn := x.(*pg_query.Node_CreateFunctionStmt).CreateFunctionStmt.Funcname
+			st.TriggerFunction = fn[len(fn)-1].GetString_().GetSval()
 		default:
 			p.reject(ReasonOpaqueCode, nil, "a function, procedure or rule body mentions table "+name, false, int32(st.Start))
 		}
