@@ -540,7 +540,7 @@ func TestEncryptCopy(t *testing.T) {
 		t.Fatalf("stored %d non-NULL rows", len(stored))
 	}
 	for _, v := range stored {
-		if !cipher.LooksLikeEnvelope([]byte(v)) || strings.Contains(v, "Brien") {
+		if !cipher.LooksLikeEnvelope([]byte(v)) || strings.Contains(v, "O'Brien") {
 			t.Fatalf("COPY stored %q", v)
 		}
 	}
@@ -609,7 +609,9 @@ func TestEncryptCopyBinary(t *testing.T) {
 			if i == 3 && len(v) == 0 {
 				continue
 			}
-			if !cipher.LooksLikeEnvelope(v) || bytes.Contains(v, []byte("Brien")) || bytes.Contains(v, []byte("salbutamol")) {
+			// Markers with characters base64 lacks: an envelope's random
+			// payload holds "Brien" now and then.
+			if !cipher.LooksLikeEnvelope(v) || bytes.Contains(v, []byte("O'Brien")) || bytes.Contains(v, []byte("salbutamol inhaler")) {
 				t.Fatalf("stored %q", v)
 			}
 		}
