@@ -201,7 +201,13 @@ func FindEnvelope(text []byte) (start, end int) {
 			e++
 		}
 		mid := text[c+1 : e]
-		if e == len(text) || text[e] != ':' || (string(mid) != sivMarker && len(mid) != nonceB64Len) {
+		if string(mid) != sivMarker && len(mid) != nonceB64Len {
+			continue
+		}
+		if e == len(text) || bytes.HasPrefix(text[e:], []byte("...")) {
+			return s, e // cut just after the nonce field (PostgreSQL's "...")
+		}
+		if text[e] != ':' {
 			continue
 		}
 		e++

@@ -279,3 +279,35 @@ func redactEnvelopes(body []byte) []byte {
 	}
 	return append(out, body[pos:]...)
 }
+
+// redactCStrings is redactEnvelopes for a body of NUL-terminated strings
+// after skip bytes (NotificationResponse: a process ID first;
+// ParameterStatus: none).
+func redactCStrings(body []byte, skip int) []byte {
+	var out []byte
+	pos := 0
+	for i := skip; i < len(body); {
+		z := bytes.IndexByte(body[i:], 0)
+		if z < 0 {
+			break
+		}
+		str := body[i : i+z]
+		for off := 0; ; {
+			s, e := cipher.FindEnvelope(str[off:])
+			if s < 0 {
+				break
+			}
+			if out == nil {
+				out = make([]byte, 0, len(body))
+			}
+			out = append(out, body[pos:i+off+s]...)
+			out = append(out, redactedEnvelope...)
+			pos, off = i+off+e, off+e
+		}
+		i += z + 1
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[pos:]...)
+}

@@ -81,6 +81,7 @@ func (s *session) backendAside(typ byte, n int) error {
 		}
 		if typ == 'S' {
 			sp.noteParameter(body)
+			body = redactCStrings(body, 0) // set_config('application_name', …) in a trigger
 		} else {
 			s.noteError(body)
 			body = redactEnvelopes(body)
@@ -90,10 +91,14 @@ func (s *session) backendAside(typ byte, n int) error {
 	if sp.inner != nil || sp.swallow {
 		return s.sr.CopyBody(discard{}, n)
 	}
-	if typ == 'N' {
+	if typ == 'N' || typ == 'A' {
 		body, err := s.sr.Body(n)
 		if err != nil {
 			return err
+		}
+		if typ == 'A' {
+			// pg_notify(…, NEW.body) in a trigger made on the server.
+			return s.cw.Message(typ, redactCStrings(body, 4))
 		}
 		return s.cw.Message(typ, redactEnvelopes(body))
 	}

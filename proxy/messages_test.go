@@ -140,6 +140,10 @@ func TestRedactEnvelopes(t *testing.T) {
 			t.Fatalf("redacted %+v, %v", back, err)
 		}
 	}
+	notify := append([]byte{0, 0, 0, 7}, []byte("c16\x00"+string(a)+"\x00")...)
+	if got := redactCStrings(notify, 4); !bytes.Equal(got, append([]byte{0, 0, 0, 7}, []byte("c16\x00<encrypted>\x00")...)) {
+		t.Errorf("notification payload: %q", got)
+	}
 	plain := []byte("SERROR\x00Mno envelope: 10:30:00\x00\x00")
 	if got := redactEnvelopes(plain); &got[0] != &plain[0] {
 		t.Error("a body without envelopes was copied")
@@ -305,5 +309,17 @@ func TestDesyncEndsSession(t *testing.T) {
 	s.track.Send(track.Sync, expectation{})
 	if _, err := serverSays(t, s, []byte{'1'}, []byte{'Z', 'I'}); err != nil {
 		t.Fatalf("in turn: %v", err)
+	}
+}
+
+func TestOnlyEndsTransaction(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"COMMIT": true, " commit ;\n": true, "END": true, "rollback;": true, "ABORT": true, "COMMIT AND CHAIN": true,
+		"COMMIT; INSERT INTO clients VALUES ('x')": false, "commit -- x": false, "ROLLBACK TO SAVEPOINT a": true,
+		"SELECT 1": false, "committed": false, "": false,
+	} {
+		if got := onlyEndsTransaction(sql); got != want {
+			t.Errorf("onlyEndsTransaction(%q) = %v, want %v", sql, got, want)
+		}
 	}
 }

@@ -171,7 +171,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// DDL on a policy table run through this session may have made another
 	// relation a partition, child or parent of it, under a name the text
 	// filter below does not know yet: read the catalog again first.
-	if sp.schemaTouched {
+	if sp.schemaTouched && !onlyEndsTransaction(sql) {
 		switch {
 		case !sp.atBoundary:
 			return nil, nil, errors.New("a statement after DDL on a table with encrypted columns in the same pipeline; send Sync first, so the proxy reads the schema again")
@@ -312,6 +312,11 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	for _, st := range p.Statements() {
 		if st.TriggerFunction == "" {
 			continue
+		}
+		if len(p.Statements()) > 1 {
+			// Another statement of the text (ALTER FUNCTION … RENAME)
+			// could give the function its name after the catalog read.
+			return nil, nil, fmt.Errorf("send CREATE OR REPLACE of trigger function %s as a query of its own: the proxy checks, from the catalog, that no trigger on a table with encrypted columns runs it", rewrite.QuoteIdent(st.TriggerFunction))
 		}
 		if !sp.catalogReadNow {
 			// A trigger made on the server since the last read counts.
@@ -502,4 +507,29 @@ func (s *session) refreshIfOld() error {
 		}
 	}
 	return nil
+}
+
+// onlyEndsTransaction reports whether sql is one COMMIT, END, ROLLBACK or
+// ABORT and nothing else: it carries no value and needs no catalog, and
+// must reach the server even when the transaction failed before the proxy
+// could read the catalog again.
+func onlyEndsTransaction(sql string) bool {
+	s := strings.TrimSpace(sql)
+	end := len(s)
+	for end > 0 && (s[end-1] == ';' || s[end-1] == ' ' || s[end-1] == '\t' || s[end-1] == '\r' || s[end-1] == '\n') {
+		end--
+	}
+	s = s[:end]
+	if strings.ContainsAny(s, ";'\"$-/") {
+		return false
+	}
+	word := s
+	if i := strings.IndexAny(s, " \t\r\n"); i >= 0 {
+		word = s[:i]
+	}
+	switch strings.ToLower(word) {
+	case "commit", "end", "rollback", "abort":
+		return true
+	}
+	return false
 }

@@ -28,6 +28,7 @@ func TestDDL(t *testing.T) {
 		{"new trigger function", "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.first_name := 'x'; RETURN NEW; END$$", nil},
 		{"trigger function naming a policy table", "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO clients (first_name) VALUES (NEW.x); RETURN NEW; END$$", []string{`reject opaque_code`}},
 		{"replaced trigger function (refused by the proxy from its catalog)", "CREATE OR REPLACE FUNCTION f() RETURNS pg_catalog.trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$", nil},
+		{"replaced trigger function running dynamic SQL", "CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN EXECUTE 'select 1'; RETURN NEW; END$$", []string{`reject opaque_code`}},
 		{"replaced plain function", "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$SELECT 1$$", nil},
 		{"trigger function made in a DO block", "DO $$BEGIN CREATE OR REPLACE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $b$BEGIN RETURN NEW; END$b$; END$$", []string{`reject opaque_code`}},
 		{"statement names changed in a DO block", "DO $$BEGIN DEALLOCATE p; PREPARE p AS SELECT 1; END$$", []string{`reject opaque_code`}},

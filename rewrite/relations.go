@@ -211,15 +211,6 @@ func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) st
 	if rt := f.GetReturnType(); rt != nil && len(rt.Names) > 0 {
 		trigger = strings.EqualFold(rt.Names[len(rt.Names)-1].GetString_().GetSval(), "trigger")
 	}
-	if trigger && f.Replace {
-		// A trigger function may fill a policy column of the table it
-		// is attached to with what it likes (NEW.x :=, a record built
-		// from NEW, …), and no text check can tell. A new one is
-		// attached nowhere, and CREATE TRIGGER on a policy table is
-		// refused (see createTrigger); replacing one may change what
-		// a trigger already on a policy table runs.
-		return replacesTrigger
-	}
 	for _, o := range f.Options {
 		if de := o.GetDefElem(); de != nil && de.Defname == "as" {
 			for _, part := range de.Arg.GetList().GetItems() {
@@ -228,6 +219,16 @@ func (a *Analyzer) functionBodyMentionsPolicy(f *pg_query.CreateFunctionStmt) st
 				}
 			}
 		}
+	}
+	if trigger && f.Replace {
+		// A trigger function may fill a policy column of the table it
+		// is attached to with what it likes (NEW.x :=, a record built
+		// from NEW, …), and no text check can tell. A new one is
+		// attached nowhere, and CREATE TRIGGER on a policy table is
+		// refused (see createTrigger); replacing one may change what
+		// a trigger already on a policy table runs (the proxy checks
+		// its catalog). Its body passed the checks above all the same.
+		return replacesTrigger
 	}
 	return ""
 }
