@@ -125,6 +125,9 @@ func (c *Column) EqualityEnvelopes(plaintext []byte) ([][]byte, error) {
 // EqualityEnvelope takes 0 to KeyVersions()-1.
 func (c *Column) KeyVersions() int { return len(c.kr.search) }
 
+// HasKeyID reports whether the column's keyring has key id.
+func (c *Column) HasKeyID(id string) bool { return c.kr.keys[id] != nil }
+
 // KeyVersionID returns the id of key version i in EqualityEnvelope's order.
 func (c *Column) KeyVersionID(i int) string { return c.kr.search[i].id }
 

@@ -94,6 +94,16 @@ func (s *session) frontend(typ byte, n int) error {
 	}
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
+	if sp.atBoundary && s.srv.policy.Load() != sp.p {
+		// A reload changed the policy's tables or columns (one that
+		// changes only keys keeps the policy and gives it the new keys):
+		// this session would read a new column's envelopes and write it
+		// in plaintext. It ends, and the client reconnects under the new
+		// policy.
+		s.abortWhy.CompareAndSwap(abortNone, abortPolicyChanged)
+		s.log.Info("the policy was reloaded with other tables or columns; session ended")
+		return errPolicyChanged
+	}
 	sp.catalogReadNow = false
 	if ce := sp.cancelPending; ce != nil && (typ == 'Q' || typ == 'P') {
 		sp.cancelPending = nil
@@ -160,6 +170,9 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	body = append(body, 0, 0)
 	return s.sw.Message('P', body)
 }
+
+// errPolicyChanged ends a session whose policy a reload replaced.
+var errPolicyChanged = errors.New("the policy was reloaded with other tables or columns")
 
 // frontendQuery handles a simple-protocol Query.
 func (s *session) frontendQuery(body []byte) error {
@@ -229,6 +242,9 @@ func (s *session) frontendQuery(body []byte) error {
 			}
 			body = append([]byte(out), 0)
 		}
+		for _, st := range made {
+			s.pol.stampLits(st, lits)
+		}
 	}
 	s.pol.group++
 	s.pol.runs++
@@ -254,15 +270,19 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 	flat := make([]string, 0, len(lits)) // vals' backing: one allocation for the usual one envelope each
 	cat := s.pol.cat.Load()
 	start := time.Now()
+	clear(s.pol.searched)
 	for i, l := range lits {
 		pc := s.pol.p.column(l.Column)
 		c := pc.cipher()
 		var versions []int
-		if l.Use == rewrite.UseCompare && c.Mode() == cipher.Deterministic {
+		if l.Use&rewrite.UseCompare != 0 && c.Mode() == cipher.Deterministic {
 			versions = cat.searchVersions(l.Column, c, s.pol.versions)
 			s.pol.versions = versions
-			if len(versions) > 1 && !l.Joined && l.Expand == rewrite.ExpandNone {
-				return "", &rotationError{col: pc.name, versions: len(versions)}
+			s.pol.noteSearched(l.Column, c, versions)
+			if len(versions) > 1 && ((!l.Joined && l.Expand == rewrite.ExpandNone) || l.Use&rewrite.UseWrite != 0) {
+				// A value also written takes one envelope, which would
+				// miss the rows under the other versions.
+				return "", &rotationError{col: pc.name, versions: len(versions), written: l.Use&rewrite.UseWrite != 0}
 			}
 		}
 		copies := max(len(versions), 1)
@@ -362,6 +382,7 @@ func (s *session) frontendParse(body []byte) error {
 			}
 			msg.Query, renamed = out, true
 		}
+		sp.stampLits(st, lits)
 		if renamed {
 			if body, err = msg.Encode(nil); err != nil {
 				return err

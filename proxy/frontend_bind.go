@@ -74,13 +74,15 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		out = append(out, 0, 0, 0, 0)
 		var err error
 		var versions []int
-		if prm.Use == rewrite.UseCompare && c.Mode() == cipher.Deterministic {
+		if prm.Use&rewrite.UseCompare != 0 && c.Mode() == cipher.Deterministic {
 			versions = cat.searchVersions(prm.Column, c, sp.versions)
 			sp.versions = versions
 		}
 		switch {
-		case len(versions) > 1 && prm.Expand == rewrite.ExpandNone:
-			return nil, &rotationError{col: pc.name, versions: len(versions)}
+		case len(versions) > 1 && (prm.Expand == rewrite.ExpandNone || prm.Use&rewrite.UseWrite != 0):
+			// A value also written takes one envelope, which would miss
+			// the rows under the other versions.
+			return nil, &rotationError{col: pc.name, versions: len(versions), written: prm.Use&rewrite.UseWrite != 0}
 		case prm.Array:
 			copies, enc := 1, elemEncrypter(func(dst, plain []byte, _ int) ([]byte, error) { return c.Encrypt(dst, plain) })
 			if prm.Expand == rewrite.ExpandElems && len(versions) > 1 {
@@ -135,6 +137,8 @@ func paramFormat(formats []byte, i int) int {
 	return 0
 }
 
+var errKeysChanged = errors.New("the keys were reloaded since this prepared statement was prepared, and values in its text were encrypted under the old ones (a search would miss rows under the new key version; a write would use a retired key); prepare it again, or pass the values as parameters")
+
 // currentParams returns the parameters to encrypt for a prepared
 // statement, planning it again when the search_path or the schema changed
 // since it was prepared, as PostgreSQL re-resolves its names then. Literals
@@ -142,6 +146,12 @@ func paramFormat(formats []byte, i int) int {
 // belong elsewhere must be prepared again.
 func (s *session) currentParams(st *statement) ([]rewrite.Param, error) {
 	sp := s.pol
+	if gen := sp.p.keysGen.Load() + 1; st.litsGen != 0 && st.litsGen != gen {
+		if !sp.litsCurrent(st) {
+			return nil, errKeysChanged
+		}
+		st.litsGen = gen
+	}
 	if !sp.catalogStale && sp.cat.Load() == st.cat {
 		return st.params, nil
 	}

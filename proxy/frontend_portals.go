@@ -86,6 +86,9 @@ func (s *session) frontendExecute(body []byte) error {
 		// Its PREPARE or DEALLOCATE runs now; the answer settles what it
 		// made.
 		made = s.applyNames(st.an, st.names, st.cat, st.qualifiedFrom, st.qualifiedAs, false)
+		for _, m := range made {
+			m.copyStamp(st) // its text's literals are the Parse's
+		}
 	}
 	// A Describe of the statement counts once answered: one that the
 	// server skipped or refused left no shape. FETCH and EXECUTE return

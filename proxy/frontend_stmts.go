@@ -142,6 +142,18 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	extra := false
 	for i, st := range p.Statements() {
 		switch {
+		case st.Kind == rewrite.StmtExecute && len(st.Execute) == 0:
+			// No arguments, but the literals of its PREPARE's text may be
+			// under keys reloaded since (currentParams).
+			ps, err := s.lookupStmt(st.Name)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if ps != nil {
+				if _, err := s.currentParams(ps); err != nil {
+					return nil, nil, nil, err
+				}
+			}
 		case len(st.Execute) > 0: // EXECUTE, also inside EXPLAIN ANALYZE (which runs it)
 			ps, err := s.lookupStmt(st.Name)
 			if err != nil {

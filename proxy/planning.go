@@ -63,9 +63,13 @@ var errWholeTableView = errors.New("a function that reads a whole table, query o
 type rotationError struct {
 	col      string
 	versions int
+	written  bool // the value is also written
 }
 
 func (e *rotationError) Error() string {
+	if e.written {
+		return fmt.Sprintf("column %s is searched under %d key versions while a rotation may have left values under each, and this value is both written to it and compared with it, which one envelope cannot do for every version; send the value once for each use, or finish the rotation (pgcrypt-proxy rotate) and remove the old key version from keys.versions", e.col, e.versions)
+	}
 	return fmt.Sprintf("column %s is searched under %d key versions while a rotation may have left values under each, and this comparison can take one envelope only, so it would miss rows; "+
 		"compare the column with a bare value or parameter (col = $1, col <> 'x', col IN ('a', 'b'), col IN ($1, $2), col = ANY($1)), or finish the rotation (pgcrypt-proxy rotate) and remove the old key version from keys.versions", e.col, e.versions)
 }
@@ -285,7 +289,10 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 			}
 		}
 	}
-	if !an.MayInvolvePolicy() {
+	// EXECUTE of a prepared statement names no table, but the literals of
+	// its PREPARE's text may be under keys reloaded since: it is planned,
+	// for statementValues to check the statement it runs.
+	if !an.MayInvolvePolicy() && !rewrite.MentionsAnyWord(sql, []string{"execute"}) {
 		return an, nil, nil
 	}
 	if !values {

@@ -31,6 +31,9 @@ type Policy struct {
 	allowReads bool
 	known      knownTables // policy tables seen, by OID (see catalog.go)
 	specs      []ColumnSpec
+	// keysGen counts SetKeys calls: a statement whose text holds literals
+	// encrypted under an older keyring must be prepared again.
+	keysGen atomic.Uint64
 }
 
 // policyColumn is one column's cipher and per-column metrics.
@@ -149,5 +152,6 @@ func (p *Policy) SetKeys(kr *cipher.Keyring) error {
 	for i, pc := range p.cols {
 		pc.c.Store(next[i])
 	}
+	p.keysGen.Add(1)
 	return nil
 }

@@ -27,6 +27,7 @@ const (
 	abortClientGone
 	abortClientProtocol
 	abortShutdown
+	abortPolicyChanged // a reload changed the policy's tables or columns
 )
 
 // streamThreshold is the body size above which a message the proxy does not
@@ -515,6 +516,8 @@ func (s *session) serverToClient() {
 	case abortShutdown:
 		m.Error(metrics.ErrShutdown)
 		s.sendFatal(codeAdminShutdown, "terminating connection because pgcrypt-proxy is shutting down", "Reconnect; another instance will take the connection.")
+	case abortPolicyChanged:
+		s.sendFatal(codeAdminShutdown, "terminating connection because pgcrypt-proxy's encryption policy was reloaded with other tables or columns", "Reconnect: a new session encrypts and decrypts under the new policy.")
 	default:
 		if s.lastFatal && isClosed(err) {
 			return // PostgreSQL said why itself

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"maps"
+	"slices"
 	"sync/atomic"
 
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
@@ -82,6 +85,9 @@ type sessionPolicy struct {
 	versions      []int     // searchVersions' result, reused
 	copyIn        copyCodec // a COPY FROM STDIN of policy columns is under way
 	copyBuf       []byte
+	// searched: the key versions compared literals were encrypted under
+	// in the current message (see stampLits).
+	searched map[*rewrite.Column][]string
 	// auditText, auditFP and auditKind: the current message's statement
 	// text, or its fingerprint and kind when known, and auditCol the
 	// column a refusal names, for the audit event of a refusal.
@@ -119,6 +125,17 @@ type statement struct {
 	unnamed      bool
 	staleAtParse bool     // the catalog was stale when it was parsed
 	lits         []litSig // the literals encrypted into a Parse's text
+	// litsGen is Policy.keysGen + 1 when literals were encrypted into the
+	// text it was prepared from (0: none), litsCompare whether one is
+	// compared with a column, and litsKey the key id they were written
+	// under. After a keys reload a compared literal would miss the rows
+	// under the new version and a written one may be under a retired key:
+	// the statement must be prepared again (see currentParams).
+	litsGen uint64
+	litsKey string
+	// litsSearched: for each column a literal is compared with, the key
+	// versions it was encrypted under.
+	litsSearched map[*rewrite.Column][]string
 	// qualifiedFrom is the analysis of the client's text when the proxy
 	// wrote schemas into its relation names (qualifiedAs): after a
 	// catalog change the statement is refused if they would differ now.
@@ -162,6 +179,60 @@ func nameKey(s string) string {
 		return s[:maxNameBytes]
 	}
 	return s
+}
+
+// stampLits records on st the keys its text's literals were encrypted
+// under.
+func (sp *sessionPolicy) stampLits(st *statement, lits []rewrite.Literal) {
+	if len(lits) == 0 {
+		return
+	}
+	st.litsGen = sp.p.keysGen.Load() + 1
+	st.litsKey = sp.p.column(lits[0].Column).cipher().KeyVersionID(0)
+	if len(sp.searched) > 0 {
+		st.litsSearched = maps.Clone(sp.searched)
+	}
+}
+
+// noteSearched records, while literals are encrypted, the key versions a
+// compared literal of column rc was encrypted under (see stampLits).
+func (sp *sessionPolicy) noteSearched(rc *rewrite.Column, c *cipher.Column, versions []int) {
+	if sp.searched == nil {
+		sp.searched = map[*rewrite.Column][]string{}
+	}
+	ids := sp.searched[rc]
+	if len(versions) == 0 {
+		ids = append(ids, c.KeyVersionID(0))
+	}
+	for _, v := range versions {
+		ids = append(ids, c.KeyVersionID(v))
+	}
+	sp.searched[rc] = ids
+}
+
+// litsCurrent reports whether the literals encrypted into st's text are
+// still right under the keys now: each compared one was encrypted under
+// every version the column is searched under now, and the written ones
+// under a key the keyring still has.
+func (sp *sessionPolicy) litsCurrent(st *statement) bool {
+	if !sp.p.cols[0].cipher().HasKeyID(st.litsKey) {
+		return false
+	}
+	cat := sp.cat.Load()
+	for rc, baked := range st.litsSearched {
+		c := sp.p.column(rc).cipher()
+		for _, v := range cat.searchVersions(rc, c, nil) {
+			if !slices.Contains(baked, c.KeyVersionID(v)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// copyStamp gives st the literal stamp of from, whose text it came from.
+func (st *statement) copyStamp(from *statement) {
+	st.litsGen, st.litsKey, st.litsSearched = from.litsGen, from.litsKey, from.litsSearched
 }
 
 // execRef is an EXECUTE of a prepared statement name and the statement
