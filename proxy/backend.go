@@ -251,60 +251,42 @@ const redactedEnvelope = "<encrypted>"
 // values, and the client must never receive an envelope. The body is
 // returned as it is when it has none.
 func redactEnvelopes(body []byte) []byte {
-	var out []byte
-	pos := 0 // body[:pos] is in out, or needs no change when out is nil
-	for i := 0; i < len(body) && body[i] != 0; {
-		z := bytes.IndexByte(body[i+1:], 0)
-		if z < 0 {
-			break // malformed: relayed as it is, the client reads it as such
-		}
-		field := body[i+1 : i+1+z]
-		for off := 0; ; {
-			s, e := cipher.FindEnvelope(field[off:])
-			if s < 0 {
-				break
-			}
-			at := i + 1 + off
-			if out == nil {
-				out = make([]byte, 0, len(body))
-			}
-			out = append(out, body[pos:at+s]...)
-			out = append(out, redactedEnvelope...)
-			pos, off = at+e, off+e
-		}
-		i += 1 + z + 1
-	}
-	if out == nil {
-		return body
-	}
-	return append(out, body[pos:]...)
+	return redactFields(body, 0, 1)
 }
 
 // redactCStrings is redactEnvelopes for a body of NUL-terminated strings
 // after skip bytes (NotificationResponse: a process ID first;
 // ParameterStatus: none).
 func redactCStrings(body []byte, skip int) []byte {
+	return redactFields(body, skip, 0)
+}
+
+// redactFields replaces the envelopes in body's NUL-terminated fields,
+// which start at skip, each after a code byte when code is 1
+// (ErrorResponse, NoticeResponse: a 0 byte ends them).
+func redactFields(body []byte, skip, code int) []byte {
 	var out []byte
-	pos := 0
-	for i := skip; i < len(body); {
-		z := bytes.IndexByte(body[i:], 0)
+	pos := 0 // body[:pos] is in out, or needs no change when out is nil
+	for i := skip; i < len(body) && (code == 0 || body[i] != 0); {
+		z := bytes.IndexByte(body[i+code:], 0)
 		if z < 0 {
-			break
+			break // malformed: relayed as it is, the client reads it as such
 		}
-		str := body[i : i+z]
+		start := i + code
+		field := body[start : start+z]
 		for off := 0; ; {
-			s, e := cipher.FindEnvelope(str[off:])
+			s, e := cipher.FindEnvelope(field[off:])
 			if s < 0 {
 				break
 			}
 			if out == nil {
 				out = make([]byte, 0, len(body))
 			}
-			out = append(out, body[pos:i+off+s]...)
+			out = append(out, body[pos:start+off+s]...)
 			out = append(out, redactedEnvelope...)
-			pos, off = i+off+e, off+e
+			pos, off = start+off+e, off+e
 		}
-		i += z + 1
+		i = start + z + 1
 	}
 	if out == nil {
 		return body

@@ -160,6 +160,7 @@ func FuzzServerBodies(f *testing.F) {
 	f.Add([]byte{0, 1}, []byte{0, 1, 0, 0, 0, 5, 'x'})
 	f.Add([]byte{}, []byte{0xff, 0xff})
 	f.Add(errorMessage("FATAL", "57P01", "bye", "h")[5:], []byte("\x00\x00\x00\x0aSCRAM-SHA-256-PLUS\x00"))
+	f.Add([]byte{}, append(append([]byte("SERROR\x00DFailing row contains ("), a...), []byte(")\x00\x00")...))
 	f.Fuzz(func(t *testing.T, desc, row []byte) {
 		shape := s.rowShapeOf(desc)
 		if shape.any {
@@ -171,6 +172,20 @@ func FuzzServerBodies(f *testing.F) {
 			withoutPlusMechanisms(row)
 		}
 		cstring(row)
+		// Redaction keeps the fields and removes every envelope.
+		for _, got := range [][]byte{redactEnvelopes(row), redactCStrings(row, min(4, len(row)))} {
+			if bytes.Count(got, []byte{0}) != bytes.Count(row, []byte{0}) {
+				t.Fatalf("redaction of %q changed its fields: %q", row, got)
+			}
+		}
+		if out := redactCStrings(row, 0); bytes.IndexByte(row, 0) >= 0 {
+			pieces := bytes.Split(out, []byte{0})
+			for _, f := range pieces[:len(pieces)-1] { // the NUL-terminated ones
+				if s, _ := cipher.FindEnvelope(f); s >= 0 && !bytes.Contains(f, []byte(redactedEnvelope)) {
+					t.Fatalf("an envelope is left in %q", f)
+				}
+			}
+		}
 	})
 }
 
