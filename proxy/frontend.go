@@ -236,7 +236,9 @@ func (s *session) frontendQuery(body []byte) error {
 			return refuse(errors.New("a simple-protocol query cannot carry parameters"))
 		}
 		if len(lits) > 0 || len(p.Splices()) > 0 {
+			s.pol.stamping = len(made) > 0 // a PREPARE keeps these literals
 			out, err := s.encryptLiteralsOff(sql, lits, p.Splices())
+			s.pol.stamping = false
 			if err != nil {
 				return refuse(err)
 			}
@@ -245,6 +247,7 @@ func (s *session) frontendQuery(body []byte) error {
 		for _, st := range made {
 			s.pol.stampLits(st, lits)
 		}
+		s.pol.endStamp()
 	}
 	s.pol.group++
 	s.pol.runs++
@@ -270,7 +273,9 @@ func (s *session) encryptLiterals(sql string, lits []rewrite.Literal, splices []
 	flat := make([]string, 0, len(lits)) // vals' backing: one allocation for the usual one envelope each
 	cat := s.pol.cat.Load()
 	start := time.Now()
-	clear(s.pol.searched)
+	if s.pol.stamping {
+		clear(s.pol.searched)
+	}
 	for i, l := range lits {
 		pc := s.pol.p.column(l.Column)
 		c := pc.cipher()
@@ -376,13 +381,16 @@ func (s *session) frontendParse(body []byte) error {
 		}
 		st.qualifiedFrom, st.qualifiedAs = sp.qualifiedFrom, sp.qualifiedAs
 		if len(lits) > 0 || len(p.Splices()) > 0 {
+			sp.stamping = true
 			out, err := s.encryptLiteralsOff(msg.Query, lits, p.Splices())
+			sp.stamping = false
 			if err != nil {
 				return s.rejectPlan(true, err)
 			}
 			msg.Query, renamed = out, true
 		}
 		sp.stampLits(st, lits)
+		sp.endStamp()
 		if renamed {
 			if body, err = msg.Encode(nil); err != nil {
 				return err

@@ -86,8 +86,10 @@ type sessionPolicy struct {
 	copyIn        copyCodec // a COPY FROM STDIN of policy columns is under way
 	copyBuf       []byte
 	// searched: the key versions compared literals were encrypted under
-	// in the current message (see stampLits).
+	// in the current message, recorded only while stamping: the message
+	// prepares a statement that keeps them (see stampLits).
 	searched map[*rewrite.Column][]string
+	stamping bool
 	// auditText, auditFP and auditKind: the current message's statement
 	// text, or its fingerprint and kind when known, and auditCol the
 	// column a refusal names, for the audit event of a refusal.
@@ -194,9 +196,15 @@ func (sp *sessionPolicy) stampLits(st *statement, lits []rewrite.Literal) {
 	}
 }
 
+// endStamp drops what encryptLiterals recorded for stampLits.
+func (sp *sessionPolicy) endStamp() { clear(sp.searched) }
+
 // noteSearched records, while literals are encrypted, the key versions a
 // compared literal of column rc was encrypted under (see stampLits).
 func (sp *sessionPolicy) noteSearched(rc *rewrite.Column, c *cipher.Column, versions []int) {
+	if !sp.stamping {
+		return // nothing keeps these literals (a Query without PREPARE)
+	}
 	if sp.searched == nil {
 		sp.searched = map[*rewrite.Column][]string{}
 	}
