@@ -415,6 +415,13 @@ func (s *session) clientToServer() error {
 			}
 			continue
 		}
+		if s.srv.policy.Load() != nil {
+			// A reload gave a policy to a proxy that had none: this
+			// session would go on sending the new columns in plaintext.
+			s.abortWhy.CompareAndSwap(abortNone, abortPolicyChanged)
+			s.log.Info("a policy was loaded; session without one ended")
+			return errPolicyChanged
+		}
 		s.trackGroup(typ)
 		if err := s.forward(s.cr, s.sw, typ, n); err != nil {
 			return err

@@ -158,3 +158,31 @@ func TestCLIReload(t *testing.T) {
 		t.Fatalf("after a failed reload a new session stored %q", v)
 	}
 }
+
+// TestReloadGivesPolicy: a session opened while the proxy had no policy is
+// a pure relay; once a reload gives the proxy one, that session would send
+// the new columns in plaintext. It ends at its next message instead.
+func TestReloadGivesPolicy(t *testing.T) {
+	f := newEncFixtureWith(t, seedColumns(), false, "", "")
+	ctx := testCtx(t)
+	pol := f.p.Server.Policy()
+	f.p.Server.SetPolicy(nil)
+	old := f.connect(t, pgx.QueryExecModeExec)
+	var one int
+	if err := old.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Server.SetPolicy(pol)
+	var pgErr *pgconn.PgError
+	if _, err := old.Exec(ctx, "INSERT INTO clients (workspace_id, first_name, last_name, email) VALUES ("+ws17+", 'F', 'L', $1)", "RELAY_SECRET@example.com"); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+		t.Fatalf("a session opened without a policy after one was loaded: %v, want 57P01", err)
+	}
+	var n int
+	if err := f.direct.QueryRow(ctx, "SELECT count(*) FROM clients WHERE email LIKE 'RELAY_SECRET%'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d plaintext rows (%v)", n, err)
+	}
+	fresh := f.connect(t, pgx.QueryExecModeExec)
+	if _, err := fresh.Exec(ctx, "INSERT INTO clients (workspace_id, first_name, last_name, email) VALUES ("+ws17+", 'F', 'L', $1)", "fresh@example.com"); err != nil {
+		t.Fatal(err)
+	}
+}
