@@ -62,12 +62,22 @@ type UpstreamTLS struct {
 type ClientTLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// Mode says whether a client may connect without TLS: prefer (the
+	// default: TLS offered, plaintext accepted) or require (a client that
+	// does not start TLS is refused, as pg_hba.conf's hostssl lines do).
+	Mode string `yaml:"mode"`
 	// CAFile holds the certificates client certificates must chain to;
 	// ClientAuth says whether a client must present one: none (the
 	// default), verify (checked when given) or require.
 	CAFile     string `yaml:"ca_file"`
 	ClientAuth string `yaml:"client_auth"`
 }
+
+// Modes of ClientTLS.Mode.
+const (
+	ClientTLSPrefer  = "prefer"
+	ClientTLSRequire = "require"
+)
 
 // Client certificate policies of ClientTLS.ClientAuth.
 const (

@@ -152,6 +152,17 @@ func (v *validator) checkClientTLS(t *ClientTLS) {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		v.addf(v.line("client_tls"), "client_tls: set both cert_file and key_file to offer TLS to clients, or neither to refuse it")
 	}
+	switch t.Mode {
+	case "":
+		t.Mode = ClientTLSPrefer
+	case ClientTLSPrefer:
+	case ClientTLSRequire:
+		if t.CertFile == "" {
+			v.addf(v.line("client_tls", "mode"), "client_tls.mode is require, but the proxy offers no TLS: set client_tls.cert_file and key_file")
+		}
+	default:
+		v.addf(v.line("client_tls", "mode"), "client_tls.mode is %q: use prefer (TLS offered, plaintext accepted) or require (clients without TLS are refused)", t.Mode)
+	}
 	if t.ClientAuth == "" {
 		t.ClientAuth = ClientAuthNone
 	}

@@ -135,6 +135,13 @@ func (s *Server) negotiate(ctx context.Context, conn net.Conn) (net.Conn, []byte
 			s.forwardCancel(packet)
 			return nil, nil, errHandled
 		case wire.CodeProtocol30, wire.CodeProtocol32:
+			if !tlsDone && s.opts.RequireClientTLS {
+				s.m.Error(metrics.ErrClientTLS)
+				client.Write(errorMessage("FATAL", codeInvalidAuthorization,
+					"pgcrypt-proxy accepts only TLS connections (client_tls.mode is require): no encryption",
+					"Connect with sslmode=require, verify-ca or verify-full."))
+				return nil, nil, errors.New("client did not start TLS, and client_tls.mode is require")
+			}
 			if !tlsDone && br.Buffered() > 0 {
 				// Keep what the client pipelined after its StartupMessage.
 				client = &prefixConn{Conn: conn, r: io.MultiReader(bytesReader(br), conn)}

@@ -7,11 +7,12 @@ import (
 
 // SQLSTATE codes the proxy itself raises.
 const (
-	codeProtocolViolation   = "08P01"
-	codeConnectionFailure   = "08006"
-	codeCannotConnect       = "08001"
-	codeAdminShutdown       = "57P01"
-	codeFeatureNotSupported = "0A000"
+	codeProtocolViolation    = "08P01"
+	codeConnectionFailure    = "08006"
+	codeCannotConnect        = "08001"
+	codeAdminShutdown        = "57P01"
+	codeInvalidAuthorization = "28000"
+	codeFeatureNotSupported  = "0A000"
 )
 
 // errorMessage encodes an ErrorResponse. Messages never carry values from a

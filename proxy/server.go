@@ -19,10 +19,14 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Upstream       string        // PostgreSQL host:port
-	UpstreamTLS    UpstreamTLS   // how to secure the upstream connection
-	ClientTLS      *tls.Config   // nil refuses TLS from clients
-	ConnectTimeout time.Duration // for reaching PostgreSQL
+	Upstream    string      // PostgreSQL host:port
+	UpstreamTLS UpstreamTLS // how to secure the upstream connection
+	ClientTLS   *tls.Config // nil refuses TLS from clients
+	// RequireClientTLS refuses a client that does not start TLS (with
+	// FATAL 28000, as a pg_hba.conf hostssl rule would); it needs
+	// ClientTLS.
+	RequireClientTLS bool
+	ConnectTimeout   time.Duration // for reaching PostgreSQL
 	// StartupTimeout bounds a client's startup and authentication; 0
 	// follows PostgreSQL's authentication_timeout, as the proxy last read
 	// it (one minute, its default, until a session has read it).
@@ -92,6 +96,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil || opts.Metrics == nil {
 		return nil, errors.New("proxy: Logger and Metrics are required")
+	}
+	if opts.RequireClientTLS && opts.ClientTLS == nil {
+		return nil, errors.New("proxy: RequireClientTLS needs ClientTLS")
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 10 * time.Second

@@ -123,16 +123,17 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, so serv
 		return err
 	}
 	srv, err := proxy.New(proxy.Options{
-		Policy:          policy,
-		Upstream:        cfg.Upstream,
-		UpstreamTLS:     upTLS,
-		ClientTLS:       clientTLS,
-		ConnectTimeout:  cfg.ConnectTimeout,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		EventLoops:      cfg.EventLoops,
-		Audit:           auditLog,
-		Logger:          logger,
-		Metrics:         m,
+		Policy:           policy,
+		Upstream:         cfg.Upstream,
+		UpstreamTLS:      upTLS,
+		ClientTLS:        clientTLS,
+		RequireClientTLS: cfg.ClientTLS.Mode == config.ClientTLSRequire,
+		ConnectTimeout:   cfg.ConnectTimeout,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		EventLoops:       cfg.EventLoops,
+		Audit:            auditLog,
+		Logger:           logger,
+		Metrics:          m,
 	})
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -62,6 +63,40 @@ func TestClientTLS(t *testing.T) {
 	_, err = pgx.Connect(ctx, p.ConnString(scram, "postgres", "sslmode=require", "channel_binding=require"))
 	if err == nil || !strings.Contains(err.Error(), "SCRAM-SHA-256-PLUS") {
 		t.Fatalf("channel_binding=require: %v, want a refusal because PLUS is not offered", err)
+	}
+}
+
+// TestClientTLSRequired: with client_tls.mode require a client that does not
+// start TLS is refused as a hostssl-only pg_hba.conf refuses it (28000, "no
+// encryption"), with the fix in the hint; TLS clients, a client that tries
+// plaintext first (sslmode=allow) and cancel requests still work.
+func TestClientTLSRequired(t *testing.T) {
+	p := startProxy(t, func(o *proxy.Options) { o.ClientTLS = clientTLSConfig(t); o.RequireClientTLS = true })
+	scram := pg.User(t, pgtest.UserSCRAM)
+	ctx := testCtx(t)
+	_, err := pgx.Connect(ctx, p.ConnString(scram, "postgres", "sslmode=disable"))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "28000" || !strings.HasSuffix(pgErr.Message, "no encryption") || !strings.Contains(pgErr.Hint, "sslmode=require") {
+		t.Fatalf("sslmode=disable: %v, want 28000 ending in \"no encryption\" with a hint", err)
+	}
+	if got := p.errorCount("client_tls"); got != 1 {
+		t.Fatalf("client_tls errors = %v, want 1", got)
+	}
+	for _, mode := range []string{"sslmode=require", "sslmode=prefer", "sslmode=allow"} {
+		conn := p.connect(t, p.ConnString(scram, "postgres", mode))
+		if _, ok := conn.PgConn().Conn().(*tls.Conn); !ok {
+			t.Fatalf("%s: the connection is not TLS", mode)
+		}
+	}
+	// pgx sends its cancel request in plaintext, as PostgreSQL takes it.
+	conn := p.connect(t, p.ConnString(scram, "postgres", "sslmode=require"))
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		conn.PgConn().CancelRequest(context.Background())
+	}()
+	_, err = conn.Exec(ctx, "SELECT pg_sleep(30)")
+	if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
+		t.Fatalf("a canceled statement: %v, want 57014", err)
 	}
 }
 
