@@ -67,7 +67,7 @@ func (s *session) frontend(typ byte, n int) error {
 		// message type during COPY").
 		sp.copySeq, sp.copyIn = 0, nil
 	}
-	if sp.skipToSync && typ != 'S' && typ != 'H' {
+	if typ != 'S' && typ != 'H' && s.track.Failing() {
 		// The group was rejected: PostgreSQL skips these anyway, and their
 		// values may be plaintext. Flush still goes through, so a client
 		// that waits for answers after it gets the error.
@@ -78,7 +78,6 @@ func (s *session) frontend(typ byte, n int) error {
 	default:
 		switch typ {
 		case 'S':
-			sp.skipToSync = false
 			sp.group++
 			sp.syncs++
 			clear(sp.portals) // the proxy describes portals it meets again
@@ -162,8 +161,8 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 		s.track.Send(track.Query, expectation{start: time.Now(), reject: e})
 		return s.sw.Message('Q', append([]byte(poisonSQL), 0))
 	}
-	s.pol.skipToSync = true
 	s.track.Send(track.Parse, expectation{reject: e})
+	s.track.Fail()
 	body := make([]byte, 0, len(poisonName)+len(poisonSQL)+4)
 	body = append(append(body, poisonName...), 0)
 	body = append(append(body, poisonSQL...), 0)

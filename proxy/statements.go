@@ -36,7 +36,6 @@ type sessionPolicy struct {
 	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
 	syncs        uint64                // Syncs sent so far
 	portals      map[string]*portal
-	skipToSync   bool // a message of this extended-protocol group was rejected: drop the rest
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
 	// copySeq is the tracker's number of the last Query or Execute if it
 	// may run COPY FROM STDIN (copyPolicy: a COPY of policy columns), and

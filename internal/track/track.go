@@ -3,7 +3,8 @@
 // server that the server answers, and every message the server sends, each
 // side in order, and it says what each server message answers: which client
 // message, whether that answer is complete, whether the server now skips to
-// the next Sync, and where the COPY sub-protocol stands. A server message it
+// the next Sync (seen from its answers, or known in advance when the sender
+// sent what fails: Fail), and where the COPY sub-protocol stands. A server message it
 // cannot place is an error: a proxy that guessed instead could attach rows
 // to the wrong statement.
 //
@@ -19,6 +20,7 @@ package track
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Kind is a client message the server answers.
@@ -140,11 +142,12 @@ type Tracker[T any] struct {
 	ring     []entry[T]
 	head     int
 	count    int
-	syncs    int    // Syncs in the ring
-	skipping bool   // the server skips to the next Sync
-	sent     uint64 // sequence numbers given out by Send
-	done     uint64 // every message up to this one is answered or skipped
-	settled  uint64 // done, as of the reading side's last Settle
+	syncs    int         // Syncs in the ring
+	skipping bool        // the server skips to the next Sync
+	failing  atomic.Bool // the sender sent what fails the group (Fail); until its Sync
+	sent     uint64      // sequence numbers given out by Send
+	done     uint64      // every message up to this one is answered or skipped
+	settled  uint64      // done, as of the reading side's last Settle
 	cur      entry[T]
 	hasCur   bool
 	copy     Copy
@@ -170,6 +173,9 @@ func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
 	defer t.mu.Unlock()
 	t.sent++
 	seq = t.sent
+	if k == Sync {
+		t.failing.Store(false)
+	}
 	if t.skipping && k != Sync && t.syncs == 0 {
 		if t.onSkip != nil {
 			t.onSkip(&tag)
@@ -271,6 +277,20 @@ func (t *Tracker[T]) Outstanding() int {
 		n++
 	}
 	return n
+}
+
+// Fail records, on the sending side, that a message just sent will fail
+// (a statement the sender made fail on purpose): the server skips what is
+// sent after it until the next Sync, which the sender may then drop
+// unsent. It holds until Send(Sync).
+func (t *Tracker[T]) Fail() {
+	t.failing.Store(true)
+}
+
+// Failing reports whether a Fail since the last Sync sent means the
+// server will skip what is sent now.
+func (t *Tracker[T]) Failing() bool {
+	return t.failing.Load()
 }
 
 // Skipping reports whether the server skips what is sent until a Sync.
