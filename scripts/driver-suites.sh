@@ -123,7 +123,7 @@ for l in open(path).read().split("\n"):
         l = "  cert_file: " + crt
     if in_client and l.startswith("  key_file:"):
         l = "  key_file: " + key
-    if in_client and l.startswith("  mode:"):
+    if in_client and l.startswith("  # mode:"):
         l = "  mode: " + mode
     out.append(l)
 open(path, "w").write("\n".join(out))
