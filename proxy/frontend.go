@@ -43,6 +43,17 @@ const (
 // frontend handles one client message of an encrypting session.
 func (s *session) frontend(typ byte, n int) error {
 	sp := s.pol
+	if s.srv.policy.Load() != sp.p {
+		// A reload changed the policy's tables or columns (one that
+		// changes only keys keeps the policy and gives it the new keys):
+		// this session would read a new column's envelopes and write it
+		// in plaintext, from its next message on, be it the Bind of a
+		// Parse sent before or the next row of a COPY. It ends, and the
+		// client reconnects under the new policy.
+		s.abortWhy.CompareAndSwap(abortNone, abortPolicyChanged)
+		s.log.Info("the policy was reloaded with other tables or columns; session ended")
+		return errPolicyChanged
+	}
 	switch typ {
 	case 'd', 'c', 'f':
 		return s.frontendCopyMessage(typ, n)
@@ -93,16 +104,6 @@ func (s *session) frontend(typ byte, n int) error {
 	}
 	// Between groups the proxy may run its own catalog query first.
 	sp.atBoundary = s.groupStart.IsZero()
-	if sp.atBoundary && s.srv.policy.Load() != sp.p {
-		// A reload changed the policy's tables or columns (one that
-		// changes only keys keeps the policy and gives it the new keys):
-		// this session would read a new column's envelopes and write it
-		// in plaintext. It ends, and the client reconnects under the new
-		// policy.
-		s.abortWhy.CompareAndSwap(abortNone, abortPolicyChanged)
-		s.log.Info("the policy was reloaded with other tables or columns; session ended")
-		return errPolicyChanged
-	}
 	sp.catalogReadNow = false
 	if ce := sp.cancelPending; ce != nil && (typ == 'Q' || typ == 'P') {
 		sp.cancelPending = nil
@@ -447,9 +448,28 @@ func (s *session) frontendBind(body []byte) error {
 		sp.catalogStale, sp.pathTouched = true, true
 	}
 	if len(params) > 0 {
-		if body, err = s.encryptParamsOff(body, params); err != nil {
+		if sp.nonUTF8.Load() {
+			return s.rejectPlan(true, errParamsUTF8)
+		}
+		// Unanswered messages may have changed client_encoding, which
+		// decides what a value's non-ASCII bytes say: such a value waits
+		// for their answers (errSettleFirst).
+		sp.encodingUnsure = sp.groupsDone.Load() < sp.group || !sp.atBoundary
+		enc, err := s.encryptParamsOff(body, params)
+		if err == errSettleFirst {
+			if err := s.settleSent(); err != nil {
+				return s.rejectPlan(true, err)
+			}
+			if sp.nonUTF8.Load() {
+				return s.rejectPlan(true, errParamsUTF8)
+			}
+			sp.encodingUnsure = false
+			enc, err = s.encryptParamsOff(body, params)
+		}
+		if err != nil {
 			return s.rejectPlan(true, err)
 		}
+		body = enc
 	}
 	pt := &portal{stmt: st, runsAt: sp.runs}
 	sp.portals[portalName] = pt

@@ -68,6 +68,9 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 			continue
 		}
 		prm := params[next]
+		if sp.encodingUnsure && !isASCII(v) {
+			return nil, errSettleFirst
+		}
 		pc := sp.p.column(prm.Column)
 		c := pc.cipher()
 		lenAt := len(out)

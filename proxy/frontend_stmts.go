@@ -142,9 +142,11 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	extra := false
 	for i, st := range p.Statements() {
 		switch {
-		case st.Kind == rewrite.StmtExecute && len(st.Execute) == 0:
-			// No arguments, but the literals of its PREPARE's text may be
-			// under keys reloaded since (currentParams).
+		case (st.Kind == rewrite.StmtExecute || st.Kind == rewrite.StmtExplain) && st.Name != "" && len(st.Execute) == 0:
+			// EXECUTE without arguments, also inside EXPLAIN ANALYZE, but
+			// the literals of its PREPARE's text may be under keys
+			// reloaded since (currentParams): checked now, and at each
+			// Execute of a Parse of it (checkExecs).
 			ps, err := s.lookupStmt(st.Name)
 			if err != nil {
 				return nil, nil, nil, err
@@ -153,6 +155,7 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 				if _, err := s.currentParams(ps); err != nil {
 					return nil, nil, nil, err
 				}
+				execs = append(execs, execRef{st.Name, ps, true})
 			}
 		case len(st.Execute) > 0: // EXECUTE, also inside EXPLAIN ANALYZE (which runs it)
 			ps, err := s.lookupStmt(st.Name)
@@ -170,7 +173,7 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			execs = append(execs, execRef{st.Name, ps})
+			execs = append(execs, execRef{st.Name, ps, false})
 			if len(l) > 0 || len(prm) > 0 {
 				if !extra {
 					lits, params = append([]rewrite.Literal(nil), lits...), append([]rewrite.Param(nil), params...)
@@ -187,17 +190,23 @@ func (s *session) statementValues(p *rewrite.Plan) ([]rewrite.Literal, []rewrite
 	return lits, params, execs, nil
 }
 
-// checkExecs refuses to run a Parse's EXECUTE with arguments once its
-// statement name holds another statement than the one its arguments were
-// encrypted for (or, after DEALLOCATE, none).
+// checkExecs refuses to run a Parse's EXECUTE once its statement name
+// holds another statement than the one its arguments were encrypted for
+// (or, after DEALLOCATE, none), or once the literals of that statement's
+// text are under keys reloaded since.
 func (s *session) checkExecs(st *statement) error {
 	for _, x := range st.execs {
 		now, err := s.lookupStmt(x.name)
 		if err != nil {
 			return err
 		}
-		if now != x.st {
-			return fmt.Errorf("EXECUTE %s(...): %s was prepared again or deallocated since this statement was parsed, and its arguments were encrypted for the statement it held then; parse it again", x.name, x.name)
+		if now != x.st && !x.noArgs {
+			return fmt.Errorf("EXECUTE %s: %s was prepared again or deallocated since this statement was parsed, and its arguments were encrypted for the statement it held then; parse it again", x.name, x.name)
+		}
+		if now != nil {
+			if _, err := s.currentParams(now); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

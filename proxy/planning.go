@@ -242,7 +242,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	// is a COPY whose only such literals are its options.
 	scsDepends := false
 	lexCheck := func() error {
-		err := sp.lexingKnown(sql)
+		err := s.lexingKnown(sql)
 		if err == errLexSCSDepends {
 			scsDepends, err = true, nil
 		}
@@ -346,8 +346,49 @@ var (
 	errLexSCS        = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
 	errLexSCSDepends = errors.New("statements on encrypted columns must not hold a backslash that ends a '…' literal differently with standard_conforming_strings off (\\' or a trailing backslash): the server reports a change of that setting (a configuration reload, set_config) only after the statement it applies to has run; use parameters, or an E'…' string")
 	errLexMultibyte  = errors.New("statements on encrypted columns must not hold a backslash right after a non-ASCII character: in SJIS, BIG5, GBK or GB18030 it would be that character's second byte, and a configuration reload can switch client_encoding unseen; use parameters")
-	errLexUnsettled  = errors.New("a statement on encrypted columns that contains a backslash must not follow unanswered statements: one of them may change standard_conforming_strings or client_encoding, which decide where its literals end; send it after their answers, or use parameters")
+	errLexUnsettled  = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character must not be sent while a COPY runs: the statements before it may change standard_conforming_strings or client_encoding, which decide what its literals say")
+	errParamsUTF8    = errors.New("values for encrypted columns need client_encoding UTF8: PostgreSQL would convert the parameter from the client's encoding, and cannot convert an encrypted value; set client_encoding to UTF8")
 )
+
+// errSettleFirst: a Bind's value for an encrypted column is not ASCII,
+// and an unanswered message may have changed client_encoding (see
+// settleSent).
+var errSettleFirst = errors.New("settle first")
+
+// settleSent is a pipeline barrier: it has PostgreSQL answer everything
+// sent to it so far (a Flush) and waits until those answers are acted on,
+// so that the settings they changed (ParameterStatus) are known. Used
+// only before a statement whose values the settings decide, after
+// unanswered messages.
+func (s *session) settleSent() error {
+	if s.pol.copySeq != 0 {
+		return errLexUnsettled // the server waits for COPY data, not a Flush
+	}
+	seq := s.track.Sent()
+	if ok, _ := s.track.Settled(seq); ok {
+		return nil
+	}
+	if err := s.sw.Message('H', nil); err != nil {
+		return err
+	}
+	if err := s.sw.Flush(); err != nil {
+		return err
+	}
+	if !s.awaitSettled(seq) {
+		return errors.New("the connection to PostgreSQL ended")
+	}
+	return nil
+}
+
+// isASCII reports whether b holds only ASCII bytes.
+func isASCII[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
 
 // lexingKnown says whether the proxy may lex sql, a statement that may
 // carry values of policy columns, as PostgreSQL will. The proxy lexes as
@@ -356,24 +397,42 @@ var (
 // standard_conforming_strings off it escapes the next character in '...',
 // and in the client encodings that are not ASCII-safe (SJIS, BIG5, GBK,
 // UHC, GB18030) 0x5c may be the second byte of a character. No quote, $
-// or comment character can be. So a text without a backslash lexes the
-// same under every setting and needs none known. A text with one is
-// analysed only under the settings the server last reported, with
-// nothing sent before it unanswered: any earlier statement may have
-// changed them unseen (set_config in a SELECT, a FunctionCall, a user
-// function). A configuration reload applies before the next statement
-// but is reported after it, so a text whose '…' literals end elsewhere
-// with standard_conforming_strings off is refused whatever was reported.
-func (sp *sessionPolicy) lexingKnown(sql string) error {
-	switch {
-	case sp.nonUTF8.Load():
+// or comment character can be. What a literal says also depends on the
+// encoding through its non-ASCII bytes. So an ASCII text without a
+// backslash lexes and reads the same under every setting and needs none
+// known. Any other is analysed only under the settings the server last
+// reported, with everything sent before it answered: any earlier
+// statement may have changed them unseen (set_config in a SELECT, a
+// FunctionCall, a user function), so the proxy waits for those answers
+// first (settleSent). A configuration reload applies before the next
+// statement but is reported after it, so a text whose '…' literals end
+// elsewhere with standard_conforming_strings off is refused whatever was
+// reported. (A value in a '…' literal with a backslash is encrypted as
+// written with the setting on, what every driver that sends literals
+// means; a reload in that window makes PostgreSQL read escapes in it,
+// docs/sql.md.)
+func (s *session) lexingKnown(sql string) error {
+	sp := s.pol
+	if sp.nonUTF8.Load() {
 		return errLexUTF8
-	case strings.IndexByte(sql, '\\') < 0:
+	}
+	backslash := strings.IndexByte(sql, '\\') >= 0
+	if !backslash && isASCII(sql) {
+		return nil
+	}
+	if sp.groupsDone.Load() < sp.group || !sp.atBoundary {
+		if err := s.settleSent(); err != nil {
+			return err
+		}
+		if sp.nonUTF8.Load() {
+			return errLexUTF8
+		}
+	}
+	switch {
+	case !backslash:
 		return nil
 	case sp.nonStandardStrings.Load():
 		return errLexSCS
-	case sp.groupsDone.Load() < sp.group || !sp.atBoundary:
-		return errLexUnsettled
 	case rewrite.BackslashAfterMultibyte(sql):
 		return errLexMultibyte
 	case rewrite.LiteralsDependOnSCS(sql):

@@ -17,7 +17,10 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
-	txFailed           atomic.Bool // the last ReadyForQuery said: in a failed transaction
+	// encodingUnsure: unanswered messages may have changed
+	// client_encoding (set by frontendBind for encryptParams).
+	encodingUnsure bool
+	txFailed       atomic.Bool // the last ReadyForQuery said: in a failed transaction
 	// idleThrough is groupsDone at the last ReadyForQuery that said no
 	// transaction is open: every portal of those groups is gone.
 	idleThrough atomic.Uint64
@@ -247,6 +250,9 @@ func (st *statement) copyStamp(from *statement) {
 type execRef struct {
 	name string
 	st   *statement
+	// noArgs: an EXECUTE without arguments, which runs whatever the name
+	// holds then; only that statement's literal stamp is checked.
+	noArgs bool
 }
 
 // pinned reports whether the proxy must be sure, at each Execute of a

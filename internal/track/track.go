@@ -267,6 +267,13 @@ func (t *Tracker[T]) CopyIn(seq uint64, ends int) (running, settled bool, wait <
 	return false, false, t.waiting
 }
 
+// Sent returns the sequence number of the last message sent (0 for none).
+func (t *Tracker[T]) Sent() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sent
+}
+
 // Outstanding returns how many messages sent are not yet wholly
 // answered.
 func (t *Tracker[T]) Outstanding() int {
