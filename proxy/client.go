@@ -36,11 +36,12 @@ type prefixConn struct {
 
 func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// handle runs one client connection from its first byte to its close.
+// handle runs one client connection from its first byte to its close, and
+// then calls s.wg.Done. A session that an event loop adopts is finished by
+// the loop: this goroutine returns at once, and an idle session keeps no
+// stack of its own.
 func (s *Server) handle(conn net.Conn) {
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), s.startupTimeout())
-	defer cancel()
 	conn.SetDeadline(deadline(ctx))
 
 	client, startup, err := s.negotiate(ctx, conn)
@@ -49,10 +50,10 @@ func (s *Server) handle(conn net.Conn) {
 			s.m.Error(metrics.ErrClientProtocol)
 			s.log.Info("client startup failed", "remote", conn.RemoteAddr().String(), "err", err)
 		}
+		cancel()
+		conn.Close()
+		s.wg.Done()
 		return
-	}
-	if client != conn {
-		defer client.Close()
 	}
 	sess := &session{
 		srv:    s,
@@ -60,15 +61,24 @@ func (s *Server) handle(conn net.Conn) {
 		client: client,
 		track:  newTracker(),
 	}
+	sess.onEnd(s.wg.Done)
+	sess.onEnd(func() { conn.Close() })
+	sess.onEnd(cancel)
+	if client != conn {
+		sess.onEnd(func() { client.Close() })
+	}
 	if !s.addSession(sess) {
 		client.Write(errorMessage("FATAL", codeAdminShutdown, "pgcrypt-proxy is shutting down", "Reconnect; another instance will take the connection."))
+		sess.finish()
 		return
 	}
-	defer s.removeSession(sess)
+	sess.onEnd(func() { s.removeSession(sess) })
 	s.m.ConnectionsTotal.Inc()
 	s.m.ConnectionsActive.Inc()
-	defer s.m.ConnectionsActive.Dec()
-	sess.run(ctx, startup)
+	sess.onEnd(s.m.ConnectionsActive.Dec)
+	if !sess.run(ctx, cancel, startup) {
+		sess.finish()
+	}
 }
 
 // errHandled marks a connection that ended normally during negotiation (a

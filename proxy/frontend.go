@@ -538,6 +538,9 @@ func (s *session) loadCatalog() error {
 	if !s.awaitSettled(seq) {
 		return errors.New("the connection to PostgreSQL ended")
 	}
+	// The tracker keeps the last answered message's tag until the next
+	// answer: an idle session would otherwise pin the catalog's rows.
+	defer func() { q.res.sets = nil }()
 	switch q.res.code {
 	case "25P02":
 		return errTxFailed

@@ -84,6 +84,9 @@ func (ls *loopSession) end() {
 		}
 	}
 	close(ls.done)
+	// What the session's goroutine would have done on return (closing
+	// the originals, metrics, removal from the server), off the loop.
+	go ls.s.finish()
 }
 
 // start registers the session's sockets and runs both directions until

@@ -170,10 +170,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handle(conn)
-		}()
+		go s.handle(conn) // calls s.wg.Done, maybe from an event loop
 	}
 }
 

@@ -64,6 +64,8 @@ type session struct {
 
 	// lp is set while an event loop runs the session (see loop_linux.go).
 	lp atomic.Pointer[loopSession]
+
+	ends []func() // see onEnd
 }
 
 // abort makes both loops stop: it records why and closes the server
@@ -91,12 +93,29 @@ func (s *session) closeClient() {
 	}
 }
 
-func (s *session) run(ctx context.Context, startup []byte) {
+// onEnd adds f to what finish runs, in reverse order, when the session
+// is over.
+func (s *session) onEnd(f func()) { s.ends = append(s.ends, f) }
+
+// finish runs what onEnd added, last first. It is called once: by the
+// goroutine that ran the session, or by the event loop that adopted it.
+func (s *session) finish() {
+	for i := len(s.ends) - 1; i >= 0; i-- {
+		s.ends[i]()
+	}
+	s.ends = nil
+}
+
+// run serves the session; ctx bounds its startup, and startupDone (its
+// cancel) is called once the session is ready, so that an idle session
+// holds no timer. It reports whether an event loop adopted the session,
+// which then calls finish; otherwise the caller does, on return.
+func (s *session) run(ctx context.Context, startupDone context.CancelFunc, startup []byte) (adopted bool) {
 	srv := s.srv
 	s.log = srv.log.With("session", s.id)
 	s.cw = srv.bufs.NewWriter(s.client)
-	s.cr = srv.bufs.NewReader(s.client, srv.opts.MaxMessageBytes)
-	defer s.cr.Release()
+	s.cr = srv.bufs.NewReader(readWaiter(s.client), srv.opts.MaxMessageBytes)
+	s.onEnd(s.cr.Release)
 
 	dctx, cancel := context.WithTimeout(ctx, srv.opts.ConnectTimeout)
 	start := time.Now()
@@ -115,14 +134,14 @@ func (s *session) run(ctx context.Context, startup []byte) {
 	}
 	srv.m.UpstreamConnect.Observe(time.Since(start).Seconds())
 	s.server = server
-	defer server.Close()
+	s.onEnd(func() { server.Close() })
 	if s.abortWhy.Load() != abortNone { // shut down while we dialled
-		return
+		return false
 	}
 	server.SetDeadline(deadline(ctx))
 	s.sw = srv.bufs.NewWriter(server)
-	s.sr = srv.bufs.NewReader(server, srv.opts.MaxMessageBytes)
-	defer s.sr.Release()
+	s.sr = srv.bufs.NewReader(readWaiter(server), srv.opts.MaxMessageBytes)
+	s.onEnd(s.sr.Release)
 
 	if p := srv.policy.Load(); p != nil {
 		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}
@@ -144,12 +163,13 @@ func (s *session) run(ctx context.Context, startup []byte) {
 		return
 	}
 	if s.hasKey {
-		defer srv.cancels.forget(s.key)
+		s.onEnd(func() { srv.cancels.forget(s.key) })
 	}
 	s.client.SetDeadline(timeZero)
 	server.SetDeadline(timeZero)
 	s.log.Debug("session ready")
-	s.relay()
+	startupDone()
+	return s.relay()
 }
 
 // sendFatal tells the client why its connection ends. Only for use before the
@@ -325,7 +345,7 @@ func (s *session) upstreamFailed(err error, when string) error {
 // relay runs the two directions until either side ends: on an event loop
 // when there is one and both connections are plain sockets, else on a
 // goroutine each.
-func (s *session) relay() {
+func (s *session) relay() (adopted bool) {
 	s.serverDone = make(chan struct{})
 	c2s := func() {
 		err := s.startPolicy()
@@ -342,9 +362,8 @@ func (s *session) relay() {
 		s.closeClient()
 	}
 	if l := s.srv.loopFor(s.id); l != nil {
-		if ls, ok := l.adopt(s, c2s, s2c); ok {
-			<-ls.done
-			return
+		if _, ok := l.adopt(s, c2s, s2c); ok {
+			return true
 		}
 	}
 	done := make(chan struct{}, 2)
@@ -358,6 +377,7 @@ func (s *session) relay() {
 	}()
 	<-done
 	<-done
+	return false
 }
 
 // endFromClient classifies why the client-side loop stopped (nil: the

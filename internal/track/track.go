@@ -189,7 +189,8 @@ func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
 		return seq, false
 	}
 	if t.count == len(t.ring) {
-		nb := make([]entry[T], max(16, 2*len(t.ring)))
+		// Small at first: an idle session holds its ring.
+		nb := make([]entry[T], max(4, 2*len(t.ring)))
 		for i := 0; i < t.count; i++ {
 			nb[i] = t.ring[(t.head+i)%len(t.ring)]
 		}
