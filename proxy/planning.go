@@ -380,9 +380,17 @@ func (s *session) settleSent() error {
 	return nil
 }
 
-// isASCII reports whether b holds only ASCII bytes.
+// isASCII reports whether b holds only ASCII bytes, eight at a time.
 func isASCII[T string | []byte](b T) bool {
-	for i := 0; i < len(b); i++ {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
 		if b[i] >= 0x80 {
 			return false
 		}

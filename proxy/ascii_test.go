@@ -1,0 +1,32 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIsASCII(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{"", true}, {"a", true}, {"abcdefgh", true}, {"abcdefghi", true},
+		{"é", false}, {"abcdefg\x80", false}, {"abcdefgh\xff", false}, {strings.Repeat("x", 100) + "\xc3\xa9", false},
+		{"\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", true},
+	} {
+		if got := isASCII(c.s); got != c.want {
+			t.Errorf("isASCII(%q) = %v", c.s, got)
+		}
+		if got := isASCII([]byte(c.s)); got != c.want {
+			t.Errorf("isASCII([]byte(%q)) = %v", c.s, got)
+		}
+	}
+}
+
+func BenchmarkIsASCII(b *testing.B) {
+	s := strings.Repeat("INSERT INTO clients (a) VALUES ('x') ", 30)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		isASCII(s)
+	}
+}
