@@ -350,36 +350,6 @@ var (
 	errParamsUTF8    = errors.New("values for encrypted columns need client_encoding UTF8: PostgreSQL would convert the parameter from the client's encoding, and cannot convert an encrypted value; set client_encoding to UTF8")
 )
 
-// errSettleFirst: a Bind's value for an encrypted column is not ASCII,
-// and an unanswered message may have changed client_encoding (see
-// settleSent).
-var errSettleFirst = errors.New("settle first")
-
-// settleSent is a pipeline barrier: it has PostgreSQL answer everything
-// sent to it so far (a Flush) and waits until those answers are acted on,
-// so that the settings they changed (ParameterStatus) are known. Used
-// only before a statement whose values the settings decide, after
-// unanswered messages.
-func (s *session) settleSent() error {
-	if s.pol.copySeq != 0 {
-		return errLexUnsettled // the server waits for COPY data, not a Flush
-	}
-	seq := s.track.Sent()
-	if ok, _ := s.track.Settled(seq); ok {
-		return nil
-	}
-	if err := s.sw.Message('H', nil); err != nil {
-		return err
-	}
-	if err := s.sw.Flush(); err != nil {
-		return err
-	}
-	if !s.awaitSettled(seq) {
-		return errors.New("the connection to PostgreSQL ended")
-	}
-	return nil
-}
-
 // isASCII reports whether b holds only ASCII bytes, eight at a time.
 func isASCII[T string | []byte](b T) bool {
 	i := 0
