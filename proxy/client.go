@@ -145,12 +145,8 @@ func (s *Server) negotiate(ctx context.Context, conn net.Conn) (net.Conn, []byte
 			s.forwardCancel(packet)
 			return nil, nil, errHandled
 		case wire.CodeProtocol30, wire.CodeProtocol32:
-			if !tlsDone && s.opts.RequireClientTLS {
-				s.m.Error(metrics.ErrClientTLS)
-				client.Write(errorMessage("FATAL", codeInvalidAuthorization,
-					"pgcrypt-proxy accepts only TLS connections (client_tls.mode is require): no encryption",
-					"Connect with sslmode=require, verify-ca or verify-full."))
-				return nil, nil, errors.New("client did not start TLS, and client_tls.mode is require")
+			if err := s.requireTLS(client, tlsDone); err != nil {
+				return nil, nil, err
 			}
 			if !tlsDone && br.Buffered() > 0 {
 				// Keep what the client pipelined after its StartupMessage.
@@ -165,9 +161,28 @@ func (s *Server) negotiate(ctx context.Context, conn net.Conn) (net.Conn, []byte
 			}
 			// A 3.x minor version we do not know: PostgreSQL answers with
 			// NegotiateProtocolVersion, so let it.
+			if err := s.requireTLS(client, tlsDone); err != nil {
+				return nil, nil, err
+			}
+			if !tlsDone && br.Buffered() > 0 {
+				client = &prefixConn{Conn: conn, r: io.MultiReader(bytesReader(br), conn)}
+			}
 			return client, packet, nil
 		}
 	}
+}
+
+// requireTLS refuses a StartupMessage of any protocol version that did not
+// come over TLS, when client_tls.mode is require.
+func (s *Server) requireTLS(client net.Conn, tlsDone bool) error {
+	if tlsDone || !s.opts.RequireClientTLS {
+		return nil
+	}
+	s.m.Error(metrics.ErrClientTLS)
+	client.Write(errorMessage("FATAL", codeInvalidAuthorization,
+		"pgcrypt-proxy accepts only TLS connections (client_tls.mode is require): no encryption",
+		"Connect with sslmode=require, verify-ca or verify-full."))
+	return errors.New("client did not start TLS, and client_tls.mode is require")
 }
 
 // bytesReader returns what br has buffered; br is not read again after.

@@ -99,21 +99,29 @@ var errSettleFirst = errors.New("settle first")
 // only before a statement whose values the settings decide, after
 // unanswered messages.
 func (s *session) settleSent() error {
-	if s.pol.copySeq != 0 {
-		return errLexUnsettled // the server waits for COPY data, not a Flush
-	}
 	seq := s.track.Sent()
-	if ok, _ := s.track.Settled(seq); ok {
-		return nil
+	flushed := false
+	for {
+		ok, wait := s.track.Settled(seq)
+		if ok {
+			return nil
+		}
+		if s.track.CopyingIn() {
+			// A COPY FROM STDIN the client has not ended: the server
+			// answers nothing, a Flush included, until it does.
+			return errLexUnsettled
+		}
+		if !flushed {
+			if err := s.sw.Message('H', nil); err != nil {
+				return err
+			}
+			if err := s.sw.Flush(); err != nil {
+				return err
+			}
+			flushed = true
+		}
+		if !s.await(wait) {
+			return errors.New("the connection to PostgreSQL ended")
+		}
 	}
-	if err := s.sw.Message('H', nil); err != nil {
-		return err
-	}
-	if err := s.sw.Flush(); err != nil {
-		return err
-	}
-	if !s.awaitSettled(seq) {
-		return errors.New("the connection to PostgreSQL ended")
-	}
-	return nil
 }

@@ -338,6 +338,7 @@ func (s *session) frontendParse(body []byte) error {
 	// FETCH and EXECUTE return the rows of whatever cursor or statement
 	// their name holds when they run.
 	st.volatileShape = rewrite.MentionsAnyWord(msg.Query, []string{"fetch", "execute"})
+	st.changesLexing = mayChangeLexing(msg.Query)
 	if p != nil {
 		for _, x := range p.Statements() {
 			switch {
@@ -454,10 +455,10 @@ func (s *session) frontendBind(body []byte) error {
 		// Unanswered messages may have changed client_encoding, which
 		// decides what a value's non-ASCII bytes say: such a value waits
 		// for their answers (errSettleFirst).
-		sp.encodingUnsure = sp.groupsDone.Load() < sp.group || !sp.atBoundary
+		sp.encodingUnsure = sp.groupsDone.Load() < sp.group || (!sp.atBoundary && sp.lexGroup == sp.group+1)
 		enc, err := s.encryptParamsOff(body, params)
 		if err == errSettleFirst {
-			if err := s.settleSent(); err != nil {
+			if err := s.lexingSettled(); err != nil {
 				return s.rejectPlan(true, err)
 			}
 			if sp.nonUTF8.Load() {

@@ -71,6 +71,10 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 		if sp.encodingUnsure && !isASCII(v) {
 			return nil, errSettleFirst
 		}
+		binArray := prm.Array && paramFormat(formats, i) == 1
+		if !binArray && !validText(v) {
+			return nil, fmt.Errorf("parameter $%d: %w", prm.Number, errInvalidText)
+		}
 		pc := sp.p.column(prm.Column)
 		c := pc.cipher()
 		lenAt := len(out)
@@ -91,6 +95,15 @@ func (s *session) encryptParams(body []byte, params []rewrite.Param) ([]byte, er
 			if prm.Expand == rewrite.ExpandElems && len(versions) > 1 {
 				copies = len(versions)
 				enc = func(dst, plain []byte, k int) ([]byte, error) { return c.EqualityEnvelope(dst, plain, versions[k]) }
+			}
+			if binArray {
+				inner := enc
+				enc = func(dst, plain []byte, k int) ([]byte, error) {
+					if !validText(plain) {
+						return nil, fmt.Errorf("parameter $%d: %w", prm.Number, errInvalidText)
+					}
+					return inner(dst, plain, k)
+				}
 			}
 			if paramFormat(formats, i) == 1 {
 				out, err = encryptBinaryArray(out, v, copies, enc)

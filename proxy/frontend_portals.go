@@ -109,6 +109,12 @@ func (s *session) frontendExecute(body []byte) error {
 	if pt.stmt != nil && pt.stmt.audit != nil {
 		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
 	}
+	if pt.stmt == nil || pt.stmt.changesLexing {
+		// What it runs may change client_encoding or
+		// standard_conforming_strings, which PostgreSQL reports only at
+		// the group's ReadyForQuery.
+		sp.lexGroup = sp.group + 1
+	}
 	seq, _ := s.track.Send(track.Execute, expectation{portal: pt, audit: run, prepared: made})
 	// Its own run leaves the portal what it was (an active portal cannot
 	// be closed); any other portal may have changed.

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"unicode/utf8"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
@@ -112,8 +114,21 @@ func (s *session) copyOutOff(dst, body []byte) ([]byte, error) {
 	return c.out(dst, body, decryptField)
 }
 
+// errInvalidText: a value PostgreSQL would refuse as text (22021). Its
+// bytes are not named: they are a policy column's plaintext.
+var errInvalidText = errors.New(`invalid byte sequence for encoding "UTF8" (or a zero byte) in a value for an encrypted column; PostgreSQL would refuse it as text`)
+
+// validText reports whether PostgreSQL would take b as text in UTF8: valid
+// UTF-8 without a zero byte.
+func validText(b []byte) bool {
+	return bytes.IndexByte(b, 0) < 0 && utf8.Valid(b)
+}
+
 // encryptField and decryptField are the COPY codecs' value functions.
 func encryptField(pc *policyColumn, dst, plain []byte) ([]byte, error) {
+	if !validText(plain) {
+		return nil, fmt.Errorf("column %s: %w", pc.name, errInvalidText)
+	}
 	out, err := pc.cipher().Encrypt(dst, plain)
 	if err == nil {
 		pc.encrypted.Inc()

@@ -125,6 +125,9 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, pgarray.ErrMalformed) {
 		return s.reject(extended, "22P02", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
 	}
+	if errors.Is(err, errInvalidText) {
+		return s.reject(extended, "22021", "pgcrypt-proxy: "+err.Error(), "", "malformed_value")
+	}
 	var ce *canceledError
 	if errors.As(err, &ce) {
 		return s.reject(extended, "57014", ce.Error(), "", "canceled")
@@ -346,6 +349,8 @@ var (
 	errLexSCS        = errors.New("statements on encrypted columns that contain a backslash need standard_conforming_strings = on (the default): with it off the proxy cannot tell where literals end; use parameters, or turn it back on")
 	errLexSCSDepends = errors.New("statements on encrypted columns must not hold a backslash that ends a '…' literal differently with standard_conforming_strings off (\\' or a trailing backslash): the server reports a change of that setting (a configuration reload, set_config) only after the statement it applies to has run; use parameters, or an E'…' string")
 	errLexMultibyte  = errors.New("statements on encrypted columns must not hold a backslash right after a non-ASCII character: in SJIS, BIG5, GBK or GB18030 it would be that character's second byte, and a configuration reload can switch client_encoding unseen; use parameters")
+	errLexSameText   = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character must not share its text with statements that may change client_encoding or standard_conforming_strings (SET NAMES, set_config, RESET ALL, …): PostgreSQL reports the change only when the text has run; send them as queries of their own")
+	errLexInGroup    = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character, or a Bind of a non-ASCII value for one, must not follow, before a Sync, the Execute of a statement that may change client_encoding or standard_conforming_strings: PostgreSQL reports the change only at the Sync; send a Sync between them")
 	errLexUnsettled  = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character must not be sent while a COPY runs: the statements before it may change standard_conforming_strings or client_encoding, which decide what its literals say")
 	errParamsUTF8    = errors.New("values for encrypted columns need client_encoding UTF8: PostgreSQL would convert the parameter from the client's encoding, and cannot convert an encrypted value; set client_encoding to UTF8")
 )
@@ -398,13 +403,11 @@ func (s *session) lexingKnown(sql string) error {
 	if !backslash && isASCII(sql) {
 		return nil
 	}
-	if sp.groupsDone.Load() < sp.group || !sp.atBoundary {
-		if err := s.settleSent(); err != nil {
-			return err
-		}
-		if sp.nonUTF8.Load() {
-			return errLexUTF8
-		}
+	if strings.Contains(strings.TrimRight(sql, "; \t\r\n"), ";") && mayChangeLexing(sql) {
+		return errLexSameText
+	}
+	if err := s.lexingSettled(); err != nil {
+		return err
 	}
 	switch {
 	case !backslash:
@@ -417,6 +420,42 @@ func (s *session) lexingKnown(sql string) error {
 		return errLexSCSDepends
 	}
 	return nil
+}
+
+// lexingSettled makes sure the settings the server last reported are the
+// ones the client's next message meets: the answers to earlier groups
+// report theirs at their ReadyForQuery, so the proxy waits for them
+// (settleSent). A change made earlier in the current group is reported
+// only at its end: then the proxy cannot know and refuses.
+func (s *session) lexingSettled() error {
+	sp := s.pol
+	if !sp.atBoundary && sp.lexGroup == sp.group+1 {
+		return errLexInGroup
+	}
+	if sp.groupsDone.Load() < sp.group {
+		if err := s.settleSent(); err != nil {
+			return err
+		}
+		if sp.nonUTF8.Load() {
+			return errLexUTF8
+		}
+	}
+	return nil
+}
+
+// lexWords are words of statements that may change client_encoding or
+// standard_conforming_strings (or undo a change) when they run.
+var lexWords = []string{"client_encoding", "standard_conforming_strings", "set_config", "pg_settings", "discard", "rollback", "abort", "execute", "do", "call"}
+
+// mayChangeLexing reports whether running sql may change the settings that
+// decide what a literal or a parameter says: SET or RESET of
+// client_encoding or standard_conforming_strings, SET NAMES, RESET ALL,
+// set_config, DISCARD ALL, a ROLLBACK that undoes a SET, or code that may
+// do any of these (DO, CALL, EXECUTE). A function that calls set_config
+// is not seen (docs/sql.md).
+func mayChangeLexing(sql string) bool {
+	return rewrite.MentionsAnyWord(sql, lexWords) ||
+		(rewrite.MentionsAnyWord(sql, []string{"set", "reset"}) && rewrite.MentionsAnyWord(sql, []string{"names", "all"}))
 }
 
 // copyWithOptionsOnly reports whether p is one COPY to or from the client

@@ -17,6 +17,10 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
+	// lexGroup is group+1 of the last group in which an Execute may have
+	// changed client_encoding or standard_conforming_strings, which
+	// PostgreSQL reports only at its ReadyForQuery (mayChangeLexing).
+	lexGroup uint64
 	// encodingUnsure: unanswered messages may have changed
 	// client_encoding (set by frontendBind for encryptParams).
 	encodingUnsure bool
@@ -114,6 +118,9 @@ type sessionPolicy struct {
 // statement while the server holds another, or it would encrypt the
 // parameters of the wrong one.
 type statement struct {
+	// changesLexing: its text may change client_encoding or
+	// standard_conforming_strings when it runs (mayChangeLexing).
+	changesLexing bool
 	params []rewrite.Param // parameters to encrypt at Bind
 	// an, index and cat say how params were found: the analysis, the
 	// statement's index in it for an SQL PREPARE (-1 for a Parse), and the

@@ -268,6 +268,15 @@ func (t *Tracker[T]) CopyIn(seq uint64, ends int) (running, settled bool, wait <
 	return false, false, t.waiting
 }
 
+// CopyingIn reports whether the server is reading COPY data now (COPY
+// FROM STDIN, or COPY BOTH): it answers nothing more until the client
+// ends it, a Flush included.
+func (t *Tracker[T]) CopyingIn() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hasCur && (t.copy == CopyIn || t.copy == CopyBoth)
+}
+
 // Sent returns the sequence number of the last message sent (0 for none).
 func (t *Tracker[T]) Sent() uint64 {
 	t.mu.Lock()
