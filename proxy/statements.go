@@ -121,7 +121,7 @@ type statement struct {
 	// changesLexing: its text may change client_encoding or
 	// standard_conforming_strings when it runs (mayChangeLexing).
 	changesLexing bool
-	params []rewrite.Param // parameters to encrypt at Bind
+	params        []rewrite.Param // parameters to encrypt at Bind
 	// an, index and cat say how params were found: the analysis, the
 	// statement's index in it for an SQL PREPARE (-1 for a Parse), and the
 	// catalog it was planned with. PostgreSQL re-resolves a prepared
