@@ -30,3 +30,29 @@ func BenchmarkIsASCII(b *testing.B) {
 		isASCII(s)
 	}
 }
+
+func TestMayChangeLexing(t *testing.T) {
+	for _, c := range []struct {
+		sql  string
+		want bool
+	}{
+		{"INSERT INTO t VALUES ('é')", false},
+		{"SELECT CASE WHEN a THEN 1 END FROM t", false},
+		{"SET client_encoding = 'LATIN1'", true},
+		{`SET U&"client\005fencoding" = 'LATIN1'`, true},
+		{"COMMIT", true},
+		{"  end;", true},
+		{"COMMIT AND CHAIN", true},
+		{"/* x */ commit", true},
+		{"/* /* */ x */ COMMIT", true},
+		{"-- c\nEND", true},
+		{"SET NAMES 'LATIN1'", true},
+		{"RESET ALL", true},
+		{"SELECT set_config('standard_conforming_strings', 'off', false)", true},
+		{"ROLLBACK TO SAVEPOINT a", true},
+	} {
+		if got := mayChangeLexing(c.sql); got != c.want {
+			t.Errorf("mayChangeLexing(%q) = %v, want %v", c.sql, got, c.want)
+		}
+	}
+}

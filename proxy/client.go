@@ -41,8 +41,11 @@ func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // the loop: this goroutine returns at once, and an idle session keeps no
 // stack of its own.
 func (s *Server) handle(conn net.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.startupTimeout())
+	ctx, cancelCtx := context.WithTimeout(s.startups, s.startupTimeout())
 	conn.SetDeadline(deadline(ctx))
+	// A Shutdown during the login ends it: reads and writes fail at once.
+	stopCut := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	cancel := func() { stopCut(); cancelCtx() }
 
 	client, startup, err := s.negotiate(ctx, conn)
 	if err != nil {

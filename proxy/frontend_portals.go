@@ -109,6 +109,7 @@ func (s *session) frontendExecute(body []byte) error {
 	if pt.stmt != nil && pt.stmt.audit != nil {
 		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
 	}
+	sp.runGroup = sp.group + 1
 	if pt.stmt == nil || pt.stmt.changesLexing {
 		// What it runs may change client_encoding or
 		// standard_conforming_strings, which PostgreSQL reports only at

@@ -350,7 +350,7 @@ var (
 	errLexSCSDepends = errors.New("statements on encrypted columns must not hold a backslash that ends a '…' literal differently with standard_conforming_strings off (\\' or a trailing backslash): the server reports a change of that setting (a configuration reload, set_config) only after the statement it applies to has run; use parameters, or an E'…' string")
 	errLexMultibyte  = errors.New("statements on encrypted columns must not hold a backslash right after a non-ASCII character: in SJIS, BIG5, GBK or GB18030 it would be that character's second byte, and a configuration reload can switch client_encoding unseen; use parameters")
 	errLexSameText   = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character must not share its text with statements that may change client_encoding or standard_conforming_strings (SET NAMES, set_config, RESET ALL, …): PostgreSQL reports the change only when the text has run; send them as queries of their own")
-	errLexInGroup    = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character, or a Bind of a non-ASCII value for one, must not follow, before a Sync, the Execute of a statement that may change client_encoding or standard_conforming_strings: PostgreSQL reports the change only at the Sync; send a Sync between them")
+	errLexInGroup    = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character, or a Bind of a non-ASCII value for one, must not follow, before a Sync, the Execute of a statement that may change client_encoding or standard_conforming_strings (for a backslash, any Execute: a view, rule or trigger may call set_config): PostgreSQL reports the change only at the Sync; send a Sync between them")
 	errLexUnsettled  = errors.New("a statement on encrypted columns that contains a backslash or a non-ASCII character must not be sent while a COPY runs: the statements before it may change standard_conforming_strings or client_encoding, which decide what its literals say")
 	errParamsUTF8    = errors.New("values for encrypted columns need client_encoding UTF8: PostgreSQL would convert the parameter from the client's encoding, and cannot convert an encrypted value; set client_encoding to UTF8")
 )
@@ -406,6 +406,12 @@ func (s *session) lexingKnown(sql string) error {
 	if strings.Contains(strings.TrimRight(sql, "; \t\r\n"), ";") && mayChangeLexing(sql) {
 		return errLexSameText
 	}
+	if backslash && !sp.atBoundary && sp.runGroup == sp.group+1 {
+		// standard_conforming_strings decides what its backslashes say,
+		// and anything run earlier in the group may have changed it
+		// unseen (a view, rule or trigger calling set_config).
+		return errLexInGroup
+	}
 	if err := s.lexingSettled(); err != nil {
 		return err
 	}
@@ -454,8 +460,57 @@ var lexWords = []string{"client_encoding", "standard_conforming_strings", "set_c
 // do any of these (DO, CALL, EXECUTE). A function that calls set_config
 // is not seen (docs/sql.md).
 func mayChangeLexing(sql string) bool {
+	if strings.Contains(sql, `U&"`) || strings.Contains(sql, `u&"`) {
+		return true // a name spelled with escapes (U&"client\005fencoding")
+	}
+	switch firstWord(sql) {
+	case "commit", "end":
+		return true // the end of a transaction undoes its SET LOCAL
+	}
 	return rewrite.MentionsAnyWord(sql, lexWords) ||
 		(rewrite.MentionsAnyWord(sql, []string{"set", "reset"}) && rewrite.MentionsAnyWord(sql, []string{"names", "all"}))
+}
+
+// firstWord returns sql's first word in lower case, after spaces and
+// comments.
+func firstWord(sql string) string {
+	for {
+		sql = strings.TrimLeft(sql, " \t\r\n\f(")
+		switch {
+		case strings.HasPrefix(sql, "--"):
+			if i := strings.IndexByte(sql, '\n'); i >= 0 {
+				sql = sql[i+1:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(sql, "/*"):
+			// Comments nest in PostgreSQL.
+			depth, i := 0, 0
+			for i+1 < len(sql) {
+				switch sql[i : i+2] {
+				case "/*":
+					depth, i = depth+1, i+2
+				case "*/":
+					depth, i = depth-1, i+2
+				default:
+					i++
+				}
+				if depth == 0 {
+					break
+				}
+			}
+			if depth != 0 {
+				return ""
+			}
+			sql = sql[i:]
+			continue
+		}
+		end := 0
+		for end < len(sql) && (sql[end] >= 'a' && sql[end] <= 'z' || sql[end] >= 'A' && sql[end] <= 'Z' || sql[end] == '_') {
+			end++
+		}
+		return strings.ToLower(sql[:end])
+	}
 }
 
 // copyWithOptionsOnly reports whether p is one COPY to or from the client

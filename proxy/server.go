@@ -67,6 +67,12 @@ type Server struct {
 	draining  bool
 	wg        sync.WaitGroup // one per connection goroutine
 	idle      chan struct{}  // closed when draining and no session is left
+	// startups is the parent of every connection's startup context;
+	// Shutdown cancels it, which ends the logins still under way (a
+	// client that sends nothing would otherwise hold Shutdown until its
+	// startup timeout).
+	startups    context.Context
+	endStartups context.CancelFunc
 
 	nextID atomic.Uint64
 	// authTimeout is PostgreSQL's authentication_timeout as a session
@@ -122,6 +128,7 @@ func New(opts Options) (*Server, error) {
 		sessions:  map[*session]struct{}{},
 		bufs:      wire.NewBuffers(),
 	}
+	s.startups, s.endStartups = context.WithCancel(context.Background())
 	s.policy.Store(opts.Policy)
 	return s, nil
 }
@@ -192,6 +199,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
+	s.endStartups()
 	s.idle = make(chan struct{})
 	if len(s.sessions) == 0 {
 		close(s.idle)

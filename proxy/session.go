@@ -165,10 +165,10 @@ func (s *session) run(ctx context.Context, startupDone context.CancelFunc, start
 	if s.hasKey {
 		s.onEnd(func() { srv.cancels.forget(s.key) })
 	}
+	startupDone() // before the deadlines are lifted: a Shutdown now drains the session
 	s.client.SetDeadline(timeZero)
 	server.SetDeadline(timeZero)
 	s.log.Debug("session ready")
-	startupDone()
 	return s.relay()
 }
 

@@ -21,6 +21,8 @@ type sessionPolicy struct {
 	// changed client_encoding or standard_conforming_strings, which
 	// PostgreSQL reports only at its ReadyForQuery (mayChangeLexing).
 	lexGroup uint64
+	// runGroup is group+1 of the last group with an Execute.
+	runGroup uint64
 	// encodingUnsure: unanswered messages may have changed
 	// client_encoding (set by frontendBind for encryptParams).
 	encodingUnsure bool
