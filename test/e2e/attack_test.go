@@ -24,7 +24,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
@@ -631,4 +633,31 @@ func grepLines(s, needle string) string {
 		}
 	}
 	return b.String()
+}
+
+// storedLegacyBody reads legacy_notes row id through the proxy and checks
+// that it is absent (the statement was refused) or valid UTF-8 that starts
+// with prefix (a round's marker) and ends with one of suffixes: what
+// PostgreSQL would have stored without the proxy (or what a documented
+// limit allows).
+func storedLegacyBody(prefix string, id int, suffixes ...string) func(t *testing.T, f *encFixture) {
+	return func(t *testing.T, f *encFixture) {
+		var got string
+		err := f.connect(t, pgx.QueryExecModeExec).QueryRow(testCtx(t), "SELECT body FROM legacy_notes WHERE id = $1", id).Scan(&got)
+		if err == pgx.ErrNoRows {
+			return
+		}
+		if err != nil {
+			t.Errorf("WRONG: reading row %d: %v", id, err)
+			return
+		}
+		if utf8.ValidString(got) && strings.HasPrefix(got, prefix) {
+			for _, s := range suffixes {
+				if strings.HasSuffix(got, s) {
+					return
+				}
+			}
+		}
+		t.Errorf("WRONG: row %d reads %q (valid UTF-8: %t), want the marker then one of %q, as PostgreSQL would have stored it", id, got, utf8.ValidString(got), suffixes)
+	}
 }
