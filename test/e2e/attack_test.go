@@ -661,3 +661,30 @@ func storedLegacyBody(prefix string, id int, suffixes ...string) func(t *testing
 		t.Errorf("WRONG: row %d reads %q (valid UTF-8: %t), want the marker then one of %q, as PostgreSQL would have stored it", id, got, utf8.ValidString(got), suffixes)
 	}
 }
+
+// noLegacyRow checks that none of the legacy_notes rows ids was stored:
+// PostgreSQL refuses their values (22021).
+func noLegacyRow(ids ...int) func(t *testing.T, f *encFixture) {
+	return func(t *testing.T, f *encFixture) {
+		for _, id := range ids {
+			var n int
+			if err := f.direct.QueryRow(testCtx(t), "SELECT count(*) FROM legacy_notes WHERE id = $1", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				var raw []byte
+				f.connect(t, pgx.QueryExecModeExec).QueryRow(testCtx(t), "SELECT body FROM legacy_notes WHERE id = $1", id).Scan(&raw)
+				t.Errorf("WRONG: row %d was stored (reads %q through the proxy); PostgreSQL refuses that value (22021)", id, raw)
+			}
+		}
+	}
+}
+
+// allChecks runs every check.
+func allChecks(cs ...func(t *testing.T, f *encFixture)) func(t *testing.T, f *encFixture) {
+	return func(t *testing.T, f *encFixture) {
+		for _, c := range cs {
+			c(t, f)
+		}
+	}
+}
