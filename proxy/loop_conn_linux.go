@@ -27,9 +27,12 @@ type loopConn struct {
 
 	// Loop goroutine only.
 	readable, writable bool
-	hup                bool // the peer closed or reset: read to the end, whatever its size
-	writeDeadline      time.Time
-	deadlineTimer      *time.Timer
+	// unsure: readable is a guess (a new socket, or a read that filled
+	// its buffer), not epoll's word; a peek tells before waiting.
+	unsure        bool
+	hup           bool // the peer closed or reset: read to the end, whatever its size
+	writeDeadline time.Time
+	deadlineTimer *time.Timer
 }
 
 // Read reads what the socket has, yielding until it has something.
@@ -58,6 +61,7 @@ func (c *loopConn) Read(p []byte) (int, error) {
 			if n < len(p) && !c.hup {
 				c.readable = false // drained: epoll reports the next arrival
 			}
+			c.unsure = n == len(p)
 			c.reader.spend()
 			return n, nil
 		}
@@ -68,12 +72,7 @@ func (c *loopConn) Read(p []byte) (int, error) {
 // closed, having called release first if it must wait at all: an idle
 // session gives its read buffer back (wire.ReadWaiter).
 func (c *loopConn) WaitReadable(release func()) error {
-	if c.readable && !c.hup && !c.closed.Load() && rawPeekEmpty(c.fd) {
-		// Not known to be empty (a new socket, or a read that filled
-		// the buffer), and empty: epoll reports the next arrival.
-		c.readable = false
-	}
-	if c.readable || c.closed.Load() {
+	if !c.mayRead() {
 		return nil
 	}
 	release()
@@ -81,6 +80,18 @@ func (c *loopConn) WaitReadable(release func()) error {
 		c.reader.block(waitRead, c)
 	}
 	return nil
+}
+
+// mayRead reports whether a reader must wait for c to be readable (false:
+// read at once, there may be data or an error).
+func (c *loopConn) mayRead() bool {
+	if c.readable && c.unsure && !c.hup && !c.closed.Load() {
+		c.unsure = false
+		if rawPeekEmpty(c.fd) {
+			c.readable = false // epoll reports the next arrival
+		}
+	}
+	return !c.readable && !c.closed.Load()
 }
 
 // Write writes all of p, yielding while the socket's buffer is full.

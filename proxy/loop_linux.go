@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"sync"
@@ -69,6 +70,12 @@ type eventLoop struct {
 	runq  []*coro // coroutines that used their budget, to resume next
 	done  chan struct{}
 
+	// epoch counts sweeps for idle coroutines; sweeping is set while
+	// one is scheduled (see sweep).
+	epoch    uint32
+	sweeping bool
+	retire   time.Duration // Options.IdleRetire
+
 	// poll is l.pollOnce, bound once so that parking allocates nothing;
 	// it leaves its result in polled and pollErr.
 	poll    func(uintptr) bool
@@ -76,7 +83,9 @@ type eventLoop struct {
 	pollErr error
 }
 
-func newEventLoop() (*eventLoop, error) {
+// newEventLoop starts a loop that retires coroutines idle for retire (0:
+// DefaultIdleRetire).
+func newEventLoop(retire time.Duration) (*eventLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -92,6 +101,7 @@ func newEventLoop() (*eventLoop, error) {
 		events: make([]syscall.EpollEvent, 128),
 		conns:  map[int32]*loopConn{},
 		done:   make(chan struct{}),
+		retire: cmp.Or(retire, DefaultIdleRetire),
 	}
 	l.poll = l.pollOnce
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.wakefd)}
@@ -217,7 +227,7 @@ func (l *eventLoop) run() {
 				c.hup = true
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				c.readable = true
+				c.readable, c.unsure = true, false
 				if co := c.reader; co != nil && co.wait == waitRead && co.on == c {
 					c.ls.resume(co)
 				}
@@ -255,6 +265,39 @@ func (l *eventLoop) runCommands() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.stop && len(l.conns) == 0
+}
+
+// scheduleSweep makes sure a sweep runs within l.retire. Loop goroutine.
+func (l *eventLoop) scheduleSweep() {
+	if l.sweeping {
+		return
+	}
+	l.sweeping = true
+	time.AfterFunc(l.retire, func() { l.post(l.sweep) })
+}
+
+// sweep retires the coroutines that have waited idle since before the
+// previous sweep, at least l.retire: they return, giving back their
+// stacks, and start again when their sockets are readable. Loop goroutine.
+func (l *eventLoop) sweep() {
+	l.sweeping = false
+	l.epoch++
+	pending := false
+	for _, c := range l.conns {
+		co := c.reader
+		if co == nil || !co.idle || co.on != c || co.wait != waitRead {
+			continue
+		}
+		if l.epoch-co.idleEpoch < 2 {
+			pending = true
+			continue
+		}
+		co.retire = true
+		c.ls.resume(co)
+	}
+	if pending {
+		l.scheduleSweep()
+	}
 }
 
 // wake resumes whatever waits on c, which has been closed or timed out.

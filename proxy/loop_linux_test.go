@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ type loopFixture struct {
 
 func newLoopFixture(t *testing.T) *loopFixture {
 	t.Helper()
-	l, err := newEventLoop()
+	l, err := newEventLoop(time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,4 +388,96 @@ func TestLoopOffload(t *testing.T) {
 	b.clientPeer.Close()
 	waitDone(t, lsA)
 	waitDone(t, lsB)
+}
+
+// TestLoopIdleRetire: directions idle at the top of their loops are
+// retired (their bodies return, giving their stacks back) and started
+// again from the top by the next message, in either direction, any number
+// of times; a close still ends the session.
+func TestLoopIdleRetire(t *testing.T) {
+	f := newLoopFixture(t) // retires after 1ms
+	s := f.s
+	var starts [2]atomic.Int32
+	// idleCopier is copier with the session's idle wait at the top; it
+	// returns true when retired, and ends its side as the session does
+	// otherwise.
+	idleCopier := func(dir int, r *wire.Reader, w *wire.Writer, idle func(*wire.Reader) bool, end func()) func() {
+		return func() {
+			starts[dir].Add(1)
+			for {
+				if r.Buffered() == 0 {
+					if err := w.Flush(); err != nil {
+						break
+					}
+					if idle(r) {
+						return
+					}
+				}
+				typ, n, err := r.Header()
+				if err != nil {
+					break
+				}
+				body, err := r.Body(n)
+				if err != nil || w.Message(typ, body) != nil {
+					break
+				}
+			}
+			end()
+		}
+	}
+	var ls *loopSession
+	ls, ok := f.l.adopt(s,
+		idleCopier(0, s.cr, s.sw, func(r *wire.Reader) bool { return ls.idleClient(r) }, s.closeServer),
+		idleCopier(1, s.sr, s.cw, func(r *wire.Reader) bool { return ls.idleServer(r) }, func() {
+			close(s.serverDone)
+			s.closeClient()
+		}))
+	if !ok {
+		t.Fatal("adopt refused two plain TCP connections")
+	}
+	parked := func() bool {
+		got := make(chan bool, 1)
+		f.l.post(func() { got <- ls.c2s.parked && ls.s2c.parked })
+		return <-got
+	}
+	waitParked := func(round int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !parked(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: idle directions not retired", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// roundTrip writes msg to peer in parts, pausing between them, and
+	// reads it whole from other.
+	roundTrip := func(peer, other net.Conn, msg []byte, cut int) {
+		t.Helper()
+		for i, part := range [][]byte{msg[:cut], msg[cut:]} {
+			if i > 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if _, err := peer.Write(part); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := make([]byte, len(msg))
+		other.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(other, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("relayed %q (%v), want %q", got, err, msg)
+		}
+	}
+	for round := range 3 {
+		waitParked(round)
+		// A message split over two writes: the restarted direction
+		// waits for its rest inside its body, not at the top.
+		roundTrip(f.clientPeer, f.serverPeer, frame('Q', []byte("SELECT 1")), 3)
+		roundTrip(f.serverPeer, f.clientPeer, frame('Z', []byte("I")), 6)
+	}
+	if c, s := starts[0].Load(), starts[1].Load(); c < 4 || s < 4 {
+		t.Errorf("directions started %d and %d times, want at least 4 each", c, s)
+	}
+	waitParked(3)
+	f.clientPeer.Close() // wakes the retired client side, which ends
+	waitDone(t, ls)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 )
 
 // The event-loop relay is Linux only (epoll); elsewhere every session runs
@@ -13,7 +15,9 @@ import (
 
 type eventLoop struct{}
 
-func newEventLoop() (*eventLoop, error) { return nil, errors.New("no event loop on this platform") }
+func newEventLoop(time.Duration) (*eventLoop, error) {
+	return nil, errors.New("no event loop on this platform")
+}
 
 func (l *eventLoop) close() {}
 
@@ -30,3 +34,6 @@ func (ls *loopSession) offload(_ bool, f func())         { f() }
 // readWaiter is the identity here: readers keep their buffers while they
 // wait (see waitconn_linux.go).
 func readWaiter(c net.Conn) net.Conn { return c }
+
+func (ls *loopSession) idleClient(*wire.Reader) bool { return false }
+func (ls *loopSession) idleServer(*wire.Reader) bool { return false }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
 )
 
 // A session run by an event loop: its two coroutines, adoption of its
@@ -17,12 +19,22 @@ import (
 // coro is one direction of a session.
 type coro struct {
 	ls       *loopSession
+	body     func() // what the coroutine runs, from the top
 	next     func() (struct{}, bool)
 	yield    func(struct{}) bool
 	wait     loopWait
 	on       *loopConn
 	budget   int // reads and writes left in this turn
 	finished bool
+
+	// An idle direction (waiting for a message at the top of its loop)
+	// is retired by the loop's sweep after Options.IdleRetire: its body
+	// returns, so the coroutine's goroutine and stack are freed, and it
+	// is started afresh from the top when its socket is readable.
+	idle      bool   // waiting in loopSession.idle
+	idleEpoch uint32 // the loop's sweep epoch when it began to
+	retire    bool   // the sweep asks it to return
+	parked    bool   // retired: its body returned; restart on readability
 }
 
 // spend counts a read or write, and ends the turn when the budget is gone.
@@ -56,19 +68,56 @@ func (ls *loopSession) resume(co *coro) {
 	if co.finished {
 		return
 	}
-	co.wait, co.on, co.budget = waitNone, nil, turnBudget
-	if _, ok := co.next(); !ok {
-		co.finished = true
-	}
+	co.step()
 	if c2s := &ls.c2s; co != c2s && c2s.wait == waitSignal {
-		c2s.wait, c2s.budget = waitNone, turnBudget
-		if _, ok := c2s.next(); !ok {
-			c2s.finished = true
-		}
+		c2s.step()
 	}
 	if ls.c2s.finished && ls.s2c.finished {
 		ls.end()
 	}
+}
+
+// step runs co until it blocks, ends or is retired; a retired coroutine
+// is started afresh.
+func (co *coro) step() {
+	on := co.on
+	if co.parked {
+		co.parked = false
+		co.next = pull(co, co.body)
+	}
+	co.wait, co.on, co.budget = waitNone, nil, turnBudget
+	if _, ok := co.next(); ok {
+		return
+	}
+	if co.parked {
+		// Retired while idle: what wakes it is its socket (or a close).
+		co.wait, co.on = waitRead, on
+		return
+	}
+	co.finished = true
+}
+
+// idle waits, at the top of a direction's loop with nothing buffered, until
+// c has something to read or is closed, giving r's buffer back while it
+// waits. It reports true when the loop retired the coroutine meanwhile:
+// the caller then returns errParked, and the direction starts again from
+// the top when c is readable.
+func (ls *loopSession) idle(co *coro, c *loopConn, r *wire.Reader) bool {
+	if !c.mayRead() {
+		return false
+	}
+	r.Release()
+	co.idle, co.idleEpoch = true, ls.l.epoch
+	ls.l.scheduleSweep()
+	for !c.readable && !c.closed.Load() {
+		co.block(waitRead, c)
+		if co.retire {
+			co.idle, co.retire, co.parked = false, false, true
+			return true
+		}
+	}
+	co.idle = false
+	return false
 }
 
 func (ls *loopSession) end() {
@@ -110,6 +159,7 @@ func (ls *loopSession) start(c2s, s2c func()) {
 	if ls.s.abortWhy.Load() != abortNone { // aborted while being handed over
 		ls.server.closed.Store(true)
 	}
+	ls.c2s.body, ls.s2c.body = c2s, s2c
 	ls.c2s.next = pull(&ls.c2s, c2s)
 	ls.s2c.next = pull(&ls.s2c, s2c)
 	ls.resume(&ls.c2s)
@@ -117,7 +167,8 @@ func (ls *loopSession) start(c2s, s2c func()) {
 }
 
 // pull makes body a coroutine. It is never stopped from outside: each
-// body runs until its session's connections end.
+// body runs until its session's connections end, or until it is retired
+// while idle (see loopSession.idle).
 func pull(co *coro, body func()) func() (struct{}, bool) {
 	next, _ := iter.Pull(func(yield func(struct{}) bool) {
 		co.yield = yield
@@ -165,8 +216,8 @@ func (l *eventLoop) adopt(s *session, c2s, s2c func()) (*loopSession, bool) {
 	}
 	ls := &loopSession{s: s, l: l, done: make(chan struct{})}
 	ls.c2s.ls, ls.s2c.ls = ls, ls
-	ls.client = &loopConn{fd: -1, l: l, ls: ls, reader: &ls.c2s, writer: &ls.s2c, readable: true, writable: true}
-	ls.server = &loopConn{fd: -1, l: l, ls: ls, reader: &ls.s2c, writer: &ls.c2s, readable: true, writable: true}
+	ls.client = &loopConn{fd: -1, l: l, ls: ls, reader: &ls.c2s, writer: &ls.s2c, readable: true, unsure: true, writable: true}
+	ls.server = &loopConn{fd: -1, l: l, ls: ls, reader: &ls.s2c, writer: &ls.c2s, readable: true, unsure: true, writable: true}
 	// Published before the sockets move, so that an abort from now on
 	// reaches the loop (see start).
 	s.lp.Store(ls)
@@ -241,6 +292,10 @@ func (ls *loopSession) offload(client bool, f func()) {
 		co.block(waitOffload, nil)
 	}
 }
+
+// idleClient and idleServer are loopSession.idle for each direction.
+func (ls *loopSession) idleClient(r *wire.Reader) bool { return ls.idle(&ls.c2s, ls.client, r) }
+func (ls *loopSession) idleServer(r *wire.Reader) bool { return ls.idle(&ls.s2c, ls.server, r) }
 
 // awaitSignal yields the client-side direction until the server side has
 // moved on.

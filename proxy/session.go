@@ -342,20 +342,35 @@ func (s *session) upstreamFailed(err error, when string) error {
 	return errHandled
 }
 
+// errParked is how a direction run by an event loop returns when the
+// loop retired it while idle; the loop starts it again (see
+// loopSession.idle).
+var errParked = errors.New("idle direction retired by the event loop")
+
 // relay runs the two directions until either side ends: on an event loop
 // when there is one and both connections are plain sockets, else on a
 // goroutine each.
 func (s *session) relay() (adopted bool) {
 	s.serverDone = make(chan struct{})
+	started := false
 	c2s := func() {
-		err := s.startPolicy()
+		var err error
+		if !started { // not when the loop restarts an idle direction
+			started = true
+			err = s.startPolicy()
+		}
 		if err == nil {
 			err = s.clientToServer()
+		}
+		if err == errParked {
+			return
 		}
 		s.endFromClient(err)
 	}
 	s2c := func() {
-		s.serverToClient()
+		if s.serverToClient() {
+			return // parked
+		}
 		close(s.serverDone)
 		// The server side is gone or told the client why: unblock the
 		// client-side loop.
@@ -408,11 +423,16 @@ func (s *session) endFromClient(err error) {
 func (s *session) clientToServer() error {
 	m := s.srv.m
 	for {
-		if s.cr.Buffered() == 0 && s.sw.Buffered() > 0 {
-			if err := s.sw.Flush(); err != nil {
-				return err
+		if s.cr.Buffered() == 0 {
+			if s.sw.Buffered() > 0 {
+				if err := s.sw.Flush(); err != nil {
+					return err
+				}
+				m.BytesIn.Add(float64(s.sw.TakeWritten()))
 			}
-			m.BytesIn.Add(float64(s.sw.TakeWritten()))
+			if ls := s.lp.Load(); ls != nil && ls.idleClient(s.cr) {
+				return errParked
+			}
 		}
 		typ, n, err := s.cr.Header()
 		if err != nil {
@@ -481,16 +501,22 @@ func (s *session) takeGroupStart() time.Time {
 }
 
 // serverToClient relays server messages until the server connection ends,
-// then tells the client why if the client is still there.
-func (s *session) serverToClient() {
+// then tells the client why if the client is still there. It reports
+// parked when the event loop retired it while idle instead (errParked).
+func (s *session) serverToClient() (parked bool) {
 	m := s.srv.m
 	err := func() error {
 		for {
-			if s.sr.Buffered() == 0 && s.cw.Buffered() > 0 {
-				if err := s.cw.Flush(); err != nil {
-					return &clientWriteError{err}
+			if s.sr.Buffered() == 0 {
+				if s.cw.Buffered() > 0 {
+					if err := s.cw.Flush(); err != nil {
+						return &clientWriteError{err}
+					}
+					m.BytesOut.Add(float64(s.cw.TakeWritten()))
 				}
-				m.BytesOut.Add(float64(s.cw.TakeWritten()))
+				if ls := s.lp.Load(); ls != nil && ls.idleServer(s.sr) {
+					return errParked
+				}
 			}
 			typ, n, err := s.sr.Header()
 			if err != nil {
@@ -525,12 +551,15 @@ func (s *session) serverToClient() {
 			}
 		}
 	}()
+	if err == errParked {
+		return true
+	}
 	s.cw.Flush()
 	m.BytesOut.Add(float64(s.cw.TakeWritten()))
 	var cwe *clientWriteError
 	if errors.As(err, &cwe) {
 		s.abortWhy.CompareAndSwap(abortNone, abortClientGone)
-		return
+		return false
 	}
 	switch s.abortWhy.Load() {
 	case abortClientGone:
@@ -560,6 +589,7 @@ func (s *session) serverToClient() {
 		s.log.Warn("lost the connection to PostgreSQL", "err", err)
 		s.sendFatal(codeConnectionFailure, "pgcrypt-proxy lost the connection to PostgreSQL", "The server closed the connection or the network failed; reconnect.")
 	}
+	return false
 }
 
 // noteError counts an ErrorResponse from PostgreSQL and remembers whether

@@ -78,7 +78,6 @@ func startProxy(t *testing.T, mod func(*proxy.Options)) *testProxy {
 	return startProxyTB(t, mod)
 }
 
-// startProxyTB is startProxy for tests and benchmarks.
 // testEventLoops is the proxy's EventLoops for this run:
 // PGCRYPT_TEST_EVENT_LOOPS=-1 runs the suite on the goroutine relay (the
 // one TLS sessions always use), unset the default event loops.
@@ -94,6 +93,22 @@ func testEventLoops(t testing.TB) int {
 	return n
 }
 
+// testIdleRetire is the proxy's IdleRetire for this run:
+// PGCRYPT_TEST_IDLE_RETIRE=1ms retires idle event-loop directions at almost
+// every wait, so that every test also runs their restarts.
+func testIdleRetire(t testing.TB) time.Duration {
+	v := os.Getenv("PGCRYPT_TEST_IDLE_RETIRE")
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("PGCRYPT_TEST_IDLE_RETIRE=%q: %v", v, err)
+	}
+	return d
+}
+
+// startProxyTB is startProxy for tests and benchmarks.
 func startProxyTB(t testing.TB, mod func(*proxy.Options)) *testProxy {
 	t.Helper()
 	pg.Require(t)
@@ -109,6 +124,7 @@ func startProxyTB(t testing.TB, mod func(*proxy.Options)) *testProxy {
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:     m,
 		EventLoops:  testEventLoops(t),
+		IdleRetire:  testIdleRetire(t),
 	}
 	if mod != nil {
 		mod(&opts)
