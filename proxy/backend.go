@@ -46,7 +46,11 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 			// statement.
 			s.pol.catalogSuspect.Store(true)
 		}
-		if pc := cat.cols[colKey{oid, attnum}]; pc != nil {
+		pc := cat.cols[colKey{oid, attnum}]
+		if pc == nil && cat.oldCols != nil {
+			pc = cat.oldCols[colKey{oid, attnum}]
+		}
+		if pc != nil {
 			if shape == nil {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
 			}

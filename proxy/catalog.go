@@ -27,6 +27,10 @@ type catalog struct {
 	byOID      map[uint32]*relation
 	searchPath []string                 // current_schemas(true): pg_temp and pg_catalog included
 	cols       map[colKey]*policyColumn // table OID and attnum of policy columns
+	// oldCols are the places policy columns had before another
+	// connection renamed, moved or dropped them (knownTables): rows read
+	// from them (a cursor opened before) hold envelopes of those columns.
+	oldCols map[colKey]*policyColumn
 	// views are the relations that reach a policy table's columns under
 	// another name: views and materialized views that read it (directly or
 	// through other views), its partitions and inheritance children, and
@@ -69,6 +73,7 @@ type relation struct {
 	schema, name string
 	kind         rewrite.RelKind
 	columns      []string // attnum order, dropped columns left out
+	attnums      []int16  // parallel to columns
 	generated    []bool   // parallel to columns: a generated column (not a COPY field)
 	maxAttnum    int16    // the highest attnum read: a higher one is a column added since
 	policy       bool     // a policy table (not just a table of that name)
@@ -199,6 +204,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 		attname := string(row[5])
 		r.columns = append(r.columns, attname)
+		r.attnums = append(r.attnums, int16(attnum))
 		r.maxAttnum = max(r.maxAttnum, int16(attnum))
 		r.generated = append(r.generated, string(row[6]) == "t")
 		if r.kind == rewrite.RelTable {
@@ -235,23 +241,24 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 	}
 	// A policy table that lacks a policy column (renamed or dropped on
-	// another connection): what the client writes under the new name
-	// would be stored unencrypted, so the table is refused until the
-	// policy or the schema is put right.
+	// another connection), or whose policy column is under another name
+	// (renamed, and a new column added under the old name): what the
+	// client writes under the new name would be stored unencrypted, so
+	// the table is refused until the policy or the schema is put right.
+	for key, pc := range c.cols {
+		p.known.addColumn(db, key, pc)
+	}
+	c.oldCols = p.known.columns(db, c.cols)
 	for _, r := range c.byOID {
 		if !r.policy {
 			continue
 		}
-		for _, spec := range p.specs {
-			if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) == nil || slices.Contains(r.columns, spec.Column) {
-				continue
-			}
-			v := &relation{oid: r.oid, schema: r.schema, name: r.name, kind: r.kind, reach: reachColumnGone, was: spec.Column}
+		if was := columnGone(p, c, r); was != "" {
+			v := &relation{oid: r.oid, schema: r.schema, name: r.name, kind: r.kind, reach: reachColumnGone, was: was}
 			if len(c.views[v.name]) == 0 {
 				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
 			}
 			c.views[v.name] = append(c.views[v.name], v)
-			break
 		}
 	}
 	maxOID, err := strconv.ParseUint(string(res.sets[1][0][1]), 10, 32)
@@ -284,6 +291,23 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 	}
 	return c, nil
+}
+
+// columnGone returns the name of a policy column of policy table r that
+// is missing, or that the proxy knew at an attnum that now has another
+// name; "" when none is.
+func columnGone(p *Policy, c *catalog, r *relation) string {
+	for _, spec := range p.specs {
+		if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) != nil && !slices.Contains(r.columns, spec.Column) {
+			return spec.Column
+		}
+	}
+	for i, attnum := range r.attnums {
+		if pc := c.oldCols[colKey{r.oid, attnum}]; pc != nil && pc.rc.Name() != r.columns[i] {
+			return pc.rc.Name()
+		}
+	}
+	return ""
 }
 
 // readHazards reads the schema facts of policy columns: a length limit

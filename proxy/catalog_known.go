@@ -11,9 +11,44 @@ import (
 // knownTables remembers the OIDs of the policy tables the proxy has seen,
 // per database, so that one renamed or moved by another connection is
 // recognised by its OID and refused rather than served as a plain table.
+// It also remembers where their policy columns were (OID and attnum): the
+// rows of a cursor opened before a rename or drop still carry those, and
+// a policy column renamed with another added under its name is still
+// recognised.
 type knownTables struct {
 	mu   sync.Mutex
 	oids map[string]map[uint32]string // database -> OID -> schema.name
+	cols map[string]map[colKey]*policyColumn
+}
+
+// addColumn remembers that key is, or was, policy column pc in db.
+func (k *knownTables) addColumn(db string, key colKey, pc *policyColumn) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cols == nil {
+		k.cols = map[string]map[colKey]*policyColumn{}
+	}
+	if k.cols[db] == nil {
+		k.cols[db] = map[colKey]*policyColumn{}
+	}
+	k.cols[db][key] = pc
+}
+
+// columns returns the policy columns known in db that are not in current
+// (a catalog's cols): those renamed, dropped or moved since; nil if none.
+func (k *knownTables) columns(db string, current map[colKey]*policyColumn) map[colKey]*policyColumn {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var old map[colKey]*policyColumn
+	for key, pc := range k.cols[db] {
+		if current[key] == nil {
+			if old == nil {
+				old = map[colKey]*policyColumn{}
+			}
+			old[key] = pc
+		}
+	}
+	return old
 }
 
 func (k *knownTables) add(db string, oid uint32, name string) {

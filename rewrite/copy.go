@@ -26,7 +26,7 @@ func (p *planner) copyStmt(s *pg_query.CopyStmt) *Copy {
 				v = flattenRow(v)
 			}
 			switch {
-			case len(v.cols) == 0:
+			case len(v.cols) == 0 && len(v.sites) == 0:
 				cols = append(cols, nil)
 			case len(v.cols) == 1 && v.plain == "" && len(v.sites) == 0:
 				cols = append(cols, v.cols[0])
