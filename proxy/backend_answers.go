@@ -114,16 +114,10 @@ func (s *session) backendReady(a answer) error {
 		return err
 	}
 	if len(body) == 1 {
-		sp.txFailed.Store(body[0] == 'E')
+		s.track.Ready(body[0])
 	}
 	if !cur.start.IsZero() && !cur.hidden {
 		s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())
-	}
-	if !cur.hidden {
-		sp.groupsDone.Add(1)
-	}
-	if len(body) == 1 && body[0] == 'I' {
-		sp.idleThrough.Store(sp.groupsDone.Load())
 	}
 	sp.inner = nil
 	for _, st := range cur.prepared {

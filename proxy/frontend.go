@@ -89,8 +89,6 @@ func (s *session) frontend(typ byte, n int) error {
 	default:
 		switch typ {
 		case 'S':
-			sp.group++
-			sp.syncs++
 			clear(sp.portals) // the proxy describes portals it meets again
 			s.track.Send(track.Sync, expectation{start: s.takeGroupStart()})
 		case 'F':
@@ -103,7 +101,7 @@ func (s *session) frontend(typ byte, n int) error {
 		return err
 	}
 	// Between groups the proxy may run its own catalog query first.
-	sp.atBoundary = s.groupStart.IsZero()
+	sp.atBoundary = !s.track.InGroup()
 	sp.catalogReadNow = false
 	if ce := sp.cancelPending; ce != nil && (typ == 'Q' || typ == 'P') {
 		sp.cancelPending = nil
@@ -158,7 +156,6 @@ func (s *session) reject(extended bool, code, msg, hint, reason string) error {
 	s.pol.auditCol = ""
 	e := errorMessage("ERROR", code, msg, hint)
 	if !extended {
-		s.pol.group++
 		s.track.Send(track.Query, expectation{start: time.Now(), reject: e})
 		return s.sw.Message('Q', append([]byte(poisonSQL), 0))
 	}
@@ -249,8 +246,6 @@ func (s *session) frontendQuery(body []byte) error {
 		}
 		s.pol.endStamp()
 	}
-	s.pol.group++
-	s.pol.runs++
 	clear(s.pol.portals)
 	seq, _ := s.track.Send(track.Query, expectation{start: time.Now(), prepared: made, copyOut: copyOut, audit: run})
 	for _, st := range made {
@@ -331,7 +326,7 @@ func (s *session) frontendParse(body []byte) error {
 	}
 	renamed := named != msg.Query
 	msg.Query = named
-	st := newStatement(nil, sp.group, sp.syncs)
+	st := newStatement(nil, s.track.Groups(), s.track.Syncs())
 	st.sql, st.cat, st.unnamed = msg.Query, sp.cat.Load(), msg.Name == ""
 	st.changesPath = sp.p.analyzer.ChangesPathWhenRun(msg.Query)
 	st.copyFrom = mayCopyFromStdin(msg.Query)
@@ -455,7 +450,7 @@ func (s *session) frontendBind(body []byte) error {
 		// Unanswered messages may have changed client_encoding, which
 		// decides what a value's non-ASCII bytes say: such a value waits
 		// for their answers (errSettleFirst).
-		sp.encodingUnsure = sp.groupsDone.Load() < sp.group || (!sp.atBoundary && sp.lexGroup == sp.group+1)
+		sp.encodingUnsure = s.track.GroupsDone() < s.track.Groups() || (!sp.atBoundary && sp.lexGroup == s.track.Groups()+1)
 		enc, err := s.encryptParamsOff(body, params)
 		if err == errSettleFirst {
 			if err := s.lexingSettled(); err != nil {
@@ -472,7 +467,7 @@ func (s *session) frontendBind(body []byte) error {
 		}
 		body = enc
 	}
-	pt := &portal{stmt: st, runsAt: sp.runs}
+	pt := &portal{stmt: st, runsAt: s.track.Runs()}
 	sp.portals[portalName] = pt
 	if st.copyFrom {
 		if sp.copyPortals == nil {
@@ -488,7 +483,7 @@ func (s *session) frontendBind(body []byte) error {
 		if sp.pinned == nil {
 			sp.pinned = map[string]pinnedPortal{}
 		}
-		sp.pinned[portalName] = pinnedPortal{pt, sp.group + 1}
+		sp.pinned[portalName] = pinnedPortal{pt, s.track.Groups() + 1}
 	}
 	s.track.Send(track.Bind, expectation{})
 	return s.sw.Message('B', body)
@@ -524,7 +519,7 @@ func ptr[T any](v T) *T { return &v }
 // statement that needs the catalog after DDL.
 func (s *session) loadCatalog() error {
 	q := &internalQuery{}
-	seq, _ := s.track.Send(track.Query, expectation{hidden: true, inner: q})
+	seq, _ := s.track.SendOwn(track.Query, expectation{hidden: true, inner: q})
 	sql := catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)
 	readKeywords := s.srv.keywordsDiffer.Load() == nil
 	if readKeywords {

@@ -27,10 +27,10 @@ func (s *session) frontendDescribe(body []byte) error {
 	if body[0] == 'S' {
 		e.stmt, _ = s.lookupStmt(name)
 	} else {
-		if e.portal = sp.portals[name]; e.portal == nil || e.portal.runsAt != sp.runs {
+		if e.portal = sp.portals[name]; e.portal == nil || e.portal.runsAt != s.track.Runs() {
 			// An SQL cursor (DECLARE), or a portal of that name that
 			// may have been closed and opened again since its Bind.
-			e.portal = &portal{runsAt: sp.runs}
+			e.portal = &portal{runsAt: s.track.Runs()}
 			sp.portals[name] = e.portal
 		}
 		e.portal.describeSent = true
@@ -50,7 +50,7 @@ func (s *session) frontendExecute(body []byte) error {
 	}
 	name = nameKey(name)
 	pin, pinned := sp.pinned[name]
-	if pinned && sp.idleThrough.Load() >= pin.group {
+	if pinned && s.track.IdleThrough() >= pin.group {
 		delete(sp.pinned, name) // its transaction has ended
 		pinned = false
 	}
@@ -60,7 +60,7 @@ func (s *session) frontendExecute(body []byte) error {
 		// transaction; pinned ones are kept), or an SQL cursor (DECLARE).
 		// Describe it to learn its rows.
 		if pt = pin.pt; !pinned {
-			pt = &portal{runsAt: sp.runs}
+			pt = &portal{runsAt: s.track.Runs()}
 		}
 		sp.portals[name] = pt
 	}
@@ -68,7 +68,7 @@ func (s *session) frontendExecute(body []byte) error {
 	// cursor of its name (SQL CLOSE and DECLARE, COMMIT): then its rows
 	// are described again (below). The proxy is sure what the portal
 	// runs only when nothing ran since its Bind or its own last Execute.
-	fresh := pt.runsAt == sp.runs
+	fresh := pt.runsAt == s.track.Runs()
 	st := pt.stmt
 	if !fresh {
 		st = nil
@@ -109,18 +109,17 @@ func (s *session) frontendExecute(body []byte) error {
 	if pt.stmt != nil && pt.stmt.audit != nil {
 		run = &auditRun{stmts: []auditStmt{*pt.stmt.audit}}
 	}
-	sp.runGroup = sp.group + 1
+	sp.runGroup = s.track.Groups() + 1
 	if pt.stmt == nil || pt.stmt.changesLexing {
 		// What it runs may change client_encoding or
 		// standard_conforming_strings, which PostgreSQL reports only at
 		// the group's ReadyForQuery.
-		sp.lexGroup = sp.group + 1
+		sp.lexGroup = s.track.Groups() + 1
 	}
 	seq, _ := s.track.Send(track.Execute, expectation{portal: pt, audit: run, prepared: made})
 	// Its own run leaves the portal what it was (an active portal cannot
 	// be closed); any other portal may have changed.
-	sp.runs++
-	pt.runsAt, pt.executed = sp.runs, true
+	pt.runsAt, pt.executed = s.track.Runs(), true
 	for _, m := range made {
 		m.seq = seq
 	}

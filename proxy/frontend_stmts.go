@@ -53,7 +53,7 @@ func (s *session) applyNames(an *rewrite.Analysis, p *rewrite.Plan, cat *catalog
 	for i, st := range p.Statements() {
 		switch st.Kind {
 		case rewrite.StmtPrepare:
-			ns := newStatement(st.Prepared, sp.group, sp.syncs)
+			ns := newStatement(st.Prepared, s.track.Groups(), s.track.Syncs())
 			ns.byQuery = byQuery
 			ns.an, ns.index, ns.cat, ns.sql = an, i, cat, an.SQL()
 			ns.qualifiedFrom, ns.qualifiedAs = qf, qa
@@ -87,7 +87,7 @@ func (s *session) lookupStmt(name string) (*statement, error) {
 	name = nameKey(name)
 	st := sp.stmts[name]
 	for st != nil {
-		if (st.byQuery && st.groupAt == sp.group) || (!st.byQuery && st.syncAt == sp.syncs) {
+		if (st.byQuery && st.groupAt == s.track.Groups()) || (!st.byQuery && st.syncAt == s.track.Syncs()) {
 			// Made in this Query, or by a Parse with no Sync sent since: if
 			// the server refused or skipped it, it skips this message too
 			// (up to that Sync, Queries included). Values are encrypted for
@@ -225,8 +225,6 @@ func (s *session) frontendFunctionCall(n int) error {
 			return s.reject(false, codeFeatureNotSupported, "pgcrypt-proxy: "+errWholeTableCall.Error(), "", "whole_table")
 		}
 	}
-	s.pol.group++
-	s.pol.runs++
 	s.track.Send(track.FunctionCall, expectation{start: time.Now()})
 	return s.sw.Message('F', body)
 }

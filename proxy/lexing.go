@@ -75,7 +75,7 @@ func (s *session) lexingKnown(sql string) error {
 	if strings.Contains(strings.TrimRight(sql, "; \t\r\n"), ";") && mayChangeLexing(sql) {
 		return errLexSameText
 	}
-	if backslash && !sp.atBoundary && sp.runGroup == sp.group+1 {
+	if backslash && !sp.atBoundary && sp.runGroup == s.track.Groups()+1 {
 		// standard_conforming_strings decides what its backslashes say,
 		// and anything run earlier in the group may have changed it
 		// unseen (a view, rule or trigger calling set_config).
@@ -104,10 +104,10 @@ func (s *session) lexingKnown(sql string) error {
 // only at its end: then the proxy cannot know and refuses.
 func (s *session) lexingSettled() error {
 	sp := s.pol
-	if !sp.atBoundary && sp.lexGroup == sp.group+1 {
+	if !sp.atBoundary && sp.lexGroup == s.track.Groups()+1 {
 		return errLexInGroup
 	}
-	if sp.groupsDone.Load() < sp.group {
+	if s.track.GroupsDone() < s.track.Groups() {
 		if err := s.settleSent(); err != nil {
 			return err
 		}

@@ -182,7 +182,7 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 		switch {
 		case !sp.atBoundary:
 			return nil, nil, errors.New("a statement after DDL on a table with encrypted columns in the same pipeline; send Sync first, so the proxy reads the schema again")
-		case !sp.txFailed.Load():
+		case !s.track.TxFailed():
 			sp.catalogStale = true
 			if err := s.freshCatalog(); err != nil {
 				return nil, nil, err
@@ -464,7 +464,7 @@ func endsTransaction(typ byte, body []byte) bool {
 func (s *session) refreshIfOld() error {
 	sp := s.pol
 	cat := sp.cat.Load()
-	if sp.txFailed.Load() {
+	if s.track.TxFailed() {
 		return nil // the query would fail; the next statement can only end the transaction
 	}
 	if cat == nil || time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {

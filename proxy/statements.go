@@ -17,23 +17,16 @@ type sessionPolicy struct {
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
-	// lexGroup is group+1 of the last group in which an Execute may have
-	// changed client_encoding or standard_conforming_strings, which
-	// PostgreSQL reports only at its ReadyForQuery (mayChangeLexing).
+	// lexGroup is the number of the last group (Tracker.Groups()+1 while
+	// it is sent) in which an Execute may have changed client_encoding or
+	// standard_conforming_strings, which PostgreSQL reports only at its
+	// ReadyForQuery (mayChangeLexing).
 	lexGroup uint64
-	// runGroup is group+1 of the last group with an Execute.
+	// runGroup is the number of the last group with an Execute.
 	runGroup uint64
 	// encodingUnsure: unanswered messages may have changed
 	// client_encoding (set by frontendBind for encryptParams).
 	encodingUnsure bool
-	txFailed       atomic.Bool // the last ReadyForQuery said: in a failed transaction
-	// idleThrough is groupsDone at the last ReadyForQuery that said no
-	// transaction is open: every portal of those groups is gone.
-	idleThrough atomic.Uint64
-	// groupsDone counts the client's groups PostgreSQL has answered; a
-	// change of standard_conforming_strings or client_encoding in group n
-	// is known (from ParameterStatus) once groupsDone reaches n.
-	groupsDone atomic.Uint64
 	// catalogSuspect is set when results name a relation newer than the
 	// catalog; the client side then re-reads it at the next group.
 	catalogSuspect atomic.Bool
@@ -42,8 +35,6 @@ type sessionPolicy struct {
 
 	// client
 	stmts        map[string]*statement // prepared statements by name ("" is the unnamed one)
-	group        uint64                // groups sent so far (Sync, Query, FunctionCall)
-	syncs        uint64                // Syncs sent so far
 	portals      map[string]*portal
 	catalogStale bool // DDL or a search_path change ran since the catalog was read
 	// copySeq is the tracker's number of the last Query or Execute if it
@@ -64,20 +55,18 @@ type sessionPolicy struct {
 	// pinned are the portals bound to a statement the proxy must be sure
 	// of when it runs (statement.pinned), kept across Syncs, with the
 	// group of their Bind. Until a ReadyForQuery of that group or a later
-	// one says no transaction is open (idleThrough), which ends every
+	// one says no transaction is open (Tracker.IdleThrough), which ends every
 	// portal, an Execute of the name is refused unless the proxy is sure
 	// what it runs. A later Bind or Close of the name does not end it:
 	// the server may have skipped that.
-	pinned map[string]pinnedPortal
-	// runs counts the Executes, Queries and FunctionCalls sent. Any of
-	// them may close a portal and open another of its name (SQL CLOSE and
-	// DECLARE, COMMIT, a function's cursors), out of the proxy's sight.
-	runs        uint64
+	pinned      map[string]pinnedPortal
 	pathTouched bool // the session has changed its search_path or schema
 	// schemaTouched: DDL naming a policy table ran through the session;
 	// the catalog is read again before the next statement.
 	schemaTouched bool
-	atBoundary    bool // the current message starts a group (no extended-protocol message since Sync)
+	// atBoundary: the current message starts a group (no
+	// extended-protocol message since the last Sync: Tracker.InGroup).
+	atBoundary bool
 	// qualifiedFrom and qualifiedAs: what planNamed qualified in the
 	// current message's text (see statement.qualifiedFrom).
 	qualifiedFrom *rewrite.Analysis
@@ -168,8 +157,8 @@ type statement struct {
 	// (FETCH, EXECUTE), so every Execute is described.
 	volatileShape bool
 	changesPath   bool   // running it may change the search_path (rewrite.ChangesPathWhenRun)
-	groupAt       uint64 // client: the group of its Parse or PREPARE (session.group)
-	syncAt        uint64 // client: Syncs sent before its Parse or PREPARE
+	groupAt       uint64 // client: groups sent before its Parse or PREPARE (Tracker.Groups)
+	syncAt        uint64 // client: Syncs sent before its Parse or PREPARE (Tracker.Syncs)
 	byQuery       bool   // made by an SQL PREPARE in a Query, not by a Parse
 	shape         atomic.Pointer[rowShape]
 	audit         *auditStmt   // what its audit events say (Options.Audit)

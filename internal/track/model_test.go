@@ -165,7 +165,12 @@ func TestModel(t *testing.T) {
 				t.Fatalf("Send(%d) refused without telling", sent)
 			}
 			sent++
+			if g, sy, r, in := modelCounts(kinds[:sent]); tr.Groups() != g || tr.Syncs() != sy || tr.Runs() != r || tr.InGroup() != in {
+				t.Fatalf("after %d sent: groups %d syncs %d runs %d inGroup %v, want %d %d %d %v",
+					sent, tr.Groups(), tr.Syncs(), tr.Runs(), tr.InGroup(), g, sy, r, in)
+			}
 		}
+		zs := uint64(0)
 		for p := 0; p <= len(server); p++ {
 			// Send what the client sends before the server's next message.
 			for sent < len(kinds) && (p == len(server) || server[p].idx >= sent || rapid.Bool().Draw(t, "sendFirst")) {
@@ -198,6 +203,20 @@ func TestModel(t *testing.T) {
 			}
 			if got := *tr.Current(); got != m.idx {
 				t.Fatalf("server message %d %q answers %d, want %d", p, m.typ, got, m.idx)
+			}
+			if m.typ == 'Z' {
+				zs++
+				status := rapid.SampledFrom([]byte{'I', 'T', 'E'}).Draw(t, "status")
+				tr.Ready(status)
+				if status == 'I' && tr.IdleThrough() != zs {
+					t.Fatalf("server message %d: IdleThrough %d after the idle ReadyForQuery of group %d", p, tr.IdleThrough(), zs)
+				}
+				if tr.TxFailed() != (status == 'E') {
+					t.Fatalf("server message %d: TxFailed %v after status %q", p, tr.TxFailed(), status)
+				}
+			}
+			if tr.GroupsDone() != zs {
+				t.Fatalf("server message %d %q: GroupsDone %d, want %d", p, m.typ, tr.GroupsDone(), zs)
 			}
 			// The reading side settles each answer it has acted on; until
 			// then a client waiting on it waits.
@@ -237,6 +256,27 @@ func TestModel(t *testing.T) {
 			t.Fatalf("%d messages outstanding at the end", n)
 		}
 	})
+}
+
+// modelCounts counts what Send counts, from the messages sent.
+func modelCounts(sent []Kind) (groups, syncs, runs uint64, inGroup bool) {
+	for _, k := range sent {
+		switch k {
+		case Sync:
+			groups++
+			syncs++
+			inGroup = false
+		case Query, FunctionCall:
+			groups++
+			runs++
+		case Execute:
+			runs++
+			inGroup = true
+		default:
+			inGroup = true
+		}
+	}
+	return
 }
 
 // copiesEnded counts the COPY FROM STDINs of message idx that have ended

@@ -8,6 +8,11 @@
 // cannot place is an error: a proxy that guessed instead could attach rows
 // to the wrong statement.
 //
+// It also counts what has been sent and answered, which the caller's rules
+// are keyed by: groups (Sync, Query, FunctionCall) sent and answered,
+// Syncs, runs (Execute, Query, FunctionCall), whether an extended-protocol
+// group is open, and the transaction status of the last ReadyForQuery.
+//
 // The caller attaches an opaque tag to each message it sends and gets it
 // back with the answers. The tracker does no I/O, keeps no clock and knows
 // nothing of encryption; one mutex lets the side that writes to the server
@@ -156,6 +161,20 @@ type Tracker[T any] struct {
 	// waiting is closed at the next change that Settled or CopyIn
 	// reports; nil while nobody waits.
 	waiting chan struct{}
+
+	// What has been sent, counted by Send for the sending side: groups
+	// (Sync, Query, FunctionCall), Syncs, runs (Execute, Query,
+	// FunctionCall: any of them may open or close portals out of
+	// sight), and whether an extended-protocol message has been sent
+	// since the last Sync (only a Sync ends an extended-protocol group:
+	// the server skips a Query sent after an error in it too).
+	groups, syncsSent, runs atomic.Uint64
+	inGroup                 atomic.Bool
+	// What has been answered: groups whose ReadyForQuery came, and that
+	// count at the last ReadyForQuery that reported no transaction open
+	// (every portal then is gone), and its status byte.
+	groupsDone, idleThrough atomic.Uint64
+	txStatus                atomic.Uint32
 }
 
 // New returns a tracker for a session that is ready for a query. onSkip,
@@ -169,10 +188,21 @@ func New[T any](onSkip func(*T)) *Tracker[T] {
 // will skip the message without an answer (an error came earlier in the
 // group and no Sync is sent yet); onSkip has then been told.
 func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
+	return t.send(k, tag, true)
+}
+
+// SendOwn is Send for a query of the sender's own (a catalog read) that
+// opens or closes no portal: it is not counted in Runs.
+func (t *Tracker[T]) SendOwn(k Kind, tag T) (seq uint64, queued bool) {
+	return t.send(k, tag, false)
+}
+
+func (t *Tracker[T]) send(k Kind, tag T, run bool) (seq uint64, queued bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.sent++
 	seq = t.sent
+	t.count1(k, run)
 	if k == Sync {
 		t.failing.Store(false)
 	}
@@ -203,6 +233,62 @@ func (t *Tracker[T]) Send(k Kind, tag T) (seq uint64, queued bool) {
 	}
 	return seq, true
 }
+
+// count1 counts a message sent in the sending side's counters.
+func (t *Tracker[T]) count1(k Kind, run bool) {
+	switch k {
+	case Sync:
+		t.groups.Add(1)
+		t.syncsSent.Add(1)
+		t.inGroup.Store(false)
+		return
+	case Query, FunctionCall:
+		t.groups.Add(1)
+	default:
+		t.inGroup.Store(true)
+	}
+	if run && (k == Query || k == FunctionCall || k == Execute) {
+		t.runs.Add(1)
+	}
+}
+
+// Groups returns how many groups have been sent: Syncs, Queries and
+// FunctionCalls, each answered by one ReadyForQuery.
+func (t *Tracker[T]) Groups() uint64 { return t.groups.Load() }
+
+// Syncs returns how many Syncs have been sent.
+func (t *Tracker[T]) Syncs() uint64 { return t.syncsSent.Load() }
+
+// Runs returns how many Executes, Queries and FunctionCalls have been
+// sent: any of them may close a portal and open another of its name (SQL
+// CLOSE and DECLARE, COMMIT, a function's cursors).
+func (t *Tracker[T]) Runs() uint64 { return t.runs.Load() }
+
+// InGroup reports whether an extended-protocol message has been sent
+// since the last Sync: what is sent now belongs to that group.
+func (t *Tracker[T]) InGroup() bool { return t.inGroup.Load() }
+
+// GroupsDone returns how many groups the server has answered with
+// ReadyForQuery, as placed by Server.
+func (t *Tracker[T]) GroupsDone() uint64 { return t.groupsDone.Load() }
+
+// Ready records the status byte of the ReadyForQuery just placed ('I'
+// idle, 'T' in a transaction, 'E' in a failed one). Only the reading
+// side calls it.
+func (t *Tracker[T]) Ready(status byte) {
+	t.txStatus.Store(uint32(status))
+	if status == 'I' {
+		t.idleThrough.Store(t.groupsDone.Load())
+	}
+}
+
+// TxFailed reports whether the last ReadyForQuery said the transaction
+// has failed.
+func (t *Tracker[T]) TxFailed() bool { return t.txStatus.Load() == 'E' }
+
+// IdleThrough returns GroupsDone as of the last ReadyForQuery that said
+// no transaction is open: every portal of those groups is gone.
+func (t *Tracker[T]) IdleThrough() uint64 { return t.idleThrough.Load() }
 
 // finished records that every message up to seq is answered or skipped.
 func (t *Tracker[T]) finished(seq uint64) {
@@ -361,6 +447,7 @@ func (t *Tracker[T]) Server(typ byte) (Place, error) {
 			return bad("ReadyForQuery during COPY")
 		}
 		p.Last = true
+		t.groupsDone.Add(1)
 	case 'E':
 		p.Failed = true
 		t.endCopy()
