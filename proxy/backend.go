@@ -47,14 +47,21 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 			s.pol.catalogSuspect.Store(true)
 		}
 		pc := cat.cols[colKey{oid, attnum}]
-		if pc == nil && cat.oldCols != nil {
-			pc = cat.oldCols[colKey{oid, attnum}]
+		if cat.oldCols != nil {
+			// Values there were written as the column the proxy first
+			// knew there (read by a cursor opened before a rename, say).
+			if old := cat.oldCols[colKey{oid, attnum}]; old != nil {
+				pc = old
+			}
 		}
 		if pc != nil {
 			if shape == nil {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
 			}
 			shape.cols[i] = pc
+			if typ, ok := cat.notText[pc.rc]; ok {
+				shape.stale = &staleCatalogError{table: pc.name, why: "has type " + typ + ", which returns envelopes in another form than text; change it back to text"}
+			}
 		} else if r := cat.byOID[oid]; r != nil && r.policy && attnum > r.maxAttnum {
 			// A column of a policy table added (or dropped and added
 			// again) on another connection since the catalog was read: it
@@ -65,7 +72,7 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 			if shape == nil {
 				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
 			}
-			shape.stale = r.schema + "." + r.name
+			shape.stale = &staleCatalogError{table: r.schema + "." + r.name}
 		}
 		rest = f[18:]
 	}
@@ -80,8 +87,8 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 // through and counted.
 func (s *session) decryptRow(body []byte, shape *rowShape) ([]byte, error) {
 	sp := s.pol
-	if shape.stale != "" {
-		return nil, &staleCatalogError{table: shape.stale}
+	if shape.stale != nil {
+		return nil, shape.stale
 	}
 	f, err := readRow(body)
 	if err != nil {
@@ -175,9 +182,14 @@ func (s *session) decryptFailed(err error) error {
 		code, msg = "XX001", "pgcrypt-proxy: "+de.Error()
 		hint = "The value was written under a key the proxy does not have, altered, or copied from another column. Statements after this one in the same pipeline have run."
 	case errors.As(err, &se):
-		s.log.Info("result has columns the catalog does not know; refused", "table", se.table)
 		code, msg = "55000", "pgcrypt-proxy: "+se.Error()
-		hint = "Run the statement again: the proxy reads the table's columns first. Statements after this one in the same pipeline have run."
+		if se.why != "" {
+			s.log.Warn("result has a policy column the proxy cannot decrypt as the schema stands; refused", "column", se.table)
+			hint = "Change the column's type back to text on the server, or take it out of the policy. Statements after this one in the same pipeline have run."
+		} else {
+			s.log.Info("result has columns the catalog does not know; refused", "table", se.table)
+			hint = "Run the statement again: the proxy reads the table's columns first. Statements after this one in the same pipeline have run."
+		}
 	default:
 		return err
 	}
@@ -191,10 +203,14 @@ func (s *session) decryptFailed(err error) error {
 }
 
 // staleCatalogError refuses the rows of a result that has a column of a
-// policy table added since the proxy read the catalog.
-type staleCatalogError struct{ table string }
+// policy table added since the proxy read the catalog, or (why) a policy
+// column whose values it cannot decrypt as the schema stands.
+type staleCatalogError struct{ table, why string }
 
 func (e *staleCatalogError) Error() string {
+	if e.why != "" {
+		return "the result has policy column " + e.table + ", which " + e.why
+	}
 	return "the result has a column of " + e.table + " added since the proxy read its columns (on another connection), which may be encrypted"
 }
 

@@ -47,6 +47,10 @@ type catalog struct {
 	// (see readHazards).
 	maxLen  map[*rewrite.Column]int
 	hazards map[*rewrite.Column]string
+	// notText holds the policy columns whose type is not a string type
+	// (changed on another connection): their values come back in another
+	// form than the envelope, so their rows are refused.
+	notText map[*rewrite.Column]string
 	// guarded holds, for a policy column with a validated guard
 	// constraint (pgcrypt-proxy guard), the key versions it accepts: no
 	// stored value is under any other, so comparisons need not cover them
@@ -131,7 +135,7 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		// which hold none of the policy table's rows).
 		" WITH RECURSIVE dep(oid, reach) AS (" +
 		"  SELECT c.oid, 's'::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
-		"   WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" +
+		"   WHERE ((n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ")" + known.predicate() + ")" +
 		"  UNION SELECT k.oid, k.reach FROM dep, LATERAL (" +
 		"   SELECT r.ev_class AS oid, 'v'::text AS reach FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid" +
 		"    WHERE d.refobjid = dep.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass" +
@@ -161,7 +165,11 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		// under (see catalog.guarded).
 		"  COALESCE((SELECT pg_catalog.pg_get_constraintdef(k.oid) FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid" +
 		"   AND k.contype = 'c' AND k.convalidated AND pg_catalog.starts_with(k.conname, 'pgcrypt_guard_') AND k.conkey = ARRAY[a.attnum]" +
-		"   ORDER BY k.oid LIMIT 1), '')" +
+		"   ORDER BY k.oid LIMIT 1), '')," +
+		// A string type (text, varchar, char, name, citext) holds the
+		// envelope as written; any other (changed on another connection)
+		// returns it in another form, which the proxy cannot decrypt.
+		"  bt.typcategory = 'S'" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" +
@@ -248,7 +256,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	for key, pc := range c.cols {
 		p.known.addColumn(db, key, pc)
 	}
-	c.oldCols = p.known.columns(db, c.cols)
+	c.oldCols = p.known.moved(db, c.cols)
 	for _, r := range c.byOID {
 		if !r.policy {
 			continue
@@ -294,16 +302,17 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 }
 
 // columnGone returns the name of a policy column of policy table r that
-// is missing, or that the proxy knew at an attnum that now has another
-// name; "" when none is.
+// is missing, or that the proxy knew at an attnum that now holds another
+// column (renamed, or swapped with another policy column); "" when none
+// is.
 func columnGone(p *Policy, c *catalog, r *relation) string {
 	for _, spec := range p.specs {
 		if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) != nil && !slices.Contains(r.columns, spec.Column) {
 			return spec.Column
 		}
 	}
-	for i, attnum := range r.attnums {
-		if pc := c.oldCols[colKey{r.oid, attnum}]; pc != nil && pc.rc.Name() != r.columns[i] {
+	for _, attnum := range r.attnums {
+		if pc := c.oldCols[colKey{r.oid, attnum}]; pc != nil {
 			return pc.rc.Name()
 		}
 	}
@@ -320,7 +329,7 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 	c.maxLen = map[*rewrite.Column]int{}
 	c.hazards = map[*rewrite.Column]string{}
 	for _, row := range rows {
-		if len(row) != 10 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
+		if len(row) != 11 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
 			return fmt.Errorf("catalog query returned a malformed column row")
 		}
 		rc := p.analyzer.Policy().Lookup(string(row[0]), string(row[1]), string(row[2]))
@@ -341,7 +350,15 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 			c.maxLen[rc] = n
 		}
 		typ := string(row[8])
+		if string(row[10]) != "t" {
+			if c.notText == nil {
+				c.notText = map[*rewrite.Column]string{}
+			}
+			c.notText[rc] = typ
+		}
 		switch {
+		case string(row[10]) != "t":
+			c.hazards[rc] = "its type " + typ + " cannot hold the envelope as text; change it back to text"
 		case string(row[4]) == "t":
 			c.hazards[rc] = "its type " + typ + " is a domain with a CHECK constraint, which PostgreSQL would evaluate on the envelope; use text (or a domain without CHECK)"
 		case string(row[5]) == "t" && rc.Mode() == rewrite.Randomized:

@@ -21,7 +21,9 @@ type knownTables struct {
 	cols map[string]map[colKey]*policyColumn
 }
 
-// addColumn remembers that key is, or was, policy column pc in db.
+// addColumn remembers that key is policy column pc in db, unless it
+// already knows key as another: the first is what values there were
+// written as.
 func (k *knownTables) addColumn(db string, key colKey, pc *policyColumn) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -31,17 +33,20 @@ func (k *knownTables) addColumn(db string, key colKey, pc *policyColumn) {
 	if k.cols[db] == nil {
 		k.cols[db] = map[colKey]*policyColumn{}
 	}
-	k.cols[db][key] = pc
+	if k.cols[db][key] == nil {
+		k.cols[db][key] = pc
+	}
 }
 
-// columns returns the policy columns known in db that are not in current
-// (a catalog's cols): those renamed, dropped or moved since; nil if none.
-func (k *knownTables) columns(db string, current map[colKey]*policyColumn) map[colKey]*policyColumn {
+// moved returns the policy columns known in db whose place is not that
+// column in current (a catalog's cols): renamed, dropped, moved or
+// swapped with another since; nil if none.
+func (k *knownTables) moved(db string, current map[colKey]*policyColumn) map[colKey]*policyColumn {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var old map[colKey]*policyColumn
 	for key, pc := range k.cols[db] {
-		if current[key] == nil {
+		if current[key] != pc {
 			if old == nil {
 				old = map[colKey]*policyColumn{}
 			}

@@ -325,7 +325,7 @@ type portal struct {
 type rowShape struct {
 	cols  []*policyColumn // by field; nil entries are not encrypted
 	any   bool
-	stale string // a policy table whose columns changed since the catalog was read: refuse the rows
+	stale *staleCatalogError // rows refused: a policy table whose columns changed since the catalog was read, or a policy column of another type than text
 }
 
 var noPolicyRows = &rowShape{}
