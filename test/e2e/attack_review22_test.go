@@ -15,6 +15,11 @@ package e2e
 //     columnGone, backend.go rowShapeOf): renames, swaps, type changes,
 //     drops and views made by another connection around the (table OID,
 //     attnum) the proxy remembers.
+//
+// Five remembered-column cases failed at 5eb7230 (each marked "Fault:"),
+// mended since: views over a policy table renamed elsewhere, two policy
+// columns swapped elsewhere, and a policy column's type changed elsewhere
+// to bytea or jsonb. None failed in idle retirement.
 
 import (
 	"context"
