@@ -115,6 +115,9 @@ func (s *session) backendReady(a answer) error {
 	}
 	if len(body) == 1 {
 		s.track.Ready(body[0])
+		if cur.inner != nil {
+			cur.inner.res.status = body[0]
+		}
 	}
 	if !cur.start.IsZero() && !cur.hidden {
 		s.srv.m.QueryDuration.Observe(time.Since(cur.start).Seconds())

@@ -61,6 +61,7 @@ type catalog struct {
 	authTimeout time.Duration
 	// triggerFuncs are the names of the functions that triggers on
 	// policy tables (by name or known OID) and their partitions and
+	db      string    // current_database()
 	// inheritance children run: CREATE OR REPLACE of one is refused.
 	triggerFuncs map[string]bool
 	maxOID       uint32 // the highest relation OID when it was read
@@ -245,6 +246,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			if len(c.views[v.name]) == 0 {
 				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
 			}
+	c.db = db
 			c.views[v.name] = append(c.views[v.name], v)
 		}
 	}
@@ -299,24 +301,6 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		}
 	}
 	return c, nil
-}
-
-// columnGone returns the name of a policy column of policy table r that
-// is missing, or that the proxy knew at an attnum that now holds another
-// column (renamed, or swapped with another policy column); "" when none
-// is.
-func columnGone(p *Policy, c *catalog, r *relation) string {
-	for _, spec := range p.specs {
-		if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) != nil && !slices.Contains(r.columns, spec.Column) {
-			return spec.Column
-		}
-	}
-	for _, attnum := range r.attnums {
-		if pc := c.oldCols[colKey{r.oid, attnum}]; pc != nil {
-			return pc.rc.Name()
-		}
-	}
-	return ""
 }
 
 // readHazards reads the schema facts of policy columns: a length limit

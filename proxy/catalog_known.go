@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,4 +98,22 @@ func (k *knownTables) predicate() string {
 		b.WriteString("))")
 	}
 	return b.String()
+}
+
+// columnGone returns the name of a policy column of policy table r that
+// is missing, or that the proxy knew at an attnum that now holds another
+// column (renamed, or swapped with another policy column); "" when none
+// is.
+func columnGone(p *Policy, c *catalog, r *relation) string {
+	for _, spec := range p.specs {
+		if p.analyzer.Policy().Lookup(r.schema, r.name, spec.Column) != nil && !slices.Contains(r.columns, spec.Column) {
+			return spec.Column
+		}
+	}
+	for _, attnum := range r.attnums {
+		if pc := c.oldCols[colKey{r.oid, attnum}]; pc != nil {
+			return pc.rc.Name()
+		}
+	}
+	return ""
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/cipher"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/track"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/internal/wire"
-	"github.com/pgcrypt-proxy/pgcrypt-proxy/metrics"
 	"github.com/pgcrypt-proxy/pgcrypt-proxy/rewrite"
 )
 
@@ -497,7 +496,7 @@ func (s *session) startPolicy() error {
 		return nil
 	}
 	var ce *canceledError
-	if err := s.loadCatalog(); errors.As(err, &ce) {
+	if err := s.loadCatalog(true); errors.As(err, &ce) {
 		// The client's cancel request for its first statement reached
 		// PostgreSQL while the proxy's query ran: that statement is
 		// answered as canceled, and the catalog read before the next.
@@ -513,51 +512,3 @@ func (s *session) startPolicy() error {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// loadCatalog runs the catalog query on the session and installs the
-// result. It runs between groups: at the start of the session, or before a
-// statement that needs the catalog after DDL.
-func (s *session) loadCatalog() error {
-	q := &internalQuery{}
-	seq, _ := s.track.SendOwn(track.Query, expectation{hidden: true, inner: q})
-	sql := catalogQuery(s.pol.p.tableNames, s.pol.p.tables, &s.pol.p.known)
-	readKeywords := s.srv.keywordsDiffer.Load() == nil
-	if readKeywords {
-		sql += keywordsQuery
-	}
-	if err := s.sw.Message('Q', append([]byte(sql), 0)); err != nil {
-		return err
-	}
-	if err := s.sw.Flush(); err != nil {
-		return err
-	}
-	if !s.awaitSettled(seq) {
-		return errors.New("the connection to PostgreSQL ended")
-	}
-	// The tracker keeps the last answered message's tag until the next
-	// answer: an idle session would otherwise pin the catalog's rows.
-	defer func() { q.res.sets = nil }()
-	switch q.res.code {
-	case "25P02":
-		return errTxFailed
-	case "57014":
-		return &canceledError{msg: q.res.msg}
-	}
-	if readKeywords && q.res.err == nil {
-		if err := s.srv.noteKeywords(&q.res); err != nil {
-			s.srv.m.Error(metrics.ErrCatalog)
-			return fmt.Errorf("reading the server's keywords: %w", err)
-		}
-	}
-	cat, err := buildCatalog(s.pol.p, &q.res)
-	if err != nil {
-		s.srv.m.Error(metrics.ErrCatalog)
-		return fmt.Errorf("reading the catalog: %w", err)
-	}
-	s.pol.cat.Store(cat)
-	s.pol.catalogReadNow = true
-	if cat.authTimeout > 0 {
-		s.srv.authTimeout.Store(int64(cat.authTimeout))
-	}
-	return nil
-}

@@ -424,7 +424,7 @@ func (s *session) freshCatalog() error {
 	if !sp.atBoundary {
 		return errors.New("the schema or search_path changed earlier in this pipeline; send Sync, then retry the statement")
 	}
-	if err := s.loadCatalog(); err != nil {
+	if err := s.loadCatalog(false); err != nil {
 		return err
 	}
 	sp.catalogStale = false
@@ -467,9 +467,13 @@ func (s *session) refreshIfOld() error {
 	if s.track.TxFailed() {
 		return nil // the query would fail; the next statement can only end the transaction
 	}
-	if cat == nil || time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || sp.catalogSuspect.Swap(false) {
-		sp.catalogStale = true
-		if err := s.freshCatalog(); err != nil && !errors.Is(err, errTxFailed) {
+	suspect := sp.catalogSuspect.Swap(false)
+	if cat == nil || time.Since(cat.loaded) > s.srv.opts.CatalogMaxAge || suspect {
+		// Only old (no DDL through the session, no unknown relation in
+		// a result): another session's newer snapshot will do.
+		err := s.loadCatalog(!sp.catalogStale && !suspect)
+		sp.catalogStale = err != nil
+		if err != nil && !errors.Is(err, errTxFailed) {
 			return err
 		}
 	}

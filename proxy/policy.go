@@ -30,6 +30,7 @@ type Policy struct {
 	tables     [][2]string     // schema and name of each policy table
 	allowReads bool
 	known      knownTables // policy tables seen, by OID (see catalog.go)
+	shared     sharedCatalogs
 	specs      []ColumnSpec
 	// keysGen counts SetKeys calls: a statement whose text holds literals
 	// encrypted under an older keyring must be prepared again.

@@ -144,9 +144,9 @@ func (s *session) run(ctx context.Context, startupDone context.CancelFunc, start
 	s.onEnd(s.sr.Release)
 
 	if p := srv.policy.Load(); p != nil {
-		s.pol = &sessionPolicy{p: p, stmts: map[string]*statement{}, portals: map[string]*portal{}}
+		user, db, app := startupParams(startup)
+		s.pol = &sessionPolicy{p: p, database: db, stmts: map[string]*statement{}, portals: map[string]*portal{}}
 		if srv.opts.Audit != nil {
-			user, db, app := startupParams(startup)
 			s.audit = auditSession{user: user, database: db, client: s.client.RemoteAddr().String()}
 			s.pol.auditApp.Store(&app)
 		}

@@ -14,6 +14,7 @@ import (
 // rest are shared through atomics.
 type sessionPolicy struct {
 	p                  *Policy
+	database           string // as the client's startup packet names it
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8
@@ -346,8 +347,9 @@ type internalQuery struct {
 
 // internalResult holds the rows of each result set, as text, or the error.
 type internalResult struct {
-	sets [][][][]byte
-	err  error
-	code string // err's SQLSTATE
-	msg  string // and its message
+	sets   [][][][]byte
+	err    error
+	code   string // err's SQLSTATE
+	msg    string // and its message
+	status byte   // of its ReadyForQuery: 'I' when it ran outside a transaction
 }

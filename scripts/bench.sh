@@ -282,7 +282,7 @@ for t in targets:
 PY
 
 # Memory per idle session: RSS with $idle sessions open (logged in, no
-# statement), less RSS before, over $idle.
+# statement) for 10 s, less RSS before, over $idle.
 if [ "$idle" -gt 0 ]; then
 	echo
 	echo "==> memory per idle session, $idle sessions open at once"
@@ -309,10 +309,13 @@ PY
 		IFS=: read -r name port pid <<<"$t"
 		[ -n "$pid" ] || continue
 		before=$(rss_kb "$pid")
-		"$pgbench" -n -c "$idle" -j 2 -T $((idle / 50 + 30)) -f "$work/idle.sql" -h 127.0.0.1 -p "$port" -U postgres postgres >"$work/idle.log" 2>&1 &
+		"$pgbench" -n -c "$idle" -j 2 -T $((idle / 25 + 40)) -f "$work/idle.sql" -h 127.0.0.1 -p "$port" -U postgres postgres >"$work/idle.log" 2>&1 &
 		bp=$!
 		for _ in $(seq 600); do [ "$(established "$port")" -ge "$idle" ] && break; sleep 0.1; done
-		sleep 2
+		# Idle means idle for a while: the proxy retires an idle
+		# session's coroutines after 1 s, and the runtime returns the
+		# memory they held over the next seconds.
+		sleep 10
 		during=$(rss_kb "$pid")
 		kill "$bp" 2>/dev/null || true
 		wait "$bp" 2>/dev/null || true
