@@ -62,6 +62,11 @@ func (s *session) rowShapeOf(body []byte) *rowShape {
 			if typ, ok := cat.notText[pc.rc]; ok {
 				shape.stale = &staleCatalogError{table: pc.name, why: "has type " + typ + ", which returns envelopes in another form than text; change it back to text"}
 			}
+		} else if from, ok := cat.derived[colKey{oid, attnum}]; ok {
+			if shape == nil {
+				shape = &rowShape{cols: make([]*policyColumn, nf), any: true}
+			}
+			shape.stale = &staleCatalogError{table: from, why: "a generated column of the result is computed from, on its ciphertext; drop the generated column"}
 		} else if r := cat.byOID[oid]; r != nil && r.policy && attnum > r.maxAttnum {
 			// A column of a policy table added (or dropped and added
 			// again) on another connection since the catalog was read: it

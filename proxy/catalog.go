@@ -47,6 +47,10 @@ type catalog struct {
 	// (see readHazards).
 	maxLen  map[*rewrite.Column]int
 	hazards map[*rewrite.Column]string
+	// derived are the generated columns computed from a policy column
+	// (named): they hold what it computes on ciphertext, so rows that
+	// include them are refused.
+	derived map[colKey]string
 	// notText holds the policy columns whose type is not a string type
 	// (changed on another connection): their values come back in another
 	// form than the envelope, so their rows are refused.
@@ -57,11 +61,11 @@ type catalog struct {
 	// (see searchVersions).
 	guarded map[*rewrite.Column]map[string]bool
 	loaded  time.Time // when the proxy read it
+	db      string    // current_database()
 	// authTimeout is PostgreSQL's authentication_timeout (0: unknown).
 	authTimeout time.Duration
 	// triggerFuncs are the names of the functions that triggers on
 	// policy tables (by name or known OID) and their partitions and
-	db      string    // current_database()
 	// inheritance children run: CREATE OR REPLACE of one is refused.
 	triggerFuncs map[string]bool
 	maxOID       uint32 // the highest relation OID when it was read
@@ -101,6 +105,9 @@ const (
 	// columns is gone (renamed or dropped by another connection): was
 	// names it.
 	reachColumnGone = "g"
+	// reachForeignKey: a table (not a policy table) with a column a
+	// foreign key links to a policy column: was names the policy column.
+	reachForeignKey = "k"
 )
 
 type colKey struct {
@@ -152,11 +159,13 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		// without an error (see hazards).
 		" SELECT n.nspname, c.relname, a.attname," +
 		"  CASE WHEN bt.oid IN (1042, 1043) THEN GREATEST(CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END - 4, 0) ELSE 0 END," +
-		"  (t.typtype = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.contypid = a.atttypid AND k.contype = 'c'))," +
-		"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY (i.indkey::pg_catalog.int2[]))," +
+		"  EXISTS (WITH RECURSIVE d(oid) AS (SELECT a.atttypid UNION SELECT dt.typbasetype FROM pg_catalog.pg_type dt JOIN d ON dt.oid = d.oid WHERE dt.typtype = 'd')" +
+		"   SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.contypid IN (SELECT oid FROM d) AND k.contype = 'c')," +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion) AND a.attnum = ANY (i.indkey::pg_catalog.int2[]))," +
 		"  EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass" +
 		"   AND d.objid = i.indexrelid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum" +
-		"   WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL AND NOT (a.attnum = ANY (i.indkey::pg_catalog.int2[])))," +
+		"   WHERE i.indrelid = c.oid AND NOT (a.attnum = ANY (i.indkey::pg_catalog.int2[])) AND (i.indexprs IS NOT NULL OR (i.indpred IS NOT NULL" +
+		"    AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) NOT IN ('(' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL)', '(' || pg_catalog.quote_ident(a.attname) || ' IS NULL)'))))," +
 		"  EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass" +
 		"   AND d.objid = ad.oid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum" +
 		"   JOIN pg_catalog.pg_attribute g ON g.attrelid = c.oid AND g.attnum = ad.adnum" +
@@ -170,12 +179,16 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		// A string type (text, varchar, char, name, citext) holds the
 		// envelope as written; any other (changed on another connection)
 		// returns it in another form, which the proxy cannot decrypt.
-		"  bt.typcategory = 'S'" +
+		"  bt.typcategory = 'S'," +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)" +
+		"   AND NOT pg_catalog.starts_with(k.conname, 'pgcrypt_guard_')" +
+		"   AND pg_catalog.pg_get_constraintdef(k.oid) <> 'CHECK ((' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL))')" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" +
 		" JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END" +
-		" WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ") AND c.relkind IN ('r', 'p')"
+		" WHERE (n.nspname, c.relname) IN (" + strings.Join(pairs, ", ") + ") AND c.relkind IN ('r', 'p');" +
+		linksQuery(pairs)
 }
 
 // buildCatalog turns the rows of catalogQuery into a catalog.
@@ -183,8 +196,8 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	if res.err != nil {
 		return nil, res.err
 	}
-	if len(res.sets) != 4 {
-		return nil, fmt.Errorf("catalog query returned %d result sets, want 4", len(res.sets))
+	if len(res.sets) != 5 {
+		return nil, fmt.Errorf("catalog query returned %d result sets, want 5", len(res.sets))
 	}
 	c := &catalog{byName: map[string][]*relation{}, byOID: map[uint32]*relation{}, cols: map[colKey]*policyColumn{},
 		views: map[string][]*relation{}, loaded: time.Now()}
@@ -233,6 +246,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 		return nil, fmt.Errorf("catalog query: trigger functions: %w", err)
 	}
 	db := string(res.sets[1][0][2])
+	c.db = db
 	// A policy table this proxy has seen under its name, found now under
 	// another (renamed or moved by another connection): statements naming
 	// it are refused like views, as the policy no longer covers it.
@@ -246,7 +260,7 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 			if len(c.views[v.name]) == 0 {
 				c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)
 			}
-	c.db = db
+			c.db = db
 			c.views[v.name] = append(c.views[v.name], v)
 		}
 	}
@@ -295,6 +309,9 @@ func buildCatalog(p *Policy, res *internalResult) (*catalog, error) {
 	if err := c.readHazards(p, res.sets[3]); err != nil {
 		return nil, err
 	}
+	if err := c.readLinks(p, res.sets[4]); err != nil {
+		return nil, err
+	}
 	for _, vs := range c.views {
 		for _, v := range vs {
 			c.viewSchemas = append(c.viewSchemas, rewrite.TextSpellings(v.schema)...)
@@ -313,7 +330,7 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 	c.maxLen = map[*rewrite.Column]int{}
 	c.hazards = map[*rewrite.Column]string{}
 	for _, row := range rows {
-		if len(row) != 11 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
+		if len(row) != 12 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
 			return fmt.Errorf("catalog query returned a malformed column row")
 		}
 		rc := p.analyzer.Policy().Lookup(string(row[0]), string(row[1]), string(row[2]))
@@ -351,6 +368,8 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 			c.hazards[rc] = "an expression index is computed from it, on ciphertext; drop the index"
 		case string(row[7]) == "t":
 			c.hazards[rc] = "a generated column is computed from it, on ciphertext; drop the generated column"
+		case string(row[11]) == "t" && rc.Mode() == rewrite.Randomized:
+			c.hazards[rc] = "a CHECK constraint of the table reads it, which PostgreSQL evaluates on the envelope, so it no longer checks anything; drop it (IS NOT NULL is fine)"
 		}
 	}
 	return nil

@@ -34,6 +34,8 @@ func (e *viewError) Error() string {
 		return "table " + e.view + " is policy table " + e.was + " renamed or moved by another connection, which the policy no longer covers; change the policy to the new name (associated_data keeps its values readable), then reload the proxy"
 	case reachColumnGone:
 		return "policy table " + e.view + " has no column " + e.was + " any more (renamed or dropped by another connection), so the proxy cannot tell which column holds its values; rename it back, or change the policy and reload the proxy"
+	case reachForeignKey:
+		return "table " + e.view + " is linked by a foreign key to encrypted column " + e.was + ", so its values and the column's would pass into each other unencrypted or encrypted (ON UPDATE CASCADE); drop the foreign key"
 	}
 	return "view " + e.view + " reads a table with encrypted columns, and the proxy cannot see through views; use the table itself"
 }
@@ -281,15 +283,14 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	}
 	// The text scan finds views by name as written; a name spelled with
 	// U&"…" escapes is caught here, from the parse tree.
+	var viewsChecked *catalog
 	if viewHit || (cat != nil && len(cat.views) > 0) {
 		if err := s.freshCatalog(); err != nil {
 			return nil, nil, err
 		}
-		cat = sp.cat.Load()
-		for _, rn := range an.Relations() {
-			if v := cat.policyView(rn); v != nil {
-				return nil, nil, &viewError{view: v.schema + "." + v.name, reach: v.reach, was: v.was}
-			}
+		viewsChecked = sp.cat.Load()
+		if err := viewsNamed(an, viewsChecked); err != nil {
+			return nil, nil, err
 		}
 	}
 	// EXECUTE of a prepared statement names no table, but the literals of
@@ -308,6 +309,17 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	}
 	if err := s.freshCatalog(); err != nil {
 		return nil, nil, err
+	}
+	if cat := sp.cat.Load(); cat != viewsChecked && len(cat.views) > 0 {
+		// Read again just now (after a refusal for columns the proxy did
+		// not know, say): it may know views, or a policy table renamed
+		// or with a policy column gone, that the one before did not.
+		if err := viewsNamed(an, cat); err != nil {
+			return nil, nil, err
+		}
+		if rewrite.MentionsAnyWord(sql, wholeTableFuncs) && rewrite.MentionsAny(sql, cat.viewSchemas) {
+			return nil, nil, errWholeTableView
+		}
 	}
 	p, err := s.planOff(an, sp.cat.Load())
 	if err != nil {
@@ -411,6 +423,17 @@ func (s *session) planNamed(sql string) (string, *rewrite.Analysis, *rewrite.Pla
 		err = errors.New("the proxy could not name the columns and tables of a statement on encrypted columns; list the columns and qualify the tables with their schema")
 	}
 	return named, an, p, err
+}
+
+// viewsNamed refuses the statement an analysed when it names a relation
+// that cat lists among the views of policy tables.
+func viewsNamed(an *rewrite.Analysis, cat *catalog) error {
+	for _, rn := range an.Relations() {
+		if v := cat.policyView(rn); v != nil {
+			return &viewError{view: v.schema + "." + v.name, reach: v.reach, was: v.was}
+		}
+	}
+	return nil
 }
 
 // freshCatalog re-reads the catalog when DDL or a search_path change made
