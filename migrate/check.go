@@ -87,12 +87,14 @@ func checkColumn(ctx context.Context, conn *pgx.Conn, c Column, keyIDs []string)
 	err := conn.QueryRow(ctx, `
 		SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), bt.typname,
 		  CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
-		  t.typtype = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.contypid = a.atttypid AND k.contype = 'c'),
+		  EXISTS (WITH RECURSIVE d(oid) AS (SELECT a.atttypid UNION SELECT dt.typbasetype FROM pg_catalog.pg_type dt JOIN d ON dt.oid = d.oid WHERE dt.typtype = 'd')
+		    SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.contypid IN (SELECT oid FROM d) AND k.contype = 'c'),
 		  t.typtype = 'd' AND t.typdefaultbin IS NOT NULL,
-		  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND a.attnum = ANY (i.indkey::pg_catalog.int2[])),
+		  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND (i.indisunique OR i.indisexclusion) AND a.attnum = ANY (i.indkey::pg_catalog.int2[])),
 		  EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
 		    AND d.objid = i.indexrelid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum
-		    WHERE i.indrelid = c.oid AND i.indexprs IS NOT NULL AND NOT (a.attnum = ANY (i.indkey::pg_catalog.int2[]))),
+		    WHERE i.indrelid = c.oid AND NOT (a.attnum = ANY (i.indkey::pg_catalog.int2[])) AND (i.indexprs IS NOT NULL OR (i.indpred IS NOT NULL
+		      AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) NOT IN ('(' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL)', '(' || pg_catalog.quote_ident(a.attname) || ' IS NULL)')))),
 		  EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
 		    AND d.objid = ad.oid AND d.refobjid = c.oid AND d.refobjsubid = a.attnum
 		    JOIN pg_catalog.pg_attribute g ON g.attrelid = c.oid AND g.attnum = ad.adnum
@@ -155,16 +157,16 @@ func checkColumn(ctx context.Context, conn *pgx.Conn, c Column, keyIDs []string)
 		add(true, "type %s cannot hold an envelope (text); change it to text", typ)
 	}
 	if domainCheck {
-		add(true, "its domain type has a CHECK constraint, which PostgreSQL would evaluate on the envelope")
+		add(true, "its domain type (or a domain under it) has a CHECK constraint, which PostgreSQL would evaluate on the envelope")
 	}
 	if domainDefault {
 		add(true, "its domain type has a default, stored unencrypted in rows that omit the column")
 	}
 	if unique && !c.Deterministic {
-		add(true, "a unique index or constraint covers it, which randomized envelopes make enforce nothing")
+		add(true, "a unique index, unique or exclusion constraint covers it, which randomized envelopes make enforce nothing")
 	}
 	if exprIndex {
-		add(true, "an expression index is computed from it, on ciphertext")
+		add(true, "an expression index or a partial index's predicate is computed from it, on ciphertext")
 	}
 	if genFrom {
 		add(true, "a generated column is computed from it, on ciphertext")

@@ -47,10 +47,12 @@ type catalog struct {
 	// (see readHazards).
 	maxLen  map[*rewrite.Column]int
 	hazards map[*rewrite.Column]string
+	anyUse  map[*rewrite.Column]bool // hazards that refuse comparisons too
 	// derived are the generated columns computed from a policy column
 	// (named): they hold what it computes on ciphertext, so rows that
 	// include them are refused.
-	derived map[colKey]string
+	derived      map[colKey]string
+	derivedNames []string // their names as statement text spells them
 	// notText holds the policy columns whose type is not a string type
 	// (changed on another connection): their values come back in another
 	// form than the envelope, so their rows are refused.
@@ -180,9 +182,22 @@ func catalogQuery(names []string, tables [][2]string, known *knownTables) string
 		// envelope as written; any other (changed on another connection)
 		// returns it in another form, which the proxy cannot decrypt.
 		"  bt.typcategory = 'S'," +
-		"  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)" +
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND (a.attnum = ANY (k.conkey) OR 0 = ANY (k.conkey))" +
 		"   AND NOT pg_catalog.starts_with(k.conname, 'pgcrypt_guard_')" +
-		"   AND pg_catalog.pg_get_constraintdef(k.oid) <> 'CHECK ((' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL))')" +
+		"   AND pg_catalog.pg_get_constraintdef(k.oid) <> 'CHECK ((' || pg_catalog.quote_ident(a.attname) || ' IS NOT NULL))')," +
+		// Equality other than byte equality (a nondeterministic
+		// collation, citext), on the column or in an index over it: on
+		// envelopes it is byte equality.
+		"  (bt.typname = 'citext' OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation co WHERE co.oid = a.attcollation AND NOT co.collisdeterministic)" +
+		"   OR EXISTS (SELECT 1 FROM pg_catalog.pg_index i CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indcollation::pg_catalog.oid[])) AS u(k, coll)" +
+		"    JOIN pg_catalog.pg_collation co ON co.oid = u.coll WHERE i.indrelid = c.oid AND u.k = a.attnum AND NOT co.collisdeterministic))," +
+		// A table CHECK that compares the column with a string that is
+		// not a deterministic envelope (made on the server: through the
+		// proxy its literals are encrypted).
+		"  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND (a.attnum = ANY (k.conkey) OR 0 = ANY (k.conkey))" +
+		"   AND NOT pg_catalog.starts_with(k.conname, 'pgcrypt_guard_')" +
+		"   AND EXISTS (SELECT 1 FROM pg_catalog.regexp_matches(pg_catalog.pg_get_constraintdef(k.oid), '''((?:[^'']|'''')*)''', 'g') AS m(l)" +
+		"    WHERE m.l[1] !~ '^[^:'']+:siv:[A-Za-z0-9+/=]+$'))" +
 		" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" +
 		" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped" +
 		" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid" +
@@ -330,7 +345,7 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 	c.maxLen = map[*rewrite.Column]int{}
 	c.hazards = map[*rewrite.Column]string{}
 	for _, row := range rows {
-		if len(row) != 12 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
+		if len(row) != 14 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
 			return fmt.Errorf("catalog query returned a malformed column row")
 		}
 		rc := p.analyzer.Policy().Lookup(string(row[0]), string(row[1]), string(row[2]))
@@ -358,6 +373,12 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 			c.notText[rc] = typ
 		}
 		switch {
+		case string(row[12]) == "t" && rc.Mode() == rewrite.Deterministic:
+			c.hazards[rc] = "its collation or type (" + typ + ") compares values other than byte for byte (case-insensitive, say), which envelopes cannot; use text with a deterministic collation"
+			if c.anyUse == nil {
+				c.anyUse = map[*rewrite.Column]bool{}
+			}
+			c.anyUse[rc] = true
 		case string(row[10]) != "t":
 			c.hazards[rc] = "its type " + typ + " cannot hold the envelope as text; change it back to text"
 		case string(row[4]) == "t":
@@ -368,6 +389,8 @@ func (c *catalog) readHazards(p *Policy, rows [][][]byte) error {
 			c.hazards[rc] = "an expression index is computed from it, on ciphertext; drop the index"
 		case string(row[7]) == "t":
 			c.hazards[rc] = "a generated column is computed from it, on ciphertext; drop the generated column"
+		case string(row[13]) == "t" && rc.Mode() == rewrite.Deterministic:
+			c.hazards[rc] = "a CHECK constraint of the table compares it with a value not encrypted (made on the server), which PostgreSQL evaluates against the envelope; make it through the proxy, which encrypts its values, or drop it"
 		case string(row[11]) == "t" && rc.Mode() == rewrite.Randomized:
 			c.hazards[rc] = "a CHECK constraint of the table reads it, which PostgreSQL evaluates on the envelope, so it no longer checks anything; drop it (IS NOT NULL is fine)"
 		}
@@ -396,12 +419,17 @@ func (c *catalog) searchVersions(rc *rewrite.Column, cc *cipher.Column, buf []in
 // hazardError refuses a write to a policy column whose schema makes it
 // wrong (catalog.hazards).
 type hazardError struct {
-	col  *rewrite.Column
-	what string
+	col     *rewrite.Column
+	what    string
+	compare bool // comparisons are refused too
 }
 
 func (e *hazardError) Error() string {
-	return "column " + e.col.String() + ": " + e.what + "; writes to it are refused until the schema is fixed (pgcrypt-proxy check lists such problems)"
+	what := "writes to it are"
+	if e.compare {
+		what = "writes to it and comparisons with it are"
+	}
+	return "column " + e.col.String() + ": " + e.what + "; " + what + " refused until the schema is fixed (pgcrypt-proxy check lists such problems)"
 }
 
 // checkWrites returns a *hazardError for the first policy column p writes
@@ -411,8 +439,8 @@ func (c *catalog) checkWrites(p *rewrite.Plan) error {
 		return nil
 	}
 	check := func(col *rewrite.Column, use rewrite.Use) error {
-		if h, ok := c.hazards[col]; ok && use&rewrite.UseWrite != 0 {
-			return &hazardError{col: col, what: h}
+		if h, ok := c.hazards[col]; ok && (use&rewrite.UseWrite != 0 || c.anyUse[col]) {
+			return &hazardError{col: col, what: h, compare: c.anyUse[col]}
 		}
 		return nil
 	}

@@ -40,10 +40,10 @@ func linksQuery(pairs []string) string {
 // column and a column not encrypted the same way (a plain column, or a
 // policy column of another mode or associated data) would let values pass
 // between them unchanged, by ON UPDATE CASCADE or by the check itself:
-// writes to the policy column are a hazard, and a table other than a
-// policy table on the other end is refused like a view. A generated column
-// computed from a policy column holds a function of its ciphertext: rows
-// that include it are refused.
+// writes to the policy column are a hazard, and the table on the other end
+// is refused like a view. A generated column computed from a policy column
+// holds a function of its ciphertext: statements that name it, and rows
+// that include it, are refused.
 func (c *catalog) readLinks(p *Policy, rows [][][]byte) error {
 	for _, row := range rows {
 		if len(row) != 9 || slices.ContainsFunc(row, func(b []byte) bool { return b == nil }) {
@@ -64,6 +64,7 @@ func (c *catalog) readLinks(p *Policy, rows [][][]byte) error {
 				c.derived = map[colKey]string{}
 			}
 			c.derived[colKey{uint32(oid), int16(attnum)}] = p.column(rc).name
+			c.derivedNames = append(c.derivedNames, rewrite.TextSpellings(column)...)
 			continue
 		}
 		other := p.analyzer.Policy().Lookup(schema, table, column)
@@ -74,9 +75,9 @@ func (c *catalog) readLinks(p *Policy, rows [][][]byte) error {
 		if _, ok := c.hazards[rc]; !ok {
 			c.hazards[rc] = "a foreign key links it to " + name + ", which is not encrypted the same way, so values would pass between them unencrypted or encrypted (ON UPDATE CASCADE); drop the foreign key"
 		}
-		if p.analyzer.Policy().HasTable(schema, table) {
-			continue
-		}
+		// The other end's table is refused like a view, a policy table
+		// too (its plain column would cascade into the policy column):
+		// the schema is wrong until the foreign key is dropped.
 		v := &relation{oid: uint32(oid), schema: schema, name: table, kind: rewrite.RelTable, reach: reachForeignKey, was: p.column(rc).name}
 		if len(c.views[v.name]) == 0 {
 			c.viewNames = append(c.viewNames, rewrite.TextSpellings(v.name)...)

@@ -61,6 +61,10 @@ const sessionQuery = "SELECT pg_catalog.array_to_string(pg_catalog.current_schem
 // share.
 func (s *session) loadCatalog(share bool) error {
 	sp := s.pol
+	// A session in a transaction, or that has read the catalog inside
+	// one, may see schema changes of its own that no other session sees
+	// (uncommitted, or committed after the shared read): it reads its own.
+	share = share && !sp.ownSchema && !s.track.InTransaction() && s.track.GroupsDone() == s.track.Groups()
 	if share && s.srv.keywordsDiffer.Load() != nil {
 		if c := sp.p.shared.get(sp.database); c != nil && time.Since(c.loaded) <= s.srv.opts.CatalogMaxAge {
 			if ok, err := s.adoptShared(c); ok || err != nil {
@@ -100,6 +104,8 @@ func (s *session) loadCatalog(share bool) error {
 		// Outside a transaction: committed schema only, which every
 		// session of the database sees.
 		sp.p.shared.put(cat)
+	} else {
+		sp.ownSchema = true
 	}
 	s.log.Debug("catalog read", "database", cat.db, "shared", q.res.status == 'I')
 	return nil

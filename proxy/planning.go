@@ -54,6 +54,8 @@ var (
 	errContinuedAcrossComment = errors.New("a string literal continued on a later line with only -- comments between: PostgreSQL before 17 joins the two, the proxy's parser does not; put them on adjacent lines or use one literal")
 )
 
+var errDerivedColumn = errors.New("the statement names a generated column computed from an encrypted column, on its ciphertext (or a column of that name): what it holds is meaningless and would reach the client as ciphertext; drop the generated column")
+
 var errWholeTableStored = errors.New("a function that reads whole tables or queries inside the server (query_to_xml, ts_stat and kin) in DDL: stored in a function, default, view or domain it runs later, where the proxy cannot see what it reads; create it directly on the server")
 
 var errWholeTableView = errors.New("a function that reads a whole table, query or schema inside the server (query_to_xml, table_to_xml, ts_stat and kin) names a view, partition, child or parent of a table with encrypted columns, or a schema that holds one; the proxy cannot decrypt what it returns")
@@ -144,6 +146,9 @@ func (s *session) rejectPlan(extended bool, err error) error {
 	if errors.Is(err, errContinuedAcrossComment) {
 		return s.reject(extended, "42601", "pgcrypt-proxy: "+err.Error(), "", "parse_error")
 	}
+	if errors.Is(err, errDerivedColumn) {
+		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "schema_hazard")
+	}
 	if errors.Is(err, errWholeTableView) || errors.Is(err, errWholeTableStored) {
 		return s.reject(extended, codeFeatureNotSupported, "pgcrypt-proxy: "+err.Error(), "", "whole_table")
 	}
@@ -200,6 +205,9 @@ func (s *session) plan(sql string) (*rewrite.Analysis, *rewrite.Plan, error) {
 	}
 	cat := sp.cat.Load()
 	viewHit := cat != nil && rewrite.MentionsAny(sql, cat.viewNames)
+	if cat != nil && len(cat.derivedNames) > 0 && (rewrite.MentionsAnyWord(sql, cat.derivedNames) || rewrite.MentionsAny(sql, []string{`u&"`})) {
+		return nil, nil, errDerivedColumn
+	}
 	if viewHit && rewrite.MentionsAnyWord(sql, opaqueCodeWords) {
 		// Code the server runs unseen, naming a view, partition, child
 		// or parent of a policy table: refused like one naming the table.

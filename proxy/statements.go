@@ -13,8 +13,12 @@ import (
 // belong to the client-side loop; "server" to the server-side loop; the
 // rest are shared through atomics.
 type sessionPolicy struct {
-	p                  *Policy
-	database           string // as the client's startup packet names it
+	p        *Policy
+	database string // as the client's startup packet names it
+	// ownSchema: the session read the catalog inside a transaction, where
+	// it may have changed the schema unseen by others: it never takes
+	// another session's catalog (see sharedCatalogs).
+	ownSchema          bool
 	cat                atomic.Pointer[catalog]
 	nonStandardStrings atomic.Bool // standard_conforming_strings is off
 	nonUTF8            atomic.Bool // client_encoding is not UTF8

@@ -282,6 +282,13 @@ func (t *Tracker[T]) Ready(status byte) {
 	}
 }
 
+// InTransaction reports whether the last ReadyForQuery said a
+// transaction is open (or has failed).
+func (t *Tracker[T]) InTransaction() bool {
+	s := t.txStatus.Load()
+	return s == 'T' || s == 'E'
+}
+
 // TxFailed reports whether the last ReadyForQuery said the transaction
 // has failed.
 func (t *Tracker[T]) TxFailed() bool { return t.txStatus.Load() == 'E' }
