@@ -34,16 +34,9 @@ import (
 
 // markers23 maps a case name to its marker (SECRET_<n>_x), so that checks
 // can use the very value the leak checks look for.
-var markers23 = map[string]string{}
+var markers23 = caseMarkers{}
 
-func m23(t *testing.T) string {
-	name := strings.TrimPrefix(t.Name(), "TestAttackReview23/")
-	m, ok := markers23[name]
-	if !ok {
-		t.Fatalf("no marker for case %q", name)
-	}
-	return m
-}
+func m23(t *testing.T) string { return markers23.of(t) }
 
 // null23 as a parameter is sent as NULL.
 const null23 = "\x00null"
@@ -870,9 +863,7 @@ func attackCases23() []attackCase {
 			fl("SELECT xmlelement(name x, (SELECT table_to_xml('legacy_notes', true, false, '')))"),
 		}},
 	}
-	for i, c := range cs {
-		markers23[c.name] = fmt.Sprintf("SECRET_%d_x", 23000+i)
-	}
+	markers23.note(23000, cs)
 	return cs
 }
 

@@ -28,7 +28,6 @@ package e2e
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,16 +39,9 @@ import (
 )
 
 // markers24 maps a case name to its marker (SECRET_<n>_x).
-var markers24 = map[string]string{}
+var markers24 = caseMarkers{}
 
-func m24(t *testing.T) string {
-	name := strings.TrimPrefix(t.Name(), "TestAttackReview24/")
-	m, ok := markers24[name]
-	if !ok {
-		t.Fatalf("no marker for case %q", name)
-	}
-	return m
-}
+func m24(t *testing.T) string { return markers24.of(t) }
 
 // maxAge24 is the proxy's CatalogMaxAge in the shared-catalog cases: long
 // enough for a few statements, short enough to wait out.
@@ -538,9 +530,7 @@ func attackCases24() []attackCase {
 			check:   refused24("INSERT INTO legacy_notes (body) VALUES ($1)", []string{"public.legacy_notes.body"}, "forbidden24"),
 			flights: []flight{fl("INSERT INTO legacy_notes (body) VALUES ('SECRET')")}},
 	}
-	for i, c := range cs {
-		markers24[c.name] = fmt.Sprintf("SECRET_%d_x", 24000+i)
-	}
+	markers24.note(24000, cs)
 	return cs
 }
 

@@ -374,7 +374,7 @@ const attackParallel = 4
 func runAttacks(t *testing.T, base int, cases []attackCase) {
 	slots := make(chan struct{}, attackParallel)
 	for i, c := range cases {
-		marker := fmt.Sprintf("SECRET_%d_x", base+i)
+		marker := markerFor(base + i)
 		t.Run(c.name, func(t *testing.T) {
 			if clusterWide(c) {
 				t.Cleanup(resetSystem)
@@ -386,6 +386,30 @@ func runAttacks(t *testing.T, base int, cases []attackCase) {
 			runAttack(t, c, marker)
 		})
 	}
+}
+
+// markerFor is the marker of the case runAttacks numbers n.
+func markerFor(n int) string { return fmt.Sprintf("SECRET_%d_x", n) }
+
+// caseMarkers gives a round's checks the marker of the running case (by
+// its subtest name), so they can look for the very value the leak checks
+// look for.
+type caseMarkers map[string]string
+
+// note records the markers runAttacks(t, base, cases) gives.
+func (m caseMarkers) note(base int, cases []attackCase) {
+	for i, c := range cases {
+		m[c.name] = markerFor(base + i)
+	}
+}
+
+func (m caseMarkers) of(t *testing.T) string {
+	name := t.Name()[strings.IndexByte(t.Name(), '/')+1:]
+	mk, ok := m[name]
+	if !ok {
+		t.Fatalf("no marker for case %q", name)
+	}
+	return mk
 }
 
 // clusterWide reports whether a case touches what every database shares
